@@ -1,0 +1,43 @@
+# Two commands do everything: `make demo` (the whole ALIGN recipe on a laptop) and `make test`.
+# Both create or refresh .venv with python3 -m venv + pip (uv/poetry would fetch several GB of
+# CUDA wheels that pip here takes from local disk), install the project, then run.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install test test-fast lint format demo bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: lint
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -p no:cacheprovider
+
+test-fast: lint
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -p no:cacheprovider -m 'not slow'
+
+demo: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) mling/demo.py --output demo-output
+
+bench: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) tokenizer_training/bench_vocab.py
+	HF_HUB_OFFLINE=1 $(PY) data/bench_filter.py
+	HF_HUB_OFFLINE=1 $(PY) mling/bench_train.py
+
+clean:
+	rm -rf demo-output bench-output

@@ -1,0 +1,108 @@
+"""The pair schema: parquet and webdataset shards round-trip multilingual pairs unchanged."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from data.pairs import (
+    PAIR_SCHEMA,
+    InputError,
+    column_map,
+    expand_inputs,
+    iter_pair_batches,
+    write_pair_shards,
+    write_webdataset_shards,
+)
+from tests.multilingual import CAPTIONS
+
+
+def _pairs(n_per_language: int = 2) -> pa.Table:
+    rows = []
+    for language, captions in CAPTIONS.items():
+        for index, caption in enumerate(captions[:n_per_language]):
+            rows.append(
+                {
+                    "key": f"{language}-{index}",
+                    "caption": caption,
+                    "url": f"https://example.org/{language}/{index}.jpg",
+                    "width": 640 + index,
+                    "height": 480,
+                    "image": bytes([index]) * 10,
+                }
+            )
+    return pa.Table.from_pylist(rows, schema=PAIR_SCHEMA)
+
+
+def test_parquet_round_trip_in_shards(tmp_path):
+    table = _pairs()
+    paths = write_pair_shards(table.to_batches(max_chunksize=7), tmp_path / "out", shard_rows=10)
+    assert [p.name for p in paths] == [f"part-{i:05d}.parquet" for i in range(4)]
+    assert [pq.read_metadata(p).num_rows for p in paths] == [10, 10, 10, 2]
+    back = pa.Table.from_batches(list(iter_pair_batches([tmp_path / "out"])))
+    assert back.to_pylist() == table.to_pylist()
+
+
+def test_webdataset_round_trip(tmp_path):
+    table = _pairs()
+    paths = write_webdataset_shards(table.to_batches(), tmp_path / "wds", shard_rows=20)
+    assert len(paths) == 2
+    with tarfile.open(paths[0]) as tar:
+        names = tar.getnames()[:3]
+    assert names == ["en-0.txt", "en-0.json", "en-0.jpg"]
+    back = pa.Table.from_batches(list(iter_pair_batches(paths, columns=list(PAIR_SCHEMA.names))))
+    assert back.to_pylist() == table.to_pylist()
+
+
+def test_rewriting_an_output_replaces_it_whole(tmp_path):
+    write_pair_shards(_pairs(3).to_batches(), tmp_path / "out", shard_rows=5)
+    write_pair_shards(_pairs(1).to_batches(), tmp_path / "out", shard_rows=100)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["part-00000.parquet"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_laion_columns_map_onto_the_pair_schema(tmp_path):
+    laion = pa.table(
+        {"TEXT": ["Ein Hund", "猫"], "URL": ["u1", "u2"], "WIDTH": [300, 400], "HEIGHT": [200, 250]}
+    )
+    pq.write_table(laion, tmp_path / "laion.parquet")
+    mapping = column_map("laion", ["URL=key"])
+    (batch,) = iter_pair_batches([tmp_path / "laion.parquet"], mapping, columns=["key", "caption"])
+    assert batch.to_pylist() == [
+        {"key": "u1", "caption": "Ein Hund"},
+        {"key": "u2", "caption": "猫"},
+    ]
+
+
+def test_values_are_kept_as_stored_so_the_filter_can_reject_them(tmp_path):
+    shard = tmp_path / "bad.tar"
+    with tarfile.open(shard, "w") as tar:
+        for name, payload in [
+            ("a.txt", "مرحبا".encode()),
+            ("a.json", json.dumps({"width": "wide", "height": 10}).encode()),
+            ("b.txt", b"\xff\xfe broken"),
+            ("b.json", b"{not json"),
+        ]:
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, pa.BufferReader(payload))
+    rows = pa.Table.from_batches(list(iter_pair_batches([shard]))).to_pylist()
+    assert [r["key"] for r in rows] == ["a", "b"]
+    assert rows[0]["width"] == "wide" and rows[0]["caption"] == "مرحبا"
+    assert rows[1]["caption"].startswith("\ufffd") and rows[1]["width"] is None
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path):
+    with pytest.raises(InputError, match="input not found: .*missing"):
+        expand_inputs([tmp_path / "missing"])
+    with pytest.raises(InputError, match="unknown column preset 'lion'"):
+        column_map("lion")
+    with pytest.raises(InputError, match="SOURCE=DEST"):
+        column_map(None, ["TEXT"])
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet")
+    with pytest.raises(InputError, match="cannot read parquet"):
+        list(iter_pair_batches([tmp_path / "broken.parquet"]))
