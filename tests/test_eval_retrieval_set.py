@@ -1,0 +1,115 @@
+"""Generic retrieval sets: our JSONL, Crossmodal-3600 and Karpathy files, and the entry point."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from data.pairs import InputError
+from eval import retrieval_set
+from eval.caption_sets import read_caption_file
+from tests.eval_helpers import tiny_models, write_images
+from tests.multilingual import CAPTIONS
+
+LANGUAGES = ("en", "ar", "th", "ja", "zh", "hi")  # Latin, RTL, no spaces, CJK, Devanagari
+
+
+def write_jsonl(path, records) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), "utf-8")
+
+
+def test_jsonl_all_languages_per_line_or_one_caption_per_line(tmp_path):
+    write_jsonl(
+        tmp_path / "xtd.jsonl",
+        [
+            {"image": "a.jpg", "captions": {"en": [CAPTIONS["en"][0]], "ar": CAPTIONS["ar"][0]}},
+            {"image": "b.jpg", "captions": {"en": [CAPTIONS["en"][1], CAPTIONS["en"][2]]}},
+            {"image": "b.jpg", "caption": CAPTIONS["ar"][1], "language": "ar"},
+            {"image": "c.jpg", "captions": [CAPTIONS["th"][2]], "language": "th"},
+        ],
+    )
+    sets = read_caption_file(tmp_path / "xtd.jsonl", tmp_path / "img")
+    assert [s.language for s in sets] == ["ar", "en", "th"]
+    ar, en, th = sets
+    # the three images are candidates in every language, in order of first appearance
+    images = tuple(tmp_path / "img" / name for name in ("a.jpg", "b.jpg", "c.jpg"))
+    assert en.images == ar.images == th.images == images
+    assert en.captions == tuple(CAPTIONS["en"][:3]) and en.text_to_image == (0, 1, 1)
+    assert ar.captions == (CAPTIONS["ar"][0], CAPTIONS["ar"][1]) and ar.text_to_image == (0, 1)
+    assert th.text_to_image == (2,)
+    assert en.describe()["queries_i2t"] == 2  # image c has no English caption: a distractor
+
+
+def test_xm3600_and_karpathy_formats(tmp_path):
+    write_jsonl(
+        tmp_path / "captions.jsonl",
+        [
+            {"image/key": "000411001ff7dd4f", "ja": {"caption": [CAPTIONS["ja"][0]],
+             "caption/tokenized": ["x"]}, "sw": {"caption": ["Mbwa anakimbia."]}},
+        ],
+    )  # fmt: skip
+    ja, sw = read_caption_file(tmp_path / "captions.jsonl", tmp_path, "xm3600")
+    assert ja.images == (tmp_path / "000411001ff7dd4f.jpg",) and ja.captions == (CAPTIONS["ja"][0],)
+    assert sw.language == "sw"
+    karpathy = {
+        "images": [
+            {"filepath": "val2014", "filename": "x.jpg", "split": "test",
+             "sentences": [{"raw": "A dog."}, {"raw": "A brown dog."}]},
+            {"filepath": "val2014", "filename": "y.jpg", "split": "train",
+             "sentences": [{"raw": "A cat."}]},
+        ]
+    }  # fmt: skip
+    (tmp_path / "dataset_coco.json").write_text(json.dumps(karpathy))
+    (en,) = read_caption_file(tmp_path / "dataset_coco.json", tmp_path, "karpathy")
+    assert en.images == (tmp_path / "val2014/x.jpg",) and en.text_to_image == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (
+            ['{"image": "a.jpg", "captions": {"en": ["A dog."]}}', "{oops"],
+            r"xtd.jsonl:2 is not JSON",
+        ),
+        (['{"captions": ["A dog."]}'], r'xtd.jsonl:1 has no "image" path'),
+        (['{"image": "a.jpg", "captions": [1, 2]}'], "must be a string or a list of strings"),
+        ([""], "holds no captions"),
+    ],
+)
+def test_bad_caption_files_are_one_line(tmp_path, lines, message):
+    (tmp_path / "xtd.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=message) as error:
+        read_caption_file(tmp_path / "xtd.jsonl", tmp_path)
+    assert "\n" not in str(error.value)
+
+
+def test_asking_for_a_language_the_file_lacks(tmp_path):
+    write_jsonl(tmp_path / "xtd.jsonl", [{"image": "a.jpg", "captions": {"en": "A dog."}}])
+    with pytest.raises(InputError, match="no captions in ko; found: en"):
+        read_caption_file(tmp_path / "xtd.jsonl", tmp_path, languages=["en", "ko"])
+
+
+def test_entry_point_writes_the_multi30k_style_report(tmp_path, tiny_tokenizer_dir, capsys):
+    names = [f"{i:04d}.png" for i in range(4)]
+    write_images(tmp_path / "images", names)
+    records = [
+        {"image": name, "captions": {lang: [CAPTIONS[lang][i]] for lang in LANGUAGES}}
+        for i, name in enumerate(names)
+    ]
+    write_jsonl(tmp_path / "xtd10.jsonl", records)
+    (model,) = tiny_models(tmp_path / "runs", tiny_tokenizer_dir, ["mling"])
+    argv = ["--captions", str(tmp_path / "xtd10.jsonl"), "--images", str(tmp_path / "images")]
+    argv += ["--model", str(model), "--output", str(tmp_path / "out"), "--languages", "ja,ar,hi"]
+    assert retrieval_set.main(argv) == 0
+    report = json.loads((tmp_path / "out/report.json").read_text(encoding="utf-8"))
+    assert report["languages"] == ["ja", "ar", "hi"]
+    assert sorted(report["models"]["mling"]) == ["ar", "hi", "ja"]
+    assert report["models"]["mling"]["ja"]["t2i"]["R@5"] == 100.0  # 4 images: all in the top 5
+    assert report["reference"] is None
+    assert "| model | ja | ar | hi | mean | spread |" in capsys.readouterr().out
+
+    (tmp_path / "images" / names[1]).unlink()
+    assert retrieval_set.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("retrieval_set.py: 1 of 4 images") and "1 missing (0001.png)" in err

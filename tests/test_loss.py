@@ -1,0 +1,93 @@
+"""The contrastive loss on cases small enough to check by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mling.loss import contrastive_loss, gather_with_grad
+
+IDENTITY = torch.eye(2)  # two pairs, each image exactly its own caption, orthogonal to the other
+
+
+def test_hand_computed_two_pairs_without_smoothing():
+    # logits = [[1, 0], [0, 1]]: each row's loss is -log(e / (e + 1)) = log(1 + 1/e) = 0.31326;
+    # both directions are the same matrix, and the paper sums them: 0.62652.
+    loss = contrastive_loss(IDENTITY, IDENTITY, temperature=1.0, label_smoothing=0.0)
+    assert loss.item() == pytest.approx(2 * math.log(1 + math.exp(-1)), abs=1e-6)
+    assert loss.item() == pytest.approx(0.62652, abs=1e-5)
+
+
+def test_hand_computed_label_smoothing():
+    # Smoothing 0.1 over 2 classes: targets (0.95, 0.05). p = e / (e + 1) = 0.73106, so each row
+    # costs -(0.95 log p + 0.05 log(1 - p)) = 0.95 * 0.31326 + 0.05 * 1.31326 = 0.36326.
+    loss = contrastive_loss(IDENTITY, IDENTITY, temperature=1.0, label_smoothing=0.1)
+    assert loss.item() == pytest.approx(2 * 0.36326, abs=1e-5)
+
+
+def test_temperature_divides_the_similarities():
+    # temperature 0.5 doubles the logits: rows cost log(1 + e^-2) = 0.12693 each.
+    loss = contrastive_loss(IDENTITY, IDENTITY, temperature=0.5, label_smoothing=0.0)
+    assert loss.item() == pytest.approx(2 * math.log(1 + math.exp(-2)), abs=1e-6)
+
+
+def test_temperature_gradient_matches_the_derivative():
+    # Row loss log(1 + exp(-1/t)); d/dt = exp(-1/t) / (1 + exp(-1/t)) / t^2 = 0.26894 at t = 1.
+    # Two directions: 0.53788. Positive: a colder softmax lowers the loss of a perfect match.
+    temperature = torch.tensor(1.0, requires_grad=True)
+    contrastive_loss(IDENTITY, IDENTITY, temperature, label_smoothing=0.0).backward()
+    expected = 2 * math.exp(-1) / (1 + math.exp(-1))
+    assert temperature.grad.item() == pytest.approx(expected, abs=1e-6)
+    assert temperature.grad.item() == pytest.approx(0.53788, abs=1e-5)
+
+
+def _random_pairs(n: int = 6, d: int = 4, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    image = F.normalize(torch.randn(n, d, generator=generator), dim=-1)
+    text = F.normalize(torch.randn(n, d, generator=generator), dim=-1)
+    return image, text
+
+
+def test_symmetric_in_images_and_texts():
+    image, text = _random_pairs()
+    assert contrastive_loss(image, text, 0.3).item() == pytest.approx(
+        contrastive_loss(text, image, 0.3).item(), abs=1e-6
+    )
+
+
+def test_sum_of_both_directions_each_a_mean_over_rows():
+    image, text = _random_pairs()
+    logits = image @ text.T / 0.3
+    rows = -torch.log_softmax(logits, dim=1).diagonal().mean()
+    columns = -torch.log_softmax(logits, dim=0).diagonal().mean()
+    loss = contrastive_loss(image, text, 0.3, label_smoothing=0.0)
+    assert loss.item() == pytest.approx((rows + columns).item(), abs=1e-5)
+
+
+def test_twice_transformers_align_loss_which_averages_the_directions():
+    from transformers.models.align.modeling_align import align_loss
+
+    image, text = _random_pairs()
+    theirs = align_loss(text @ image.T / 0.7)  # label smoothing 0.1 built in
+    assert contrastive_loss(image, text, 0.7).item() == pytest.approx(2 * theirs.item(), abs=1e-5)
+
+
+def test_label_smoothing_raises_the_loss_of_a_confident_match():
+    plain = contrastive_loss(IDENTITY, IDENTITY, 0.05, label_smoothing=0.0)
+    smoothed = contrastive_loss(IDENTITY, IDENTITY, 0.05, label_smoothing=0.1)
+    assert plain.item() < 1e-6 < smoothed.item()
+
+
+def test_computed_in_float32_for_half_precision_embeddings():
+    image, text = _random_pairs()
+    loss = contrastive_loss(image.bfloat16(), text.bfloat16(), 0.3)
+    assert loss.dtype == torch.float32
+    assert loss.item() == pytest.approx(contrastive_loss(image, text, 0.3).item(), abs=0.05)
+
+
+def test_gather_is_the_identity_in_one_process():
+    x = torch.randn(3, 2, requires_grad=True)
+    assert gather_with_grad(x) is x

@@ -1,0 +1,471 @@
+"""Reading a corpus: text lines from every format users have, streamed, with a reason for each
+line or file left out.
+
+Formats: plain text or gzip, one sentence per line; JSONL, parquet and webdataset tar shards
+with a text column (the pair schema's `caption` by default); datasets written with
+`datasets.save_to_disk`. Files, directories (searched recursively) and globs.
+
+Bad input never stops a run and is never lost silently: an empty, binary or unreadable file is
+skipped with a one-line warning, a bad line is skipped with a reason (`invalid_utf8`,
+`control_chars`, `too_long`, ...), and the counts go into the report. A path that does not
+exist is a one-line error naming it. Memory is one chunk and one batch, whatever the line
+lengths: a line longer than `max_line_bytes` is dropped while it is being read.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import json
+import os
+import re
+import sys
+import zlib
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from data.pairs import InputError
+from tokenizer_training.labels import (
+    clean_label,
+    compile_filename_pattern,
+    filename_language,
+    sibling_path,
+)
+
+CHUNK_BYTES = 1 << 20  # read size; a line may span chunks
+SNIFF_BYTES = 8192  # a NUL byte here marks a file as binary (UTF-16 included)
+DATASET_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
+KNOWN_SUFFIXES = (".txt", ".gz", ".jsonl", ".ndjson", ".parquet", ".tar")  # found in directories
+# C0 controls other than tab/newline/CR, and DEL: never in real text, always in binary junk.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+# Reasons a line is left out ("blank" is harmless and not warned about).
+BLANK = "blank"
+INVALID_UTF8 = "invalid_utf8"
+CONTROL_CHARS = "control_chars"
+TOO_LONG = "too_long"
+NOT_TEXT = "not_text"
+MISSING_TEXT = "missing_text"
+INVALID_JSON = "invalid_json"
+# Reasons a whole file is left out; counted per file.
+FILE_EMPTY = "file_empty"
+FILE_BINARY = "file_binary"
+FILE_UNREADABLE = "file_unreadable"
+FILE_IGNORED = "file_ignored"
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    inputs: tuple[str, ...]  # files, directories, globs
+    text_column: str = "caption"  # JSONL/parquet/tar/datasets field holding the text
+    lang_column: str | None = None  # field holding a language code, if any
+    english_column: str | None = None  # field holding the English version (for parity)
+    lang_from_filename: str | None = None  # pattern such as '*.{lang}.gz'
+    english: str = "en"  # language code of the parity reference
+    max_line_bytes: int = 16_384  # longer lines are skipped as too_long (UTF-8 bytes)
+    batch_lines: int = 8192  # lines per LineBatch
+
+
+@dataclass(frozen=True)
+class Source:
+    path: Path
+    kind: str  # "text", "jsonl", "parquet", "tar" or "datasets"
+    language: str | None = None  # read from the file name
+    english_path: Path | None = None  # line-aligned English text file (parallel corpus)
+
+
+@dataclass
+class LineBatch:
+    """Up to `batch_lines` valid lines; the three lists have one entry per line."""
+
+    texts: list[str] = field(default_factory=list)
+    languages: list[str | None] = field(default_factory=list)  # None: language ID decides
+    english: list[str | None] = field(default_factory=list)  # None: no English counterpart
+
+    def add(self, text: str, language: str | None, english: str | None) -> None:
+        self.texts.append(text)
+        self.languages.append(language)
+        self.english.append(english)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def warn(message: str) -> None:
+    print(f"build_vocab.py: {message}", file=sys.stderr)
+
+
+def _kind(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(".parquet"):
+        return "parquet"
+    if name.endswith((".jsonl", ".jsonl.gz", ".ndjson", ".json")):
+        return "jsonl"
+    if name.endswith(".tar"):
+        return "tar"
+    return "text"
+
+
+def _is_dataset_dir(path: Path) -> bool:
+    return any((path / marker).is_file() for marker in DATASET_MARKERS)
+
+
+def _walk(directory: Path, skipped: Counter[str]) -> list[Source]:
+    """Sources under a directory: dataset directories whole, known files one by one."""
+    sources = []
+    for root, dirs, files in os.walk(directory):
+        root_path = Path(root)
+        for name in sorted(dirs):
+            if name.startswith("."):
+                dirs.remove(name)
+            elif _is_dataset_dir(root_path / name):
+                sources.append(Source(root_path / name, "datasets"))
+                dirs.remove(name)
+        dirs.sort()
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            if name.lower().endswith(KNOWN_SUFFIXES):
+                sources.append(Source(root_path / name, _kind(root_path / name)))
+            else:
+                skipped[FILE_IGNORED] += 1
+    return sorted(sources, key=lambda source: source.path.as_posix())
+
+
+def _expand(raw: str, skipped: Counter[str]) -> list[Source]:
+    matches = sorted(glob.glob(raw, recursive=True)) if glob.has_magic(raw) else [raw]
+    if not matches or not Path(matches[0]).exists():
+        raise InputError(f"input not found: {raw}")
+    sources = []
+    for match in map(Path, matches):
+        if match.is_dir() and _is_dataset_dir(match):
+            sources.append(Source(match, "datasets"))
+        elif match.is_dir():
+            sources.extend(_walk(match, skipped))
+        else:
+            sources.append(Source(match, _kind(match)))
+    return sources
+
+
+def discover(config: CorpusConfig, skipped: Counter[str]) -> list[Source]:
+    """Expand inputs into sources, labelled and paired by file name where a pattern is given.
+
+    A text file in language l is paired with the file whose name differs only in l -> English
+    when that file exists and has as many lines (Multi30k's train.de.gz / train.en.gz).
+    """
+    sources: list[Source] = []
+    for raw in config.inputs:
+        sources.extend(_expand(str(raw), skipped))
+    sources = list(dict.fromkeys(sources))
+    if not config.lang_from_filename:
+        return sources
+    regex = compile_filename_pattern(config.lang_from_filename)
+    labelled = []
+    for source in sources:
+        language = filename_language(source.path, regex)
+        english_path = None
+        if language and language != config.english and source.kind == "text":
+            candidate = sibling_path(source.path, regex, config.english)
+            if candidate and candidate.is_file():
+                ours, theirs = _count_lines(source.path), _count_lines(candidate)
+                if ours == theirs:
+                    english_path = candidate
+                else:
+                    warn(f"{source.path} has {ours} lines, {candidate} {theirs}: not parallel")
+        labelled.append(Source(source.path, source.kind, language, english_path))
+    unmatched = sum(1 for s in labelled if s.language is None)
+    if unmatched:
+        warn(f"{unmatched} files do not match --lang-from-filename; language ID labels them")
+    return labelled
+
+
+def _open_binary(path: Path):
+    with open(path, "rb") as probe:
+        gzipped = probe.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if gzipped else open(path, "rb")
+
+
+def _count_lines(path: Path) -> int:
+    count, last = 0, b"\n"
+    try:
+        with _open_binary(path) as file:
+            while chunk := file.read(CHUNK_BYTES):
+                count += chunk.count(b"\n")
+                last = chunk[-1:]
+    except (OSError, EOFError, zlib.error):
+        return -1
+    return count + (last != b"\n")
+
+
+def _raw_lines(file, max_bytes: int) -> Iterator[bytes | None]:
+    """Lines without their newline; None for a line over max_bytes (never held in memory)."""
+    pending: list[bytes] = []
+    pending_bytes = 0
+    overflow = False
+    while chunk := file.read(CHUNK_BYTES):
+        parts = chunk.split(b"\n")
+        tail = parts.pop()
+        for index, part in enumerate(parts):
+            if index == 0 and (pending or overflow):
+                if overflow or pending_bytes + len(part) > max_bytes:
+                    yield None
+                else:
+                    yield b"".join(pending) + part
+                pending, pending_bytes, overflow = [], 0, False
+            else:
+                yield None if len(part) > max_bytes else part
+        if not overflow:
+            pending.append(tail)
+            pending_bytes += len(tail)
+            if pending_bytes > max_bytes:
+                pending, pending_bytes, overflow = [], 0, True
+    if overflow:
+        yield None
+    elif pending_bytes:
+        yield b"".join(pending)
+
+
+def check_text(text: object, max_bytes: int) -> tuple[str | None, str | None]:
+    """(clean text, None) for a usable line, (None, reason) otherwise."""
+    if text is None:
+        return None, MISSING_TEXT
+    if not isinstance(text, str):
+        return None, NOT_TEXT
+    if len(text) * 4 > max_bytes and len(text.encode("utf-8", "replace")) > max_bytes:
+        return None, TOO_LONG
+    if _CONTROL.search(text):
+        return None, CONTROL_CHARS
+    text = text.strip()
+    if not text:
+        return None, BLANK
+    return text, None
+
+
+def _text_lines(path: Path, max_bytes: int, skipped: Counter[str]) -> Iterator[str | None]:
+    """Decoded lines of a text file; None for each skipped line, so parallel files stay aligned."""
+    try:
+        file = _open_binary(path)
+    except OSError as error:
+        skipped[FILE_UNREADABLE] += 1
+        warn(f"skipping {path}: cannot open ({error})")
+        return
+    with file:
+        try:
+            head = file.peek(SNIFF_BYTES)[:SNIFF_BYTES]
+        except (OSError, EOFError, zlib.error) as error:
+            skipped[FILE_UNREADABLE] += 1
+            warn(f"skipping {path}: cannot read ({error})")
+            return
+        if not head:
+            skipped[FILE_EMPTY] += 1
+            warn(f"skipping {path}: empty file")
+            return
+        if b"\x00" in head:
+            skipped[FILE_BINARY] += 1
+            warn(f"skipping {path}: binary file (NUL bytes; if it is UTF-16, convert it to UTF-8)")
+            return
+        first = True
+        try:
+            for raw in _raw_lines(file, max_bytes):
+                if raw is None:
+                    skipped[TOO_LONG] += 1
+                    yield None
+                    continue
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    skipped[INVALID_UTF8] += 1
+                    yield None
+                    continue
+                if first:
+                    line, first = line.removeprefix("\ufeff"), False
+                text, reason = check_text(line, max_bytes)
+                if reason:
+                    skipped[reason] += 1
+                yield text
+        except (OSError, EOFError, zlib.error) as error:
+            skipped[FILE_UNREADABLE] += 1
+            warn(f"stopped reading {path}: {error}")
+
+
+def _read_text(source: Source, config: CorpusConfig, skipped: Counter[str]) -> Iterator[LineBatch]:
+    lines = _text_lines(source.path, config.max_line_bytes, skipped)
+    partner = (
+        _text_lines(source.english_path, config.max_line_bytes, Counter())
+        if source.english_path
+        else None
+    )
+    batch = LineBatch()
+    for text in lines:
+        english = next(partner, None) if partner else None
+        if text is None:
+            continue
+        batch.add(text, source.language, english)
+        if len(batch) >= config.batch_lines:
+            yield batch
+            batch = LineBatch()
+    if batch:
+        yield batch
+
+
+def _add_rows(
+    batch: LineBatch,
+    texts: list,
+    languages: list | None,
+    english: list | None,
+    source: Source,
+    config: CorpusConfig,
+    skipped: Counter[str],
+) -> None:
+    for index, value in enumerate(texts):
+        text, reason = check_text(value, config.max_line_bytes)
+        if reason:
+            skipped[reason] += 1
+            continue
+        language = clean_label(languages[index]) if languages else None
+        counterpart = english[index] if english else None
+        counterpart = (counterpart.strip() or None) if isinstance(counterpart, str) else None
+        batch.add(text, language or source.language, counterpart)
+
+
+def _read_jsonl(source: Source, config: CorpusConfig, skipped: Counter[str]) -> Iterator[LineBatch]:
+    batch = LineBatch()
+    for line in _text_lines(source.path, config.max_line_bytes, skipped):
+        if line is None:
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            skipped[INVALID_JSON] += 1
+            continue
+        if not isinstance(row, dict):
+            skipped[INVALID_JSON] += 1
+            continue
+        _add_rows(
+            batch,
+            [row.get(config.text_column)],
+            [row.get(config.lang_column)] if config.lang_column else None,
+            [row.get(config.english_column)] if config.english_column else None,
+            source,
+            config,
+            skipped,
+        )
+        if len(batch) >= config.batch_lines:
+            yield batch
+            batch = LineBatch()
+    if batch:
+        yield batch
+
+
+def _columns(config: CorpusConfig) -> list[str]:
+    return [c for c in (config.text_column, config.lang_column, config.english_column) if c]
+
+
+def _missing_column(source: Source, config: CorpusConfig, available: list[str]) -> InputError:
+    wanted = [c for c in _columns(config) if c not in available]
+    return InputError(
+        f"{source.path} has no column {wanted[0]!r} (it has: {', '.join(available)}); "
+        "pass --text-column / --lang-column / --english-column"
+    )
+
+
+def _read_table_batches(
+    tables: Iterator[dict[str, list]], source: Source, config: CorpusConfig, skipped: Counter[str]
+) -> Iterator[LineBatch]:
+    for columns in tables:
+        batch = LineBatch()
+        _add_rows(
+            batch,
+            columns[config.text_column],
+            columns.get(config.lang_column) if config.lang_column else None,
+            columns.get(config.english_column) if config.english_column else None,
+            source,
+            config,
+            skipped,
+        )
+        if batch:
+            yield batch
+
+
+def _read_parquet(
+    source: Source, config: CorpusConfig, skipped: Counter[str]
+) -> Iterator[LineBatch]:
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(source.path)
+    except Exception as error:  # pyarrow raises several types for a damaged file
+        skipped[FILE_UNREADABLE] += 1
+        warn(f"skipping {source.path}: cannot read parquet ({error})")
+        return
+    available = parquet.schema_arrow.names
+    if any(c not in available for c in _columns(config)):
+        raise _missing_column(source, config, available)
+    if parquet.metadata.num_rows == 0:
+        skipped[FILE_EMPTY] += 1
+        warn(f"skipping {source.path}: no rows")
+        return
+    # Only the text columns are read: image bytes stay on disk.
+    tables = (
+        batch.to_pydict()
+        for batch in parquet.iter_batches(batch_size=config.batch_lines, columns=_columns(config))
+    )
+    try:
+        yield from _read_table_batches(tables, source, config, skipped)
+    except OSError as error:
+        skipped[FILE_UNREADABLE] += 1
+        warn(f"stopped reading {source.path}: {error}")
+
+
+def _read_tar(source: Source, config: CorpusConfig, skipped: Counter[str]) -> Iterator[LineBatch]:
+    from data.pairs import iter_pair_batches
+
+    def tables() -> Iterator[dict[str, list]]:
+        for record_batch in iter_pair_batches([source.path], batch_rows=config.batch_lines):
+            available = record_batch.schema.names
+            if any(c not in available for c in _columns(config)):
+                raise _missing_column(source, config, available)
+            yield {name: record_batch.column(name).to_pylist() for name in _columns(config)}
+
+    try:
+        yield from _read_table_batches(tables(), source, config, skipped)
+    except InputError as error:
+        if "has no column" in str(error):
+            raise
+        skipped[FILE_UNREADABLE] += 1
+        warn(f"skipping {source.path}: {error}")
+
+
+def _read_datasets(
+    source: Source, config: CorpusConfig, skipped: Counter[str]
+) -> Iterator[LineBatch]:
+    import datasets
+
+    loaded = datasets.load_from_disk(str(source.path))
+    splits = [loaded[name] for name in sorted(loaded)] if hasattr(loaded, "keys") else [loaded]
+    for split in splits:
+        if any(c not in split.column_names for c in _columns(config)):
+            raise _missing_column(source, config, split.column_names)
+        table = split.select_columns(_columns(config))
+        yield from _read_table_batches(
+            table.iter(batch_size=config.batch_lines), source, config, skipped
+        )
+
+
+_READERS = {
+    "text": _read_text,
+    "jsonl": _read_jsonl,
+    "parquet": _read_parquet,
+    "tar": _read_tar,
+    "datasets": _read_datasets,
+}
+
+
+def iter_corpus(
+    sources: list[Source], config: CorpusConfig, skipped: Counter[str]
+) -> Iterator[LineBatch]:
+    """Valid lines of every source, in order, in batches; skip reasons counted in `skipped`."""
+    for source in sources:
+        yield from _READERS[source.kind](source, config, skipped)
