@@ -115,6 +115,13 @@ def _progress(total: int | None, description: str, quiet: bool):
     return tqdm(total=total, desc=description, unit=" rows", disable=quiet, file=sys.stderr, leave=False)
 
 
+def _ticking(tables, bar):
+    """Pass tables through, advancing the progress bar by their rows."""
+    for table in tables:
+        bar.update(table.num_rows)
+        yield table
+
+
 def _count_rows(paths: list[Path]) -> int | None:
     """Input rows from parquet footers; None when a webdataset shard makes it unknown."""
     if any(not p.name.endswith(".parquet") for p in paths):
@@ -202,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                 yield batch
 
         with clock.stage("write kept"), _progress(total_rows, "write kept", args.quiet) as bar:
-            labelled = (bar.update(t.num_rows) or t for t in labelled_batches(read_input(), decision_files))
+            labelled = _ticking(labelled_batches(read_input(), decision_files), bar)
             kept_files = write_pair_shards(counted(split_kept(labelled, kept=True)), staged, args.shard_rows)
         with_bytes = prepass.rows_with_image > 0 if args.webdataset is None else args.webdataset
         if with_bytes:

@@ -4,7 +4,7 @@ Input is the `features` table from the pre-pass (`data/prepass.py`). Each stage 
 query the engine materializes as a table, in order; the last, `decisions`, holds one row per
 input row with its reason (null: kept) and one flag per filter (whether the row fails it on
 its own, for the fairness report). Both engines speak this SQL; `Dialect` holds the three
-places where their function names differ (regex extraction, list length, list explosion).
+places where their function names differ (regex extraction, list explosion, token hashes).
 """
 
 from __future__ import annotations
@@ -22,26 +22,29 @@ NO_LIMIT = 1 << 62
 class Dialect:
     name: str
     extract_all: str  # format with {text} and {pattern}: list of all matches
-    list_length: str  # format with {items}
     explode: str  # format with {items}: one row per element (in a SELECT list)
-    bigrams: str  # format with {words}: list of "w1 w2" for adjacent words
+    # format with {words}: 64-bit hashes of the unigrams, then of each adjacent pair "w1 w2"
+    # (hashing the joined text: DuckDB's two-argument hash(a, b) combines weakly and collides)
+    token_hashes: str
 
 
 DUCKDB = Dialect(
     name="duckdb",
     extract_all="regexp_extract_all({text}, {pattern})",
-    list_length="len({items})",
     explode="unnest({items})",
-    bigrams="list_transform(range(1, len({words})), lambda i: {words}[i] || ' ' || {words}[i + 1])",
+    token_hashes=(
+        "concat(list_transform({words}, lambda w: hash(w)), "
+        "list_transform(range(1, len({words})), lambda i: hash({words}[i] || ' ' || {words}[i + 1])))"
+    ),
 )
 SPARK = Dialect(
     name="spark",
     extract_all="regexp_extract_all({text}, {pattern}, 0)",
-    list_length="size({items})",
     explode="explode({items})",
-    bigrams=(
+    token_hashes=(
+        "concat(transform({words}, w -> xxhash64(w)), "
         "zip_with(slice({words}, 1, greatest(size({words}) - 1, 0)), "
-        "slice({words}, 2, greatest(size({words}) - 1, 0)), (a, b) -> concat(a, ' ', b))"
+        "slice({words}, 2, greatest(size({words}) - 1, 0)), (a, b) -> xxhash64(concat(a, ' ', b))))"
     ),
 )
 
@@ -61,7 +64,11 @@ def _pattern_literal(dialect: Dialect) -> str:
 
 def stages(image: ImageFilterConfig, text: TextFilterConfig, dialect: Dialect) -> list[tuple[str, str]]:
     """(table name, SELECT) pairs, in execution order. Reads table `features`."""
-    words = dialect.extract_all.format(text="caption", pattern=_pattern_literal(dialect))
+    words = f"coalesce(dictionary_words, {dialect.extract_all.format(text='caption', pattern=_pattern_literal(dialect))})"
+    hashes = dialect.token_hashes.format(words="unigrams")
+    # A row is a duplicate when an earlier row has its key; only duplicated keys are kept here.
+    first_of_key = "(d.first_row_id IS NULL OR f.row_id = d.first_row_id)"
+    k = int(text.vocabulary_size)
     flags = {
         "image_too_small": f"least(width, height) <= {int(image.min_side)}",
         "aspect_ratio": f"greatest(width, height) >= {float(image.max_aspect_ratio)!r} * least(width, height)",
@@ -73,70 +80,71 @@ def stages(image: ImageFilterConfig, text: TextFilterConfig, dialect: Dialect) -
         "too_many_words": f"word_count > {int(text.max_words)}",
     }
     assert tuple(flags) == FILTERS, "flags must follow data.filters.REASONS"
+    flag_columns = ", ".join(f"coalesce(malformed IS NULL AND ({expr}), false) AS {name}" for name, expr in flags.items())
     reason = "CASE WHEN malformed IS NOT NULL THEN malformed "
     reason += " ".join(f"WHEN {name} THEN '{name}'" for name in FILTERS) + " END"
     return [
         (
-            # duplicate_key is the only malformed check that needs to see other rows.
-            "keyed",
-            """SELECT row_id, key, caption, caption_norm, width, height, identity, near_eval,
-                dictionary_words, language, language_score,
-                CASE WHEN malformed = 'missing_key' THEN malformed
-                     WHEN row_number() OVER (PARTITION BY key ORDER BY row_id) > 1
-                     THEN 'duplicate_key' ELSE malformed END AS malformed
-            FROM features""",
+            "duplicate_keys",
+            """SELECT key, min(row_id) AS first_row_id FROM features
+            WHERE key IS NOT NULL AND key <> '' GROUP BY key HAVING count(*) > 1""",
         ),
         (
-            "words",
-            f"""SELECT row_id, coalesce(dictionary_words, {words}) AS unigrams
-            FROM keyed WHERE malformed IS NULL""",
+            "rows",
+            f"""SELECT f.row_id, f.identity, f.caption_norm, f.width, f.height, f.near_eval,
+                f.language, f.language_score,
+                CASE WHEN f.malformed = 'missing_key' OR {first_of_key} THEN f.malformed
+                     ELSE 'duplicate_key' END AS malformed
+            FROM features f LEFT JOIN duplicate_keys d ON f.key = d.key""",
         ),
         (
+            # Tokens are compared by 64-bit hash: two distinct tokens collide with probability
+            # about n^2 / 2^65 for n distinct tokens, and a collision only merges two counts.
             "tokens",
-            f"""SELECT row_id, {dialect.explode.format(items=f"concat(unigrams, {dialect.bigrams.format(words='unigrams')})")} AS token
-            FROM words""",
+            f"""SELECT row_id, {dialect.explode.format(items=hashes)} AS token
+            FROM (SELECT f.row_id, {words} AS unigrams
+                  FROM features f LEFT JOIN duplicate_keys d ON f.key = d.key
+                  WHERE f.malformed IS NULL AND {first_of_key}) w""",
         ),
         ("token_counts", "SELECT token, count(*) AS n FROM tokens GROUP BY token"),
         (
             # Tokens with this count or more make the vocabulary (see vocabulary_min_count).
             "vocabulary",
-            f"""SELECT coalesce(min(CASE WHEN covered <= {int(text.vocabulary_size)} THEN n END),
-                    max(n) + 1, {NO_LIMIT}) AS min_count,
-                coalesce(max(CASE WHEN covered <= {int(text.vocabulary_size)} THEN covered END), 0)
-                    AS vocabulary_tokens,
+            f"""SELECT coalesce(min(CASE WHEN covered <= {k} THEN n END), max(n) + 1, {NO_LIMIT})
+                    AS min_count,
+                coalesce(max(CASE WHEN covered <= {k} THEN covered END), 0) AS vocabulary_tokens,
                 coalesce(max(covered), 0) AS distinct_tokens
             FROM (SELECT n, CAST(sum(tokens_with_n) OVER (ORDER BY n DESC
                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT) AS covered
                   FROM (SELECT n, count(*) AS tokens_with_n FROM token_counts GROUP BY n) h) c""",
         ),
         (
-            "rarest",
-            """SELECT t.row_id, min(c.n) AS rarest_count
+            # n unigrams give 2n - 1 tokens (n unigrams, n - 1 bigrams): the word count for free.
+            "row_tokens",
+            """SELECT t.row_id, min(c.n) AS rarest_count, CAST((count(*) + 1) / 2 AS BIGINT) AS word_count
             FROM tokens t JOIN token_counts c ON t.token = c.token GROUP BY t.row_id""",
         ),
         (
             "image_counts",
-            "SELECT identity, count(*) AS alt_texts FROM keyed WHERE malformed IS NULL GROUP BY identity",
+            "SELECT identity, count(*) AS alt_texts FROM rows WHERE malformed IS NULL GROUP BY identity",
         ),
         (
             "caption_counts",
             """SELECT caption_norm, count(DISTINCT identity) AS images
-            FROM keyed WHERE malformed IS NULL GROUP BY caption_norm""",
+            FROM rows WHERE malformed IS NULL GROUP BY caption_norm""",
         ),
         (
             "decisions",
             f"""SELECT row_id, language, language_score, malformed, {", ".join(FILTERS)},
                 {reason} AS reason
-            FROM (SELECT k.row_id, k.language, k.language_score, k.malformed,
-                    {", ".join(f"coalesce(k.malformed IS NULL AND ({expr}), false) AS {name}" for name, expr in flags.items())}
-                  FROM (SELECT keyed.*, ic.alt_texts, cc.images,
-                            coalesce(r.rarest_count, {NO_LIMIT}) AS rarest_count,
-                            {dialect.list_length.format(items="w.unigrams")} AS word_count
-                        FROM keyed
-                        LEFT JOIN image_counts ic ON keyed.identity = ic.identity
-                        LEFT JOIN caption_counts cc ON keyed.caption_norm = cc.caption_norm
-                        LEFT JOIN rarest r ON keyed.row_id = r.row_id
-                        LEFT JOIN words w ON keyed.row_id = w.row_id) k
+            FROM (SELECT row_id, language, language_score, malformed, {flag_columns}
+                  FROM (SELECT r.*, ic.alt_texts, cc.images,
+                            coalesce(t.rarest_count, {NO_LIMIT}) AS rarest_count,
+                            coalesce(t.word_count, 0) AS word_count
+                        FROM rows r
+                        LEFT JOIN image_counts ic ON r.identity = ic.identity
+                        LEFT JOIN caption_counts cc ON r.caption_norm = cc.caption_norm
+                        LEFT JOIN row_tokens t ON r.row_id = t.row_id) joined
                   CROSS JOIN vocabulary) flagged""",
         ),
     ]

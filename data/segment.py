@@ -36,15 +36,16 @@ def _char_class(pattern: str, escape: str) -> str:
 
 
 # Characters ICU hands to a dictionary break engine (its word.txt `$dictionary`: scripts written
-# without spaces, and Hangul syllables, which it chains only with each other), other ideographs,
+# without spaces), other ideographs,
 # and the zero-width joiner (emoji sequences, Sinhala and Malayalam conjuncts). Captions with
 # one of these, with `_`-like joiners (WB13, whose status quirks the expression leaves out) or
 # with a Hebrew letter before a quote (WB7a-c) take the ICU path.
 _DICTIONARY = (
     r"[[:LineBreak=Complex_Context:][:Han:][:Hiragana:][:WB=Katakana:][:Ideographic:]"
-    r"[\uac00-\ud7a3][:WB=ZWJ:]]"
+    r"[:WB=ZWJ:]]"
 )
-_LETTER = rf"[[[:WB=ALetter:][:WB=Hebrew_Letter:]]-{_DICTIONARY}]"
+_HANGUL = r"[\uac00-\ud7a3]"
+_LETTER = rf"[[[:WB=ALetter:][:WB=Hebrew_Letter:]]-{_DICTIONARY}-{_HANGUL}]"
 
 
 _BMP = r"[\u0000-\uFFFF]"
@@ -76,18 +77,24 @@ def _patterns(escape: str) -> tuple[str, str]:
     # twice: RE2 slows down sharply as the compiled expression grows.
     letters = f"(?:{letter})+(?:{mid_letter}(?:{letter})+)*"
     numbers = f"(?:{number})+(?:{mid_number}(?:{number})+)*"
-    word = f"(?:{letters}|{numbers})+"
+    # Hangul syllables chain only with each other in ICU's rules (no dictionary ships for
+    # them), and a mark after one ends the word with status none: such captions go to ICU.
+    hangul = f"[{_char_class(_HANGUL, escape)}]+"
+    word = f"(?:{letters}|{numbers})+|{hangul}"
     hebrew = _char_class("[:WB=Hebrew_Letter:]", escape)
     quotes = _char_class("[[:WB=Single_Quote:][:WB=Double_Quote:]]", escape)
     beyond_bmp = _char_class(f"[{_WORD_CHARS}-{_BMP}]", escape)
     routed = _char_class(f"[{_DICTIONARY}{_JOINER}]", escape)
-    needs = f"[{routed}{beyond_bmp}]|[{hebrew}]{ex}[{quotes}]"
+    needs = f"[{routed}{beyond_bmp}]|[{hebrew}]{ex}[{quotes}]|{hangul}{chars(_EXTEND)}"
     return word, needs
 
 
 # RE2 (DuckDB) and Java (Spark) both read `\x{HHHH}`; Python reads `\UHHHHHHHH`.
 ENGINE_WORD_PATTERN, ENGINE_NEEDS_DICTIONARY_PATTERN = _patterns("\\x{{{:X}}}")
 _PY_WORD, _PY_NEEDS = (re.compile(p) for p in _patterns("\\U{:08X}"))
+
+
+_ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
 
 
 @lru_cache(maxsize=1)
@@ -101,7 +108,7 @@ def icu_unigrams(text: str) -> list[str]:
     iterator = _break_iterator()
     iterator.setText(text)
     # ICU offsets count UTF-16 code units; they equal Python indices only without astral chars.
-    astral = not text.isascii() and any(ord(char) > 0xFFFF for char in text)
+    astral = not text.isascii() and _ASTRAL.search(text) is not None
     units = text.encode("utf-16-le") if astral else b""
     words = []
     start = iterator.first()

@@ -82,6 +82,7 @@ def embed_config(args: argparse.Namespace) -> EmbedConfig:
     cache = None if args.no_cache else (args.cache or args.output / "cache")
     if args.batch_size < 1:
         raise InputError("--batch-size must be at least 1")
+    resolve_device(args.device)  # a wrong --device fails before any data is read
     return EmbedConfig(args.batch_size, args.device, cache, args.workers)
 
 
@@ -104,9 +105,18 @@ def model_names(models: Sequence[Path], names: Sequence[str]) -> dict[str, Path]
 
 
 def resolve_device(device: str) -> torch.device:
+    """ "auto" is cuda when torch sees a GPU, else cpu; anything else must exist here."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise InputError(
+            f"--device {device!r} is not a torch device; try auto, cpu or cuda"
+        ) from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"--device {device} but torch sees no CUDA GPU; pass --device auto or cpu")
+    return resolved
 
 
 def check_align_dir(model_dir: Path) -> None:

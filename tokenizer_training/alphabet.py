@@ -78,6 +78,13 @@ def coverage_set(counts: Mapping[str, int], coverage: float) -> list[str]:
 
 
 @functools.cache
+def _icu_languages() -> frozenset[str]:
+    import icu
+
+    return frozenset(name.split("_")[0] for name in icu.Locale.getAvailableLocales())
+
+
+@functools.cache
 def exemplar_characters(language: str) -> frozenset[str]:
     """CLDR exemplar characters of `language` (standard + auxiliary, upper and lower case).
 
@@ -86,8 +93,7 @@ def exemplar_characters(language: str) -> frozenset[str]:
     import icu
 
     base = language.replace("-", "_").split("_")[0].lower()
-    available = {name.split("_")[0] for name in icu.Locale.getAvailableLocales()}
-    if base not in available:
+    if base not in _icu_languages():
         return frozenset()
     data = icu.LocaleData(language.replace("-", "_"))
     chars: set[str] = set()
@@ -108,11 +114,12 @@ def exemplar_characters(language: str) -> frozenset[str]:
 
 
 def _encodable(char: str, codec: str) -> bool:
+    """One character of the codec's double-byte table (Python's euc_kr spells the 8,822 other
+    Hangul syllables as 8-byte jamo sequences; those do not count)."""
     try:
-        char.encode(codec)
+        return len(char.encode(codec)) <= 2
     except UnicodeEncodeError:
         return False
-    return True
 
 
 def select_alphabet(

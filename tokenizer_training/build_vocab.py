@@ -72,6 +72,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="PATTERN",
         help="read the language from file names, e.g. '*.{lang}.gz'",
     )
+    paths.add_argument(
+        "--parallel-files",
+        action="store_true",
+        help="text files named alike but for the language are line-aligned translations",
+    )
     paths.add_argument("--english-column", help="column with the English version (for parity)")
     paths.add_argument("--english", default="en", help="code of the parity reference language")
     paths.add_argument("--lid-model", help="fastText lid.176 model (default: the bundled one)")
@@ -297,7 +302,7 @@ def build(args: argparse.Namespace, corpus: CorpusConfig) -> int:
                 "uncovered": alphabet.uncovered,
             },
         }
-        lap("report")
+        lap("evaluate")
         report["timings_s"] = timings | {"total": round(sum(timings.values()), 3)}
         write_build_report(staged, report)
         publish(staged, output)
@@ -336,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         lang_column=args.lang_column,
         english_column=args.english_column,
         lang_from_filename=args.lang_from_filename,
+        parallel_files=args.parallel_files,
         english=args.english,
         max_line_bytes=args.max_line_bytes,
     )

@@ -14,8 +14,10 @@ lengths: a line longer than `max_line_bytes` is dropped while it is being read.
 
 from __future__ import annotations
 
+import functools
 import glob
 import gzip
+import itertools
 import json
 import os
 import re
@@ -40,6 +42,7 @@ DATASET_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
 KNOWN_SUFFIXES = (".txt", ".gz", ".jsonl", ".ndjson", ".parquet", ".tar")  # found in directories
 # C0 controls other than tab/newline/CR, and DEL: never in real text, always in binary junk.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 
 # Reasons a line is left out ("blank" is harmless and not warned about).
 BLANK = "blank"
@@ -63,9 +66,10 @@ class CorpusConfig:
     lang_column: str | None = None  # field holding a language code, if any
     english_column: str | None = None  # field holding the English version (for parity)
     lang_from_filename: str | None = None  # pattern such as '*.{lang}.gz'
+    parallel_files: bool = False  # pair each text file with its English sibling, line by line
     english: str = "en"  # language code of the parity reference
     max_line_bytes: int = 16_384  # longer lines are skipped as too_long (UTF-8 bytes)
-    batch_lines: int = 8192  # lines per LineBatch
+    batch_lines: int = 8192  # rows per LineBatch from columnar files (text: one read chunk)
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ class Source:
 
 @dataclass
 class LineBatch:
-    """Up to `batch_lines` valid lines; the three lists have one entry per line."""
+    """Valid lines of one file; the three lists have one entry per line."""
 
     texts: list[str] = field(default_factory=list)
     languages: list[str | None] = field(default_factory=list)  # None: language ID decides
@@ -152,8 +156,9 @@ def _expand(raw: str, skipped: Counter[str]) -> list[Source]:
 def discover(config: CorpusConfig, skipped: Counter[str]) -> list[Source]:
     """Expand inputs into sources, labelled and paired by file name where a pattern is given.
 
-    A text file in language l is paired with the file whose name differs only in l -> English
-    when that file exists and has as many lines (Multi30k's train.de.gz / train.en.gz).
+    With parallel_files, a text file in language l is paired with the file whose name differs
+    only in l -> English when that file exists and has as many lines (Multi30k task 1's
+    train.de.gz / train.en.gz; not task 2, whose captions are independent).
     """
     sources: list[Source] = []
     for raw in config.inputs:
@@ -162,19 +167,23 @@ def discover(config: CorpusConfig, skipped: Counter[str]) -> list[Source]:
     if not config.lang_from_filename:
         return sources
     regex = compile_filename_pattern(config.lang_from_filename)
-    labelled = []
+    labelled, unaligned = [], []
     for source in sources:
         language = filename_language(source.path, regex)
         english_path = None
-        if language and language != config.english and source.kind == "text":
+        if config.parallel_files and language not in (None, config.english):
             candidate = sibling_path(source.path, regex, config.english)
-            if candidate and candidate.is_file():
-                ours, theirs = _count_lines(source.path), _count_lines(candidate)
-                if ours == theirs:
+            if source.kind == "text" and candidate and candidate.is_file():
+                if _count_lines(source.path) == _count_lines(candidate):
                     english_path = candidate
                 else:
-                    warn(f"{source.path} has {ours} lines, {candidate} {theirs}: not parallel")
+                    unaligned.append(source.path.name)
         labelled.append(Source(source.path, source.kind, language, english_path))
+    if unaligned:
+        warn(
+            f"{len(unaligned)} files have a different line count than their English sibling "
+            f"and are not treated as parallel (e.g. {unaligned[0]})"
+        )
     unmatched = sum(1 for s in labelled if s.language is None)
     if unmatched:
         warn(f"{unmatched} files do not match --lang-from-filename; language ID labels them")
@@ -187,6 +196,7 @@ def _open_binary(path: Path):
     return gzip.open(path, "rb") if gzipped else open(path, "rb")
 
 
+@functools.cache
 def _count_lines(path: Path) -> int:
     count, last = 0, b"\n"
     try:
@@ -199,36 +209,72 @@ def _count_lines(path: Path) -> int:
     return count + (last != b"\n")
 
 
-def _raw_lines(file, max_bytes: int) -> Iterator[bytes | None]:
-    """Lines without their newline; None for a line over max_bytes (never held in memory)."""
+def _raw_chunks(file, max_bytes: int) -> Iterator[list[bytes | None]]:
+    """Lines without their newline, one list per read; None for a line over max_bytes.
+
+    A long line is dropped while it is read, so memory never holds more than a chunk.
+    """
     pending: list[bytes] = []
     pending_bytes = 0
     overflow = False
     while chunk := file.read(CHUNK_BYTES):
-        parts = chunk.split(b"\n")
+        parts: list[bytes | None] = chunk.split(b"\n")
         tail = parts.pop()
-        for index, part in enumerate(parts):
-            if index == 0 and (pending or overflow):
-                if overflow or pending_bytes + len(part) > max_bytes:
-                    yield None
-                else:
-                    yield b"".join(pending) + part
-                pending, pending_bytes, overflow = [], 0, False
-            else:
-                yield None if len(part) > max_bytes else part
+        if parts and (pending or overflow):
+            long = overflow or pending_bytes + len(parts[0]) > max_bytes
+            parts[0] = None if long else b"".join(pending) + parts[0]
+            pending, pending_bytes, overflow = [], 0, False
+        elif parts and len(parts[0]) > max_bytes:
+            parts[0] = None
+        parts = [None if p is not None and len(p) > max_bytes else p for p in parts]
         if not overflow:
             pending.append(tail)
             pending_bytes += len(tail)
             if pending_bytes > max_bytes:
                 pending, pending_bytes, overflow = [], 0, True
+        if parts:
+            yield parts
     if overflow:
-        yield None
+        yield [None]
     elif pending_bytes:
-        yield b"".join(pending)
+        yield [b"".join(pending)]
+
+
+def _decode_lines(raws: list[bytes | None], skipped: Counter[str]) -> list[str | None]:
+    """Decoded, stripped lines; None where a line is skipped (reason counted)."""
+    if None not in raws:
+        blob = b"\n".join(raws)
+        if len(blob.translate(None, _CONTROL_BYTES)) == len(blob) and b"\r" not in blob:
+            try:
+                lines = blob.decode("utf-8").split("\n")
+            except UnicodeDecodeError:
+                pass
+            else:  # the common case, with no Python work per line but the strip
+                stripped = [line.strip() or None for line in lines]
+                skipped[BLANK] += stripped.count(None)
+                return stripped
+    out: list[str | None] = []
+    for raw in raws:
+        if raw is None:
+            skipped[TOO_LONG] += 1
+            out.append(None)
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            skipped[INVALID_UTF8] += 1
+            out.append(None)
+            continue
+        text, reason = check_text(line, len(raw))
+        if reason:
+            skipped[reason] += 1
+        out.append(text)
+    return out
 
 
 def check_text(text: object, max_bytes: int) -> tuple[str | None, str | None]:
-    """(clean text, None) for a usable line, (None, reason) otherwise."""
+    """(clean text, None) for a usable line, (None, reason) otherwise. Line breaks inside a
+    caption become spaces: the sample file is one sentence per line."""
     if text is None:
         return None, MISSING_TEXT
     if not isinstance(text, str):
@@ -240,11 +286,14 @@ def check_text(text: object, max_bytes: int) -> tuple[str | None, str | None]:
     text = text.strip()
     if not text:
         return None, BLANK
+    if "\n" in text or "\r" in text:
+        text = " ".join(text.splitlines())
     return text, None
 
 
-def _text_lines(path: Path, max_bytes: int, skipped: Counter[str]) -> Iterator[str | None]:
-    """Decoded lines of a text file; None for each skipped line, so parallel files stay aligned."""
+def _text_lines(path: Path, max_bytes: int, skipped: Counter[str]) -> Iterator[list[str | None]]:
+    """Lines of a text file, a chunk at a time; None for each skipped line, so that parallel
+    files stay aligned."""
     try:
         file = _open_binary(path)
     except OSError as error:
@@ -268,45 +317,30 @@ def _text_lines(path: Path, max_bytes: int, skipped: Counter[str]) -> Iterator[s
             return
         first = True
         try:
-            for raw in _raw_lines(file, max_bytes):
-                if raw is None:
-                    skipped[TOO_LONG] += 1
-                    yield None
-                    continue
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    skipped[INVALID_UTF8] += 1
-                    yield None
-                    continue
-                if first:
-                    line, first = line.removeprefix("\ufeff"), False
-                text, reason = check_text(line, max_bytes)
-                if reason:
-                    skipped[reason] += 1
-                yield text
+            for raws in _raw_chunks(file, max_bytes):
+                if first and raws[0] is not None:
+                    raws[0] = raws[0].removeprefix(b"\xef\xbb\xbf")  # UTF-8 byte order mark
+                first = False
+                yield _decode_lines(raws, skipped)
         except (OSError, EOFError, zlib.error) as error:
             skipped[FILE_UNREADABLE] += 1
             warn(f"stopped reading {path}: {error}")
 
 
 def _read_text(source: Source, config: CorpusConfig, skipped: Counter[str]) -> Iterator[LineBatch]:
-    lines = _text_lines(source.path, config.max_line_bytes, skipped)
-    partner = (
-        _text_lines(source.english_path, config.max_line_bytes, Counter())
-        if source.english_path
-        else None
-    )
-    batch = LineBatch()
-    for text in lines:
-        english = next(partner, None) if partner else None
-        if text is None:
+    partner = None
+    if source.english_path:
+        chunks = _text_lines(source.english_path, config.max_line_bytes, Counter())
+        partner = itertools.chain.from_iterable(chunks)
+    for lines in _text_lines(source.path, config.max_line_bytes, skipped):
+        if partner is None:
+            texts = [line for line in lines if line is not None]
+            yield LineBatch(texts, [source.language] * len(texts), [None] * len(texts))
             continue
-        batch.add(text, source.language, english)
-        if len(batch) >= config.batch_lines:
-            yield batch
-            batch = LineBatch()
-    if batch:
+        batch = LineBatch()
+        for line, english in zip(lines, itertools.islice(partner, len(lines)), strict=False):
+            if line is not None:
+                batch.add(line, source.language, english)
         yield batch
 
 
@@ -331,32 +365,29 @@ def _add_rows(
 
 
 def _read_jsonl(source: Source, config: CorpusConfig, skipped: Counter[str]) -> Iterator[LineBatch]:
-    batch = LineBatch()
-    for line in _text_lines(source.path, config.max_line_bytes, skipped):
-        if line is None:
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            skipped[INVALID_JSON] += 1
-            continue
-        if not isinstance(row, dict):
-            skipped[INVALID_JSON] += 1
-            continue
-        _add_rows(
-            batch,
-            [row.get(config.text_column)],
-            [row.get(config.lang_column)] if config.lang_column else None,
-            [row.get(config.english_column)] if config.english_column else None,
-            source,
-            config,
-            skipped,
-        )
-        if len(batch) >= config.batch_lines:
+    for lines in _text_lines(source.path, config.max_line_bytes, skipped):
+        batch = LineBatch()
+        for line in lines:
+            if line is None:
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:
+                row = None
+            if not isinstance(row, dict):
+                skipped[INVALID_JSON] += 1
+                continue
+            _add_rows(
+                batch,
+                [row.get(config.text_column)],
+                [row.get(config.lang_column)] if config.lang_column else None,
+                [row.get(config.english_column)] if config.english_column else None,
+                source,
+                config,
+                skipped,
+            )
+        if batch:
             yield batch
-            batch = LineBatch()
-    if batch:
-        yield batch
 
 
 def _columns(config: CorpusConfig) -> list[str]:

@@ -3,31 +3,35 @@
 Pass 1 (census) labels every line, sets aside held-out lines for the report and counts lines
 and bytes per language; labels go to a small cache file (2 bytes a line) so language ID runs
 once. Pass 2 reads the corpus again and writes each remaining line `sample_copies` times into a
-text file, the trainer's only input, while counting its normalized characters per language
-for the alphabet rule.
+text file, the trainer's only input, while counting characters per language for the alphabet
+rule (up to `CHAR_COUNT_LIMIT` characters per language: frequencies, not completeness, matter
+there, since a character the count misses is rarer than the coverage rule keeps anyway).
 
-Held-out lines are chosen by a keyed hash of the text (of its English counterpart in parallel
-data, so all translations of a sentence fall on the same side), never by position: duplicates
-of a held-out line are held out too, so no held-out sentence is ever trained on. The sampling
-draws come from one seeded generator in corpus order: same input and seed, same sample.
+Held-out lines are chosen by a seeded 64-bit hash (xxh3) of the text (of its English
+counterpart in parallel data, so all translations of a sentence fall on the same side), never
+by position: duplicates of a held-out line are held out too, so no held-out sentence is ever
+trained on. The sampling draws come from one seeded generator in corpus order: same input and
+seed, same sample.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import xxhash
 
 from tokenizer_training.balance import sample_copies
 from tokenizer_training.corpus import CorpusConfig, Source, iter_corpus
 from tokenizer_training.labels import Labeler
 from tokenizer_training.normalization import Pipeline
 
-HELD_OUT = np.uint16(0xFFFF)  # label-cache code of a held-out line
+HELD_OUT = 0xFFFF  # label-cache code of a held-out line
 MAX_LANGUAGES = 0xFFFF  # label codes are uint16
+CHAR_COUNT_LIMIT = 50_000_000  # characters counted per language for the alphabet rule
+_UINT64 = 2**64
 
 
 @dataclass(frozen=True)
@@ -66,12 +70,26 @@ class SampleStats:
     char_counts: dict[str, Counter[str]]  # normalized character occurrences per language
 
 
-def is_held_out(key: str, seed: int, fraction: float) -> bool:
-    """A keyed 64-bit hash of `key` below fraction * 2^64: deterministic, order-independent."""
-    digest = hashlib.blake2b(
-        key.encode("utf-8"), digest_size=8, salt=seed.to_bytes(8, "little", signed=True)
-    ).digest()
-    return int.from_bytes(digest, "little") < fraction * 2.0**64
+def held_out_mask(keys: list[str], seed: int, fraction: float) -> np.ndarray:
+    """(N,) bool: a seeded 64-bit hash of each key below fraction * 2^64. Order-independent."""
+    if fraction >= 1:
+        return np.ones(len(keys), dtype=bool)
+    limit = np.uint64(int(fraction * _UINT64))
+    seed = seed % _UINT64
+    hashes = np.fromiter(
+        (xxhash.xxh3_64_intdigest(key.encode("utf-8"), seed) for key in keys),
+        dtype=np.uint64,
+        count=len(keys),
+    )
+    return hashes < limit
+
+
+def _add_at(total: np.ndarray, codes: np.ndarray, weights: np.ndarray | None = None):
+    """total + bincount(codes), growing total when new codes appeared."""
+    counts = np.bincount(codes, weights=weights, minlength=len(total))
+    if len(counts) > len(total):
+        total = np.concatenate([total, np.zeros(len(counts) - len(total), dtype=total.dtype)])
+    return total + counts.astype(total.dtype)
 
 
 def take_census(
@@ -82,44 +100,73 @@ def take_census(
     label_cache: Path,
 ) -> Census:
     """Pass 1: label, hold out, count. Writes one uint16 code per valid line to label_cache."""
-    codes: dict[str, int] = {}
-    lines: Counter[str] = Counter()
-    nbytes: Counter[str] = Counter()
+    codes_of: dict[str, int] = {}
+    lines = np.zeros(0, dtype=np.int64)
+    nbytes = np.zeros(0, dtype=np.int64)
     held_out: dict[str, HeldOut] = {}
     held_out_total = 0
     skipped: Counter[str] = Counter()
     with open(label_cache, "wb") as cache:
         for batch in iter_corpus(sources, corpus, skipped):
+            if not batch:
+                continue
             languages = labeler.fill(batch.texts, batch.languages)
-            out = np.empty(len(batch), dtype=np.uint16)
-            for i, (text, language, english) in enumerate(
-                zip(batch.texts, languages, batch.english, strict=True)
-            ):
-                key = english if english is not None else text
-                if is_held_out(key, sampling.seed, sampling.holdout):
-                    out[i] = HELD_OUT
-                    held_out_total += 1
-                    kept = held_out.setdefault(language, HeldOut())
-                    if len(kept.texts) < sampling.report_lines:
-                        kept.texts.append(text)
-                        kept.english.append(english)
-                    continue
-                code = codes.setdefault(language, len(codes))
-                if code >= MAX_LANGUAGES:
-                    raise ValueError(f"more than {MAX_LANGUAGES - 1} language labels")
-                out[i] = code
-                lines[language] += 1
-                nbytes[language] += len(text.encode("utf-8"))
-            out.tofile(cache)
+            codes = np.fromiter(
+                (codes_of.setdefault(language, len(codes_of)) for language in languages),
+                dtype=np.int64,
+                count=len(batch),
+            )
+            if len(codes_of) >= MAX_LANGUAGES:
+                raise ValueError(f"more than {MAX_LANGUAGES - 1} language labels")
+            keys = [
+                t if en is None else en for t, en in zip(batch.texts, batch.english, strict=True)
+            ]
+            held = held_out_mask(keys, sampling.seed, sampling.holdout)
+            train = ~held
+            sizes = np.fromiter((len(t.encode("utf-8")) for t in batch.texts), np.int64, len(batch))
+            lines = _add_at(lines, codes[train])
+            nbytes = _add_at(nbytes, codes[train], sizes[train])
+            for index in np.flatnonzero(held).tolist():
+                held_out_total += 1
+                kept = held_out.setdefault(languages[index], HeldOut())
+                if len(kept.texts) < sampling.report_lines:
+                    kept.texts.append(batch.texts[index])
+                    kept.english.append(batch.english[index])
+            np.where(held, HELD_OUT, codes).astype(np.uint16).tofile(cache)
+    languages = list(codes_of)
     return Census(
-        languages=list(codes),
-        lines=dict(lines),
-        bytes=dict(nbytes),
+        languages=languages,
+        lines={languages[c]: int(n) for c, n in enumerate(lines) if n},
+        bytes={languages[c]: int(n) for c, n in enumerate(nbytes) if lines[c]},
         held_out=held_out,
         held_out_total=held_out_total,
         skipped=skipped,
         label_sources=labeler.sources,
     )
+
+
+def count_characters(text: str) -> dict[int, int]:
+    """Code point -> occurrences in `text`, counted in numpy (a bincount over UTF-32)."""
+    points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    if points.size == 0:
+        return {}
+    if points.max() < 0x10000:
+        counts = np.bincount(points)
+        present = np.flatnonzero(counts)
+        return dict(zip(present.tolist(), counts[present].tolist(), strict=True))
+    values, counts = np.unique(points, return_counts=True)
+    return dict(zip(values.tolist(), counts.tolist(), strict=True))
+
+
+def normalized_counts(raw: Counter[int], pipeline: Pipeline, cache: dict[int, str]) -> Counter:
+    """Raw code-point counts -> counts of the characters the normalizer turns them into."""
+    out: Counter[str] = Counter()
+    for point, count in raw.items():
+        if point not in cache:
+            cache[point] = "".join(pipeline.normalize(chr(point)).split())
+        for char in cache[point]:
+            out[char] += count
+    return out
 
 
 def write_sample(
@@ -133,31 +180,39 @@ def write_sample(
     sample_path: Path,
 ) -> SampleStats:
     """Pass 2: write each training line `copies` times to sample_path; count characters."""
-    rate_of_code = np.array([rates.get(language, 0.0) for language in census.languages] + [0.0])
+    rate_of_code = np.array([rates.get(language, 0.0) for language in census.languages])
     generator = np.random.Generator(np.random.PCG64(seed))
-    lines: Counter[str] = Counter()
-    nbytes: Counter[str] = Counter()
-    char_counts: dict[str, Counter[str]] = {}
+    lines = np.zeros(len(census.languages), dtype=np.int64)
+    nbytes = np.zeros(len(census.languages), dtype=np.int64)
+    raw_counts: dict[int, Counter[int]] = {}
+    counted = np.zeros(len(census.languages), dtype=np.int64)
     with open(label_cache, "rb") as cache, open(sample_path, "w", encoding="utf-8") as out:
         for batch in iter_corpus(sources, corpus, Counter()):
-            codes = np.fromfile(cache, dtype=np.uint16, count=len(batch))
+            if not batch:
+                continue
+            codes = np.fromfile(cache, dtype=np.uint16, count=len(batch)).astype(np.int64)
             train = np.flatnonzero(codes != HELD_OUT)
             copies = sample_copies(rate_of_code[codes[train]], generator.random(len(train)))
-            by_language: dict[str, list[str]] = {}
-            for index, count in zip(train.tolist(), copies.tolist(), strict=True):
-                if count == 0:
-                    continue
-                language = census.languages[codes[index]]
-                # A caption's own newlines would split it into two training lines.
-                text = " ".join(batch.texts[index].splitlines())
-                out.write((text + "\n") * count)
-                by_language.setdefault(language, []).extend([text] * count)
-            for language, texts in by_language.items():
-                joined = "\n".join(texts)
-                lines[language] += len(texts)
-                nbytes[language] += len(joined.encode("utf-8")) + 1
-                counts = char_counts.setdefault(language, Counter())
-                counts.update(pipeline.normalize(joined))
-    for counts in char_counts.values():
-        counts.pop(" ", None)
-    return SampleStats(lines=dict(lines), bytes=dict(nbytes), char_counts=char_counts)
+            picked = np.repeat(train, copies)  # line indices, each as often as it is sampled
+            if picked.size == 0:
+                continue
+            texts = batch.texts
+            out.write("\n".join([texts[i] for i in picked.tolist()]) + "\n")
+            picked_codes = codes[picked]
+            for code in np.unique(picked_codes).tolist():
+                chosen = picked[picked_codes == code].tolist()
+                joined = "\n".join([texts[i] for i in chosen])
+                lines[code] += len(chosen)
+                nbytes[code] += len(joined.encode("utf-8")) + 1
+                if counted[code] < CHAR_COUNT_LIMIT:
+                    counted[code] += len(joined)
+                    raw_counts.setdefault(code, Counter()).update(count_characters(joined))
+    normalize_cache: dict[int, str] = {}
+    return SampleStats(
+        lines={census.languages[c]: int(n) for c, n in enumerate(lines) if n},
+        bytes={census.languages[c]: int(n) for c, n in enumerate(nbytes) if lines[c]},
+        char_counts={
+            census.languages[code]: normalized_counts(counts, pipeline, normalize_cache)
+            for code, counts in sorted(raw_counts.items())
+        },
+    )

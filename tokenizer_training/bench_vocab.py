@@ -1,0 +1,249 @@
+"""Benchmark: build_vocab.py's default 250k build against plain `tokenizers` WordPiece training
+on the same sampled text, in the same run.
+
+    python tokenizer_training/bench_vocab.py [--output bench-output/vocab] [--quick]
+
+Corpus: the UDHR samples of 755 languages (gflanguages), cut into caption-length lines with
+per-language sizes falling with speaker population (so balancing matters), plus Multi30k
+task 1 (en/de/fr/cs, parallel) when /work/shared has it. Held out from it: the last 20% of every
+UDHR text, Multi30k's test_2016_flickr and the 16-language parallel captions of
+`tests/multilingual.py`, none of which either vocabulary sees.
+
+Runs, each in its own process so its peak memory (ru_maxrss: Python and Rust alike) is its
+own: (1) ours, defaults, keeping its sample; (2) plain `BertWordPieceTokenizer`, defaults but
+cased like ours, trained on that very sample; (3) ours on the corpus twice over with the
+budget of run 1, to show that memory follows the budget, not the corpus. Then
+`--report-only` scores both vocabularies on the held-out set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mling.report import markdown_table, write_report
+
+MULTI30K = Path("/work/shared/data/multi30k/data/task1/raw")  # optional, used when present
+SHORT = {  # Multi30k and tests/multilingual.py codes -> gflanguages ids
+    "en": "en_Latn", "de": "de_Latn", "fr": "fr_Latn", "cs": "cs_Latn", "ru": "ru_Cyrl",
+    "el": "el_Grek", "ar": "ar_Arab", "he": "he_Hebr", "hi": "hi_Deva", "th": "th_Thai",
+    "ja": "ja_Jpan", "zh": "zh_Hans", "ko": "ko_Kore", "am": "am_Ethi", "vi": "vi_Latn",
+    "tr": "tr_Latn",
+}  # fmt: skip
+WATCHED = ["zh_Hans", "ja_Jpan", "ko_Kore", "th_Thai", "am_Ethi", "km_Khmr", "my_Mymr", "hi_Deva"]
+
+
+def test_captions() -> dict[str, list[str]]:
+    """The parallel 16-language captions of tests/multilingual.py (not an installed package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "tests" / "multilingual.py"
+    spec = importlib.util.spec_from_file_location("multilingual_captions", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.CAPTIONS
+
+
+def write_lines(path: Path, lines: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
+def build_corpus(root: Path, top_lines: int, exponent: float, min_lines: int) -> dict:
+    """Training files corpus/*.{lang}.txt and held-out files heldout/*.{lang}.txt."""
+    import gflanguages
+
+    from tokenizer_training.udhr_corpus import split_text, synthetic_lines, udhr_lines
+
+    rng = random.Random(0)
+    population = {k: v.population for k, v in gflanguages.LoadLanguages().items()}
+    texts = udhr_lines()
+    ranked = sorted(texts, key=lambda lang: (-population.get(lang, 0), lang))
+    sizes = {}
+    for rank, language in enumerate(ranked, start=1):
+        train_parts, held_parts = split_text(texts[language])
+        sizes[language] = max(min_lines, int(top_lines / rank**exponent))
+        write_lines(
+            root / "corpus" / f"udhr.{language}.txt",
+            synthetic_lines(train_parts, sizes[language], rng),
+        )
+        write_lines(root / "heldout" / f"udhr.{language}.txt", synthetic_lines(held_parts, 50, rng))
+    if MULTI30K.is_dir():
+        for code in ("en", "de", "fr", "cs"):
+            for split, folder in (("train", "corpus"), ("test_2016_flickr", "heldout")):
+                with gzip.open(MULTI30K / f"{split}.{code}.gz", "rt", encoding="utf-8") as file:
+                    lines = file.read().splitlines()
+                write_lines(root / folder / f"m30k.{SHORT[code]}.txt", lines)
+    for code, captions in test_captions().items():
+        write_lines(root / "heldout" / f"captions.{SHORT[code]}.txt", captions)
+    return {"languages": len(ranked), "udhr_lines": sum(sizes.values())}
+
+
+def child(argv: list[str]) -> int:
+    """Run one measured job in this process and print its wall time and peak RSS as JSON."""
+    kind, rest = argv[0], argv[1:]
+    start = time.perf_counter()
+    if kind == "ours":
+        from tokenizer_training.build_vocab import main
+
+        code = main(rest)
+    else:  # plain: SAMPLE OUT_DIR VOCAB_SIZE
+        from tokenizers import BertWordPieceTokenizer
+
+        sample, out_dir, vocab_size = rest
+        tokenizer = BertWordPieceTokenizer(lowercase=False, strip_accents=False)
+        tokenizer.train([sample], vocab_size=int(vocab_size), show_progress=False)
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        tokenizer.save_model(out_dir)
+        tokenizer.save(str(Path(out_dir) / "tokenizer.json"))
+        code = 0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    wall = time.perf_counter() - start
+    print(json.dumps({"wall_s": wall, "peak_rss_mb": peak_mb, "code": code}))
+    return code
+
+
+def measured(kind: str, args: list[str]) -> dict:
+    """Run `child` in a fresh interpreter; process wall time includes its imports."""
+    command = [sys.executable, __file__, "--child", kind, *args]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    process_s = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"bench_vocab.py: {kind} run failed:\n{done.stderr[-3000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return result | {"process_s": process_s, "stdout": done.stdout}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:
+        return child(argv[1:])
+    parser = argparse.ArgumentParser(prog="bench_vocab.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output", type=Path, default=Path("bench-output/vocab"))
+    parser.add_argument("--vocab-size", type=int, default=250_000)
+    parser.add_argument("--quick", action="store_true", help="small corpus and vocabulary")
+    args = parser.parse_args(argv)
+
+    # config
+    root: Path = args.output
+    vocab_size = 8000 if args.quick else args.vocab_size
+    top_lines, exponent, min_lines = (3000, 1.0, 5) if args.quick else (30_000, 0.9, 20)
+    pattern = ["--lang-from-filename", "*.{lang}.txt", "--english", "en_Latn"]
+    shutil.rmtree(root, ignore_errors=True)
+
+    # data
+    corpus_info = build_corpus(root, top_lines, exponent, min_lines)
+    (root / "corpus2").symlink_to((root / "corpus").resolve())
+
+    # runs
+    sample = root / "sample.txt"
+    ours = measured(
+        "ours",
+        ["--input", str(root / "corpus"), "--output", str(root / "ours"), "--parallel-files",
+         "--vocab-size", str(vocab_size), "--sample-out", str(sample), *pattern],
+    )  # fmt: skip
+    built = json.loads((root / "ours" / "report.json").read_text(encoding="utf-8"))
+    plain = measured("plain", [str(sample), str(root / "plain"), str(vocab_size)])
+    twice = measured(
+        "ours",
+        ["--input", str(root / "corpus"), str(root / "corpus2"), "--output", str(root / "ours2x"),
+         "--vocab-size", str(vocab_size), "--max-sentences", str(built["sample"]["lines"]),
+         *pattern],
+    )  # fmt: skip
+    measured(
+        "ours",
+        ["--report-only", "--tokenizer", str(root / "ours"), str(root / "plain"),
+         "--input", str(root / "heldout"), "--output", str(root / "compare"),
+         "--parallel-files", "--report-lines", "5000", *pattern],
+    )  # fmt: skip
+    compare = json.loads((root / "compare" / "report_only.json").read_text(encoding="utf-8"))
+
+    # tables
+    sample_mb = sample.stat().st_size / 1e6
+    speed_rows = [
+        ["plain BertWordPieceTokenizer", f"{plain['process_s']:.1f}", f"{plain['wall_s']:.1f}",
+         f"{plain['peak_rss_mb']:.0f}", "1.00"],
+        ["build_vocab.py (ours)", f"{ours['process_s']:.1f}", f"{ours['wall_s']:.1f}",
+         f"{ours['peak_rss_mb']:.0f}", f"{ours['process_s'] / plain['process_s']:.2f}"],
+        ["ours, corpus x2, same budget", f"{twice['process_s']:.1f}", f"{twice['wall_s']:.1f}",
+         f"{twice['peak_rss_mb']:.0f}", f"{twice['process_s'] / plain['process_s']:.2f}"],
+    ]  # fmt: skip
+    train_lines = {lang: row.get("train_lines", 0) for lang, row in built["languages"].items()}
+    evaluations = compare["tokenizers"]
+    judged = [lang for lang, n in train_lines.items() if n >= 200]
+    quality_rows = []
+    for name, evaluation in evaluations.items():
+        rows = evaluation["languages"]
+        unk = {lang: rows[lang]["unk_rate"] for lang in judged if lang in rows}
+        failing = sorted(lang for lang, rate in unk.items() if rate is not None and rate >= 0.005)
+        parity = evaluation["summary"]["parity"]
+        fertility = evaluation["summary"]["fertility"]
+        quality_rows.append(
+            [name, evaluation["vocab_size"], len(unk), len(failing),
+             f"{100 * max(unk.values()):.2f} ({max(unk, key=unk.get)})",
+             f"{parity['median']:.3f}", f"{parity['worst']:.3f} ({parity['worst_language']})",
+             f"{fertility['median']:.2f}"]
+        )  # fmt: skip
+    watched_rows = []
+    for lang in WATCHED:
+        row = [lang, train_lines.get(lang, 0)]
+        for evaluation in evaluations.values():
+            value = evaluation["languages"].get(lang, {})
+            unk, fert = value.get("unk_rate"), value.get("fertility")
+            row += [None if unk is None else f"{100 * unk:.2f}", fert and f"{fert:.2f}"]
+        watched_rows.append(row)
+    names = list(evaluations)
+    speed = markdown_table(
+        ["run", "process s", "in-process s", "peak RSS MB", "time vs plain"], speed_rows
+    )
+    quality = markdown_table(
+        ["vocabulary", "tokens", "languages >= 200 train lines", "[UNK] >= 0.5%",
+         "worst [UNK] %", "median parity", "worst parity", "median tokens/word"],
+        quality_rows,
+    )  # fmt: skip
+    watched = markdown_table(
+        ["language", "train lines"] + [f"{n} {m}" for n in names for m in ("[UNK] %", "tok/word")],
+        watched_rows,
+    )
+    summary = (
+        f"Corpus: {corpus_info['languages']} UDHR languages ({corpus_info['udhr_lines']} lines)"
+        f"{' + Multi30k task 1' if MULTI30K.is_dir() else ''}; sample {built['sample']['lines']} "
+        f"lines, {sample_mb:.1f} MB; vocabulary {vocab_size}. Stage times of ours (s): "
+        + ", ".join(f"{k} {v}" for k, v in built["timings_s"].items())
+    )
+    markdown = "\n\n".join(
+        ["# Vocabulary builder benchmark", summary, "## Time and memory", speed,
+         "## Held-out quality", quality, "## Scripts that plain training fails", watched]
+    )  # fmt: skip
+    print(markdown)
+    write_report(
+        root,
+        "bench",
+        {
+            "corpus": corpus_info,
+            "vocab_size": vocab_size,
+            "sample_lines": built["sample"]["lines"],
+            "sample_mb": sample_mb,
+            "runs": {
+                name: {k: v for k, v in run.items() if k != "stdout"}
+                for name, run in (("plain", plain), ("ours", ours), ("ours_2x", twice))
+            },
+            "ours_timings_s": built["timings_s"],
+            "quality": {name: e["summary"] for name, e in evaluations.items()},
+        },
+        markdown,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
