@@ -31,6 +31,10 @@ def write_atomic(path: str | Path, payload: bytes) -> Path:
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(payload)
+        # mkstemp creates 0600 files; a report is for everyone the umask allows.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -104,7 +105,8 @@ def unique_pairs(rows: int, side: int = 16) -> pa.Table:
 
 def stream_over(path: Path, tokenizer: Path, **options) -> PairStream:
     settings = {"batch_size": 8, "image_size": 16, "max_length": 12, "shuffle_rows": 20, **options}
-    return PairStream(index_sources([path], settings.pop("mapping", {})), str(tokenizer), **settings)
+    mapping = settings.setdefault("mapping", {})
+    return PairStream(index_sources([path], mapping), str(tokenizer), **settings)
 
 
 def first_epoch(stream: PairStream, reader: int) -> list[str]:
@@ -138,14 +140,24 @@ def test_bad_rows_are_skipped_and_counted_by_reason(tmp_path, toy_tokenizer):  #
     for i in (3, 11, 19, 27):
         images[i] = images[i][:30]  # truncated JPEG
     images[5] = b"not an image at all"
+    corrupt = {images[i] for i in (3, 5, 11, 19, 27)}
     captions[6], captions[7], captions[8] = None, "", "   "
     images[9] = images[10] = None
     table = table.set_column(1, "caption", pa.array(captions)).set_column(5, "image", pa.array(images))
     pq.write_table(table, tmp_path / "part-00000.parquet")
-    stream = stream_over(tmp_path, toy_tokenizer, batch_size=40 - 10)  # one batch = one epoch
+    stream = stream_over(tmp_path, toy_tokenizer, batch_size=40 - 10)  # all the good rows
     batch = next(iter(stream))
-    assert batch["skipped"] == {"corrupt_image": 5, "missing_caption": 3, "missing_image": 2}
-    assert batch["position"] == 40
+    # The batch ends at the last good row; the planted rows read before it are its skips.
+    expected = Counter()
+    for _, caption, image, *_ in itertools.islice(stream.rows(0), batch["position"]):
+        if caption is None or not caption.strip():
+            expected["missing_caption"] += 1
+        elif image is None:
+            expected["missing_image"] += 1
+        elif image in corrupt:
+            expected["corrupt_image"] += 1
+    assert batch["skipped"] == dict(expected)
+    assert sum(expected.values()) == batch["position"] - 30 >= 5
     assert batch["pixel_values"].shape == (30, 3, 16, 16) and batch["pixel_values"].dtype == torch.uint8
     assert batch["input_ids"].shape == batch["attention_mask"].shape == (30, 12)
 

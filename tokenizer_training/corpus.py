@@ -390,34 +390,31 @@ def _read_jsonl(source: Source, config: CorpusConfig, skipped: Counter[str]) -> 
             yield batch
 
 
-def _columns(config: CorpusConfig) -> list[str]:
-    return [c for c in (config.text_column, config.lang_column, config.english_column) if c]
-
-
-def _missing_column(source: Source, config: CorpusConfig, available: list[str]) -> InputError:
-    wanted = [c for c in _columns(config) if c not in available]
-    return InputError(
-        f"{source.path} has no column {wanted[0]!r} (it has: {', '.join(available)}); "
-        "pass --text-column / --lang-column / --english-column"
-    )
-
-
-def _read_table_batches(
-    tables: Iterator[dict[str, list]], source: Source, config: CorpusConfig, skipped: Counter[str]
-) -> Iterator[LineBatch]:
-    for columns in tables:
-        batch = LineBatch()
-        _add_rows(
-            batch,
-            columns[config.text_column],
-            columns.get(config.lang_column) if config.lang_column else None,
-            columns.get(config.english_column) if config.english_column else None,
-            source,
-            config,
-            skipped,
+def _columns(source: Source, config: CorpusConfig, available: list[str]) -> list[str]:
+    """The text column (required) and the label/English columns this source has."""
+    if config.text_column not in available:
+        raise InputError(
+            f"{source.path} has no column {config.text_column!r} (it has: "
+            f"{', '.join(available)}); pass --text-column NAME"
         )
-        if batch:
-            yield batch
+    optional = (config.lang_column, config.english_column)
+    return [config.text_column] + [c for c in optional if c and c in available]
+
+
+def _table_batch(
+    columns: dict[str, list], source: Source, config: CorpusConfig, skipped: Counter[str]
+) -> LineBatch:
+    batch = LineBatch()
+    _add_rows(
+        batch,
+        columns[config.text_column],
+        columns.get(config.lang_column) if config.lang_column else None,
+        columns.get(config.english_column) if config.english_column else None,
+        source,
+        config,
+        skipped,
+    )
+    return batch
 
 
 def _read_parquet(
@@ -431,20 +428,15 @@ def _read_parquet(
         skipped[FILE_UNREADABLE] += 1
         warn(f"skipping {source.path}: cannot read parquet ({error})")
         return
-    available = parquet.schema_arrow.names
-    if any(c not in available for c in _columns(config)):
-        raise _missing_column(source, config, available)
+    columns = _columns(source, config, parquet.schema_arrow.names)
     if parquet.metadata.num_rows == 0:
         skipped[FILE_EMPTY] += 1
         warn(f"skipping {source.path}: no rows")
         return
-    # Only the text columns are read: image bytes stay on disk.
-    tables = (
-        batch.to_pydict()
-        for batch in parquet.iter_batches(batch_size=config.batch_lines, columns=_columns(config))
-    )
     try:
-        yield from _read_table_batches(tables, source, config, skipped)
+        # Only the text columns are read: image bytes stay on disk.
+        for batch in parquet.iter_batches(batch_size=config.batch_lines, columns=columns):
+            yield _table_batch(batch.to_pydict(), source, config, skipped)
     except OSError as error:
         skipped[FILE_UNREADABLE] += 1
         warn(f"stopped reading {source.path}: {error}")
@@ -453,20 +445,19 @@ def _read_parquet(
 def _read_tar(source: Source, config: CorpusConfig, skipped: Counter[str]) -> Iterator[LineBatch]:
     from data.pairs import iter_pair_batches
 
-    def tables() -> Iterator[dict[str, list]]:
-        for record_batch in iter_pair_batches([source.path], batch_rows=config.batch_lines):
-            available = record_batch.schema.names
-            if any(c not in available for c in _columns(config)):
-                raise _missing_column(source, config, available)
-            yield {name: record_batch.column(name).to_pylist() for name in _columns(config)}
-
-    try:
-        yield from _read_table_batches(tables(), source, config, skipped)
-    except InputError as error:
-        if "has no column" in str(error):
-            raise
-        skipped[FILE_UNREADABLE] += 1
-        warn(f"skipping {source.path}: {error}")
+    batches = iter_pair_batches([source.path], batch_rows=config.batch_lines)
+    while True:
+        try:
+            record_batch = next(batches)
+        except StopIteration:
+            return
+        except InputError as error:  # a damaged tar
+            skipped[FILE_UNREADABLE] += 1
+            warn(f"stopped reading {error}")
+            return
+        columns = _columns(source, config, record_batch.schema.names)
+        values = {name: record_batch.column(name).to_pylist() for name in columns}
+        yield _table_batch(values, source, config, skipped)
 
 
 def _read_datasets(
@@ -477,12 +468,9 @@ def _read_datasets(
     loaded = datasets.load_from_disk(str(source.path))
     splits = [loaded[name] for name in sorted(loaded)] if hasattr(loaded, "keys") else [loaded]
     for split in splits:
-        if any(c not in split.column_names for c in _columns(config)):
-            raise _missing_column(source, config, split.column_names)
-        table = split.select_columns(_columns(config))
-        yield from _read_table_batches(
-            table.iter(batch_size=config.batch_lines), source, config, skipped
-        )
+        columns = _columns(source, config, split.column_names)
+        for values in split.select_columns(columns).iter(batch_size=config.batch_lines):
+            yield _table_batch(values, source, config, skipped)
 
 
 _READERS = {

@@ -1,0 +1,103 @@
+"""Two processes with batch B give the loss and gradients of one process with the 2B batch.
+
+The test launches this file with `accelerate launch --multi_gpu --num_processes 2` (CPU and
+gloo here). Each process embeds its half of a fixed batch through the DDP-wrapped tiny model,
+gathers embeddings with gather_with_grad, and backpropagates ALIGN's loss; rank 0 saves the
+loss and DDP-averaged gradients, which must equal single-process ones on the whole batch.
+Batch norm uses running statistics (eval mode): in training mode it normalizes each process's
+own rows, which no gather changes.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from mling.loss import contrastive_loss, gather_with_grad
+from mling.model import DualEncoder, build_model
+from mling.recipe import load_recipe
+
+PER_PROCESS = 4  # pairs per process; the single-process reference sees 2 x 4
+VOCAB = 50
+
+
+def tiny_encoder() -> DualEncoder:
+    recipe = load_recipe("tiny", {"image_size": 32})
+    return DualEncoder(build_model(recipe.model, VOCAB, seed=0)).eval()
+
+
+def fixed_batch(rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(1)
+    pixels = torch.rand(rows, 3, 32, 32, generator=generator) * 2 - 1
+    input_ids = torch.randint(4, VOCAB, (rows, 12), generator=generator)
+    attention_mask = torch.ones_like(input_ids)
+    attention_mask[:, 8:] = 0
+    return pixels, input_ids, attention_mask
+
+
+def loss_and_gradients(model: torch.nn.Module, batch, named) -> tuple[torch.Tensor, dict]:
+    image_embeds, text_embeds, temperature = model(*batch)
+    loss = contrastive_loss(gather_with_grad(image_embeds), gather_with_grad(text_embeds), temperature)
+    loss.backward()
+    gradients = {name: p.grad.detach().clone() for name, p in named if p.grad is not None}
+    return loss.detach().reshape(1), gradients
+
+
+def worker(out: Path) -> None:
+    """Runs in each of the 2 processes started by accelerate launch."""
+    from accelerate import Accelerator
+    from safetensors.torch import save_file
+
+    accelerator = Accelerator(cpu=True)
+    encoder = tiny_encoder()
+    model = accelerator.prepare(encoder)
+    rank = accelerator.process_index
+    rows = slice(rank * PER_PROCESS, (rank + 1) * PER_PROCESS)
+    batch = tuple(t[rows] for t in fixed_batch(2 * PER_PROCESS))
+    loss, gradients = loss_and_gradients(model, batch, encoder.named_parameters())
+    if accelerator.is_main_process:
+        save_file({"loss": loss, **{f"grad.{k}": v for k, v in gradients.items()}}, str(out))
+    accelerator.wait_for_everyone()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_processes_match_one_process_on_the_concatenated_batch(tmp_path):
+    from safetensors.torch import load_file
+
+    out = tmp_path / "two_processes.safetensors"
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch",
+        "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no",
+        "--main_process_port", str(free_port()),
+        __file__, str(out),
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    two = load_file(str(out))
+
+    encoder = tiny_encoder()
+    loss, gradients = loss_and_gradients(encoder, fixed_batch(2 * PER_PROCESS), encoder.named_parameters())
+    assert two["loss"].item() == pytest.approx(loss.item(), rel=1e-5)
+    assert set(gradients) == {k.removeprefix("grad.") for k in two if k != "loss"}
+    for name, gradient in gradients.items():
+        torch.testing.assert_close(two[f"grad.{name}"], gradient, rtol=1e-4, atol=1e-6, msg=name)
+    assert gradients["align.temperature"].abs().item() > 0  # the check is not vacuous
+    assert gradients["align.text_projection.weight"].abs().sum().item() > 0
+
+
+if __name__ == "__main__":
+    worker(Path(sys.argv[1]))
