@@ -40,8 +40,19 @@ ALPHABETS = {
 
 
 # Shares of rows, roughly a multilingual web crawl's: English first, 10% in no-space scripts.
-SHARES = {"en": 0.40, "de": 0.08, "fr": 0.08, "ru": 0.08, "el": 0.04, "ar": 0.06, "hi": 0.06,
-          "ko": 0.10, "ja": 0.04, "zh": 0.04, "th": 0.02}
+SHARES = {
+    "en": 0.40,
+    "de": 0.08,
+    "fr": 0.08,
+    "ru": 0.08,
+    "el": 0.04,
+    "ar": 0.06,
+    "hi": 0.06,
+    "ko": 0.10,
+    "ja": 0.04,
+    "zh": 0.04,
+    "th": 0.02,
+}
 
 
 def synthetic_pairs(rows: int, seed: int = 0) -> pa.Table:
@@ -54,13 +65,15 @@ def synthetic_pairs(rows: int, seed: int = 0) -> pa.Table:
     for language, (letters, _) in ALPHABETS.items():
         chars = np.array(list(letters))
         low, high = (1, 4) if language in ("ja", "zh") else (2, 9)
-        vocab[language] = ["".join(rng.choice(chars, size=n)) for n in rng.integers(low, high, size=5000)]
+        vocab[language] = [
+            "".join(rng.choice(chars, size=n)) for n in rng.integers(low, high, size=5000)
+        ]
     languages = list(ALPHABETS)
     row_language = rng.choice(len(languages), size=rows, p=[SHARES[name] for name in languages])
     word_counts = np.clip(rng.geometric(1 / 9, size=rows), 1, 30)
     ranks = np.minimum(rng.zipf(1.3, size=int(word_counts.sum())) - 1, 4999)
     captions, start = [], 0
-    for language, count in zip(row_language, word_counts):
+    for language, count in zip(row_language, word_counts, strict=True):
         name = languages[language]
         words = vocab[name]
         captions.append(ALPHABETS[name][1].join(words[r] for r in ranks[start : start + count]))
@@ -93,14 +106,24 @@ def write_synthetic(out_dir: Path, rows: int, shard_rows: int = 1_000_000) -> li
         path = out_dir / f"part-{index:05d}.parquet"
         if not path.exists():
             table = synthetic_pairs(min(shard_rows, rows - start), seed=index)
-            table = table.set_column(0, "key", pa.array([f"{index}-{k}" for k in table.column("key").to_pylist()]))
+            table = table.set_column(
+                0, "key", pa.array([f"{index}-{k}" for k in table.column("key").to_pylist()])
+            )
             pq.write_table(table, path)
         paths.append(path)
     return paths
 
 
 def _filter_argv(inputs: list[Path], output: Path, vocabulary_size: int, lid: bool) -> list[str]:
-    argv = ["--input", *map(str, inputs), "--output", str(output), "-K", str(vocabulary_size), "--quiet"]
+    argv = [
+        "--input",
+        *map(str, inputs),
+        "--output",
+        str(output),
+        "-K",
+        str(vocabulary_size),
+        "--quiet",
+    ]
     return argv + ([] if lid else ["--no-language-id"])
 
 
@@ -108,8 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     # config
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeats", type=int, default=1, help="timed runs of each; medians reported")
-    parser.add_argument("--vocabulary-size", type=int, default=20_000, help="K, low so rare_token works")
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="timed runs of each; medians reported"
+    )
+    parser.add_argument(
+        "--vocabulary-size", type=int, default=20_000, help="K, low so rare_token works"
+    )
     parser.add_argument("--memory-rows", type=int, default=0, help="also measure peak memory here")
     parser.add_argument("--memory-limit", default="2GB", help="DuckDB memory limit for that run")
     parser.add_argument("--output", default="bench-output/filter")
@@ -161,7 +188,12 @@ def main(argv: list[str] | None = None) -> int:
         "language_id_rows_per_second_per_core": len(captions) / statistics.median(lid_seconds),
     }
     table = [
-        (name, f"{medians[name]:.1f}", f"{rows_per_s[name]:,.0f}", f"{data['speedup_vs_pandas'][name]:.2f}x")
+        (
+            name,
+            f"{medians[name]:.1f}",
+            f"{rows_per_s[name]:,.0f}",
+            f"{data['speedup_vs_pandas'][name]:.2f}x",
+        )
         for name in ("pandas", "filters", "filters+lid")
     ]
     markdown = [
@@ -184,7 +216,12 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - start
         peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         input_mib = sum(p.stat().st_size for p in big) / 2**20
-        data["memory"] = {"rows": args.memory_rows, "peak_rss_mib": peak_mib, "seconds": seconds, "input_mib": input_mib}
+        data["memory"] = {
+            "rows": args.memory_rows,
+            "peak_rss_mib": peak_mib,
+            "seconds": seconds,
+            "input_mib": input_mib,
+        }
         markdown += [
             "",
             f"Peak memory on {args.memory_rows:,} rows ({input_mib:,.0f} MiB of parquet, DuckDB memory "

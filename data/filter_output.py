@@ -28,7 +28,9 @@ class _DecisionCursor:
         self._batches = (
             batch
             for path in files
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=65_536, columns=DECISION_COLUMNS)
+            for batch in pq.ParquetFile(path).iter_batches(
+                batch_size=65_536, columns=DECISION_COLUMNS
+            )
         )
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
@@ -37,7 +39,9 @@ class _DecisionCursor:
         while self._pending_rows < count:
             batch = next(self._batches, None)
             if batch is None:
-                raise RuntimeError("filter: fewer decisions than input rows; the input changed while filtering")
+                raise RuntimeError(
+                    "filter: fewer decisions than input rows; the input changed while filtering"
+                )
             self._pending.append(batch)
             self._pending_rows += batch.num_rows
         table = pa.Table.from_batches(self._pending)
@@ -47,7 +51,9 @@ class _DecisionCursor:
         return head
 
 
-def labelled_batches(batches: Iterable[pa.RecordBatch], decision_files: list[Path]) -> Iterator[pa.Table]:
+def labelled_batches(
+    batches: Iterable[pa.RecordBatch], decision_files: list[Path]
+) -> Iterator[pa.Table]:
     """Input batches with `reason`, `language` and `language_score` columns appended."""
     cursor = _DecisionCursor(decision_files)
     row_id = 0
@@ -55,7 +61,9 @@ def labelled_batches(batches: Iterable[pa.RecordBatch], decision_files: list[Pat
         decisions = cursor.take(batch.num_rows)
         expected = pa.array(range(row_id, row_id + batch.num_rows), pa.int64())
         if not decisions.column("row_id").combine_chunks().equals(expected):
-            raise RuntimeError("filter: decisions out of step with the input; the input changed while filtering")
+            raise RuntimeError(
+                "filter: decisions out of step with the input; the input changed while filtering"
+            )
         row_id += batch.num_rows
         table = pa.Table.from_batches([batch])
         for name in ("reason", "language", "language_score"):
@@ -84,22 +92,28 @@ def _cast_column(values: pa.ChunkedArray, target: pa.DataType) -> pa.Array:
     return pa.array(out, target)
 
 
-def as_pair_schema(table: pa.Table) -> pa.Table:
-    """Pair columns cast to `PAIR_SCHEMA` types, in its order; extra columns follow as stored."""
-    columns = {field.name: _cast_column(table.column(field.name), field.type) for field in PAIR_SCHEMA}
-    extras = {name: table.column(name) for name in table.column_names if name not in columns}
-    return pa.table({**columns, **extras})
+def as_pair_schema(table: pa.Table, extras: dict[str, pa.DataType]) -> pa.Table:
+    """Pair columns cast to `PAIR_SCHEMA` types, then `extras` (absent ones as nulls), so
+    every shard has one schema whatever each input file had."""
+    fields = [*PAIR_SCHEMA, *(pa.field(name, kind) for name, kind in extras.items())]
+    columns = {
+        field.name: _cast_column(table.column(field.name), field.type)
+        if field.name in table.column_names
+        else pa.nulls(table.num_rows, field.type)
+        for field in fields
+    }
+    return pa.table(columns)
 
 
-def split_kept(tables: Iterable[pa.Table], kept: bool) -> Iterator[pa.RecordBatch]:
-    """The kept rows (without `reason`) or the rejected rows (with it), in the pair schema."""
+def split_kept(
+    tables: Iterable[pa.Table], kept: bool, extras: dict[str, pa.DataType]
+) -> Iterator[pa.RecordBatch]:
+    """The kept rows or the rejected rows (with `reason`), in the pair schema plus `extras`."""
     for table in tables:
         mask = pc.is_null(table.column("reason")) if kept else pc.is_valid(table.column("reason"))
         chosen = table.filter(mask)
-        if kept:
-            chosen = chosen.drop_columns(["reason"])
         if chosen.num_rows:
-            yield from as_pair_schema(chosen).to_batches()
+            yield from as_pair_schema(chosen, extras).to_batches()
 
 
 def staging_dir(out_dir: Path) -> Path:

@@ -32,7 +32,9 @@ def _whole(value: object) -> float:
     return number if np.isfinite(number) and number == int(number) else np.nan
 
 
-def filter_reasons(paths: Sequence[str | Path], image: ImageFilterConfig, text: TextFilterConfig) -> pd.Series:
+def filter_reasons(
+    paths: Sequence[str | Path], image: ImageFilterConfig, text: TextFilterConfig
+) -> pd.Series:
     """The reason for every input row (None: kept), in input order."""
     frame = pd.concat([pd.read_parquet(path) for path in paths], ignore_index=True)
     count = len(frame)
@@ -48,7 +50,9 @@ def filter_reasons(paths: Sequence[str | Path], image: ImageFilterConfig, text: 
     blank = caption.isna() | decoded.map(lambda c: isinstance(c, str) and not c.strip())
     checks["missing_caption"] = blank
     checks["caption_not_text"] = ~is_text & ~is_bytes & caption.notna()
-    checks["invalid_utf8"] = decoded.map(lambda c: c is False or (isinstance(c, str) and "\ufffd" in c))
+    checks["invalid_utf8"] = decoded.map(
+        lambda c: c is False or (isinstance(c, str) and "\ufffd" in c)
+    )
     width, height = frame["width"].map(_whole), frame["height"].map(_whole)
     checks["missing_size"] = frame["width"].isna() | frame["height"].isna()
     checks["size_not_numeric"] = width.isna() | height.isna()
@@ -64,17 +68,19 @@ def filter_reasons(paths: Sequence[str | Path], image: ImageFilterConfig, text: 
     urls = frame["url"] if "url" in frame else pd.Series([None] * count)
     identity = [
         f"sha256:{hashlib.sha256(b).hexdigest()}" if b else (f"url:{u}" if u else f"key:{k}")
-        for b, u, k in zip(images, urls, key)
+        for b, u, k in zip(images, urls, key, strict=True)
     ]
     identity = pd.Series(identity)
-    checks["image_many_alt_texts"] = ok & (identity.map(identity[ok].value_counts()) > image.max_alt_texts)
+    checks["image_many_alt_texts"] = ok & (
+        identity.map(identity[ok].value_counts()) > image.max_alt_texts
+    )
     checks["near_duplicate_eval"] = pd.Series(False, index=frame.index)
 
     normalized = texts.str.lower().str.split().str.join(" ")
     images_per_text = identity[ok].groupby(normalized[ok]).nunique()
     checks["alt_text_shared"] = ok & (normalized.map(images_per_text) > text.max_images)
     words = texts.where(ok, "").map(unigrams)
-    tokens = words.map(lambda w: w + [f"{a} {b}" for a, b in zip(w, w[1:])])
+    tokens = words.map(lambda w: w + [f"{a} {b}" for a, b in zip(w, w[1:], strict=False)])
     exploded = tokens[ok].explode().dropna()
     counts = exploded.value_counts()
     min_count = vocabulary_min_count(counts.tolist(), text.vocabulary_size)

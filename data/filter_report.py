@@ -28,8 +28,14 @@ def collect(engine: Any) -> dict[str, Any]:
         f"SELECT language, count(*) AS well_formed, {flag_sums} "
         "FROM decisions WHERE malformed IS NULL GROUP BY language"
     ).to_pylist()
-    vocabulary = engine.query("SELECT min_count, vocabulary_tokens, distinct_tokens FROM vocabulary").to_pylist()
-    return {"by_reason": by_reason, "standalone": standalone, "vocabulary": vocabulary[0] if vocabulary else {}}
+    vocabulary = engine.query(
+        "SELECT min_count, vocabulary_tokens, distinct_tokens FROM vocabulary"
+    ).to_pylist()
+    return {
+        "by_reason": by_reason,
+        "standalone": standalone,
+        "vocabulary": vocabulary[0] if vocabulary else {},
+    }
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
@@ -41,7 +47,9 @@ def language_rows(aggregates: dict[str, Any]) -> list[dict[str, Any]]:
     each filter's standalone retention among well-formed rows (ignoring the other filters)."""
     languages: dict[str, dict[str, Any]] = {}
     for row in aggregates["by_reason"]:
-        entry = languages.setdefault(row["language"], {"language": row["language"], "rows": 0, "kept": 0, "dropped": {}})
+        entry = languages.setdefault(
+            row["language"], {"language": row["language"], "rows": 0, "kept": 0, "dropped": {}}
+        )
         entry["rows"] += row["rows"]
         if row["reason"] == KEPT:
             entry["kept"] += row["rows"]
@@ -55,7 +63,9 @@ def language_rows(aggregates: dict[str, Any]) -> list[dict[str, Any]]:
         }
     for entry in languages.values():
         entry["retention"] = _ratio(entry["kept"], entry["rows"])
-        entry["dropped"] = {name: entry["dropped"][name] for name in REASON_NAMES if name in entry["dropped"]}
+        entry["dropped"] = {
+            name: entry["dropped"][name] for name in REASON_NAMES if name in entry["dropped"]
+        }
         entry.setdefault("well_formed", 0)
         entry.setdefault("filter_retention", {name: None for name in FILTERS})
     return sorted(languages.values(), key=lambda e: (-e["rows"], e["language"]))
@@ -64,7 +74,9 @@ def language_rows(aggregates: dict[str, Any]) -> list[dict[str, Any]]:
 def retention_spread(languages: list[dict[str, Any]], overall: float | None) -> dict[str, Any]:
     """Lowest and highest retention among languages with MIN_LANGUAGE_ROWS rows or more, and
     each against the overall rate: an unfair filter shows as a low `lowest_vs_overall`."""
-    counted = [e for e in languages if e["rows"] >= MIN_LANGUAGE_ROWS and e["retention"] is not None]
+    counted = [
+        e for e in languages if e["rows"] >= MIN_LANGUAGE_ROWS and e["retention"] is not None
+    ]
     if not counted or not overall:
         return {"languages_counted": len(counted), "min_rows": MIN_LANGUAGE_ROWS}
     low = min(counted, key=lambda e: (e["retention"], e["language"]))
@@ -144,7 +156,10 @@ def _markdown(data: dict[str, Any]) -> str:
     lines += ["## Dropped by reason (first failing filter, in this order)", ""]
     meanings = {r.name: r.meaning for r in REASONS}
     rows = [(name, meanings[name], count) for name, count in data["dropped_by_reason"].items()]
-    lines += [markdown_table(["reason", "meaning", "rows"], rows + [(KEPT, "", accounting["kept"])]), ""]
+    lines += [
+        markdown_table(["reason", "meaning", "rows"], rows + [(KEPT, "", accounting["kept"])]),
+        "",
+    ]
     lines += ["## Per language", ""]
     reasons = [name for name, count in data["dropped_by_reason"].items() if count]
     table = [
@@ -157,12 +172,17 @@ def _markdown(data: dict[str, Any]) -> str:
         lines += [f"({len(data['languages']) - 30} more languages in report.json)", ""]
     lines += ["## Each filter alone: retention of well-formed rows per language", ""]
     table = [
-        [e["language"], e["well_formed"]] + [_percent(e["filter_retention"][name]) for name in FILTERS]
+        [e["language"], e["well_formed"]]
+        + [_percent(e["filter_retention"][name]) for name in FILTERS]
         for e in data["languages"][:30]
     ]
     lines += [markdown_table(["language", "well-formed", *FILTERS], table), ""]
     lines += ["## Stages", ""]
-    lines += [markdown_table(["stage", "seconds"], [(s["stage"], f"{s['seconds']:.2f}") for s in data["stages"]])]
+    lines += [
+        markdown_table(
+            ["stage", "seconds"], [(s["stage"], f"{s['seconds']:.2f}") for s in data["stages"]]
+        )
+    ]
     return "\n".join(lines)
 
 
@@ -184,7 +204,9 @@ def _figure(data: dict[str, Any]) -> Any:
     funnel.set_xlabel("rows remaining")
     funnel.set_title("Filter funnel (reasons in order)")
     languages = [e for e in data["languages"] if e["retention"] is not None][:20]
-    per_language.bar([e["language"] for e in languages], [e["retention"] for e in languages], color="#55a868")
+    per_language.bar(
+        [e["language"] for e in languages], [e["retention"] for e in languages], color="#55a868"
+    )
     if data["retention"] is not None:
         per_language.axhline(data["retention"], color="black", linestyle="--", label="overall")
         per_language.legend()

@@ -62,7 +62,9 @@ def _pattern_literal(dialect: Dialect) -> str:
     return prefix + _literal(ENGINE_WORD_PATTERN)
 
 
-def stages(image: ImageFilterConfig, text: TextFilterConfig, dialect: Dialect) -> list[tuple[str, str]]:
+def stages(
+    image: ImageFilterConfig, text: TextFilterConfig, dialect: Dialect
+) -> list[tuple[str, str]]:
     """(table name, SELECT) pairs, in execution order. Reads table `features`."""
     words = f"coalesce(dictionary_words, {dialect.extract_all.format(text='caption', pattern=_pattern_literal(dialect))})"
     hashes = dialect.token_hashes.format(words="unigrams")
@@ -80,7 +82,9 @@ def stages(image: ImageFilterConfig, text: TextFilterConfig, dialect: Dialect) -
         "too_many_words": f"word_count > {int(text.max_words)}",
     }
     assert tuple(flags) == FILTERS, "flags must follow data.filters.REASONS"
-    flag_columns = ", ".join(f"coalesce(malformed IS NULL AND ({expr}), false) AS {name}" for name, expr in flags.items())
+    flag_columns = ", ".join(
+        f"coalesce(malformed IS NULL AND ({expr}), false) AS {name}" for name, expr in flags.items()
+    )
     reason = "CASE WHEN malformed IS NOT NULL THEN malformed "
     reason += " ".join(f"WHEN {name} THEN '{name}'" for name in FILTERS) + " END"
     return [

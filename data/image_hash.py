@@ -87,7 +87,9 @@ class EvalSet:
         return near
 
 
-def load_eval_set(image_dirs: Iterable[str | Path] = (), hash_files: Iterable[str | Path] = ()) -> EvalSet:
+def load_eval_set(
+    image_dirs: Iterable[str | Path] = (), hash_files: Iterable[str | Path] = ()
+) -> EvalSet:
     """Hash every image under `image_dirs` and read every `hash_files` line (see module doc)."""
     phashes: list[int] = []
     eval_set = EvalSet()

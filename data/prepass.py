@@ -10,7 +10,7 @@ Everything across rows (counts, joins, the vocabulary) is left to the SQL engine
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from data.filters import ImageFilterConfig, passes_size
 from data.image_hash import EvalSet, phash_bytes, sha256_hex
+from data.pairs import PAIR_COLUMNS
 from data.segment import ENGINE_NEEDS_DICTIONARY_PATTERN, icu_unigrams
 
 FEATURES_SCHEMA = pa.schema(
@@ -85,7 +86,9 @@ def caption_text(column: pa.Array) -> tuple[pa.Array, pa.Array]:
         text, invalid = pa.nulls(len(column), pa.string()), no
     else:
         not_text = column.is_valid()
-        reasons = pc.coalesce(_reason(column.is_null(), "missing_caption"), _reason(not_text, "caption_not_text"))
+        reasons = pc.coalesce(
+            _reason(column.is_null(), "missing_caption"), _reason(not_text, "caption_not_text")
+        )
         return pa.nulls(len(column), pa.string()), reasons
     blank = pc.or_kleene(text.is_null(), pc.equal(pc.utf8_trim_whitespace(text), ""))
     blank = pc.and_(blank, pc.invert(invalid))
@@ -156,32 +159,39 @@ def row_features(batch: pa.RecordBatch, first_row_id: int, context: RowContext) 
     urls = urls.to_pylist() if pa.types.is_string(urls.type) else [None] * count
     key_list = keys.to_pylist()
     identity = [
-        f"sha256:{d}" if d else (f"url:{u}" if u else f"key:{k}") for d, u, k in zip(digests, urls, key_list)
+        f"sha256:{d}" if d else (f"url:{u}" if u else f"key:{k}")
+        for d, u, k in zip(digests, urls, key_list, strict=True)
     ]
 
     near = [False] * count
     eval_set = context.eval_set
     if eval_set:
-        sizes_ok = zip(width.to_pylist(), height.to_pylist())
+        sizes_ok = zip(width.to_pylist(), height.to_pylist(), strict=True)
         # Images the size filters drop anyway are never decoded.
         hashed = [
-            phash_bytes(image) if image and w and h and w > 0 and h > 0 and passes_size(w, h, context.image) else None
-            for image, (w, h) in zip(images, sizes_ok)
+            phash_bytes(image)
+            if image and w and h and w > 0 and h > 0 and passes_size(w, h, context.image)
+            else None
+            for image, (w, h) in zip(images, sizes_ok, strict=True)
         ]
         near = eval_set.near(hashed, digests, context.image.eval_radius).tolist()
-        near = [n or (d is None and u in eval_set.urls) for n, d, u in zip(near, digests, urls)]
+        near = [
+            n or (d is None and u in eval_set.urls)
+            for n, d, u in zip(near, digests, urls, strict=True)
+        ]
 
     routed = pc.fill_null(pc.match_substring_regex(caption, ENGINE_NEEDS_DICTIONARY_PATTERN), False)
     texts = caption.to_pylist()
     dictionary_words = pa.array(
-        [icu_unigrams(t) if r else None for t, r in zip(texts, routed.to_pylist())], pa.list_(pa.string())
+        [icu_unigrams(t) if r else None for t, r in zip(texts, routed.to_pylist(), strict=True)],
+        pa.list_(pa.string()),
     )
 
     if context.identify is not None:
         valid = [i for i, t in enumerate(texts) if t is not None]
         labels, scores = context.identify([texts[i] for i in valid])
         language, language_score = ["und"] * count, [0.0] * count
-        for i, label, score in zip(valid, labels, scores):
+        for i, label, score in zip(valid, labels, scores, strict=True):
             language[i], language_score[i] = label, score
     else:
         language, language_score = ["und"] * count, [0.0] * count
@@ -209,6 +219,7 @@ class PrepassResult:
     rows: int  # input rows read
     rows_with_image: int  # rows that carry image bytes
     files: list[Path]  # features shards written
+    extra_fields: dict[str, pa.DataType]  # columns beyond the pair schema, across all inputs
 
 
 def write_features(
@@ -222,8 +233,16 @@ def write_features(
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = with_image = 0
     files: list[Path] = []
+    extras: dict[str, pa.DataType] = {}
     writer: pq.ParquetWriter | None = None
+    writer_rows = 0
     for batch in batches:
+        for field in batch.schema:
+            if field.name not in PAIR_COLUMNS:
+                # Inputs that disagree on an extra column's type get it as text.
+                known = extras.setdefault(field.name, field.type)
+                if known != field.type and not pa.types.is_null(field.type):
+                    extras[field.name] = field.type if pa.types.is_null(known) else pa.string()
         features = row_features(batch, rows, context)
         if writer is None or writer_rows >= file_rows:
             if writer is not None:
@@ -241,9 +260,4 @@ def write_features(
         pq.write_table(FEATURES_SCHEMA.empty_table(), files[-1])
     else:
         writer.close()
-    return PrepassResult(rows=rows, rows_with_image=with_image, files=files)
-
-
-def iter_slices(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """Batches with zero rows dropped, so row ids advance with every batch we see."""
-    return (batch for batch in batches if batch.num_rows)
+    return PrepassResult(rows=rows, rows_with_image=with_image, files=files, extra_fields=extras)

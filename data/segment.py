@@ -94,7 +94,7 @@ ENGINE_WORD_PATTERN, ENGINE_NEEDS_DICTIONARY_PATTERN = _patterns("\\x{{{:X}}}")
 _PY_WORD, _PY_NEEDS = (re.compile(p) for p in _patterns("\\U{:08X}"))
 
 
-_ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
 
 @lru_cache(maxsize=1)

@@ -118,6 +118,15 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state(state["cuda"])
 
 
+def save_tokenizer(tokenizer, out_dir: str | Path) -> None:
+    """save_pretrained, plus the WordPiece vocab.txt it was loaded with (transformers 5 writes
+    only tokenizer.json; the toolkit's vocabulary contract has both)."""
+    tokenizer.save_pretrained(out_dir)
+    vocab = Path(getattr(tokenizer, "name_or_path", "") or ".") / "vocab.txt"
+    if vocab.is_file() and not (Path(out_dir) / "vocab.txt").exists():
+        shutil.copyfile(vocab, Path(out_dir) / "vocab.txt")
+
+
 # ---- finding and publishing ----
 
 
@@ -175,7 +184,7 @@ def save_checkpoint(
         save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         align.config.to_json_file(tmp / "config.json")
         save_recipe(recipe, tmp / "recipe.yaml")
-        tokenizer.save_pretrained(tmp / "tokenizer")
+        save_tokenizer(tokenizer, tmp / "tokenizer")
         save_state(tmp, "optimizer", optimizer.state_dict())
         scaler = accelerator.scaler.state_dict() if accelerator.scaler is not None else None
         trainer = {"step": step, "world_size": accelerator.num_processes, "scaler": scaler}

@@ -20,7 +20,7 @@ from pathlib import Path
 from safetensors.torch import load_file
 from transformers import AlignConfig, AlignModel, AlignProcessor, AutoTokenizer
 
-from mling.checkpoint import CheckpointError, resolve
+from mling.checkpoint import CheckpointError, resolve, save_tokenizer
 from mling.recipe import recipe_from_dict
 from mling.transforms import image_processor
 
@@ -34,6 +34,7 @@ def export_model(model: AlignModel, tokenizer, image_size: int, out_dir: str | P
         model.save_pretrained(tmp, safe_serialization=True)
         processor = AlignProcessor(image_processor=image_processor(image_size), tokenizer=tokenizer)
         processor.save_pretrained(tmp)
+        save_tokenizer(tokenizer, tmp)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         tmp.rename(out_dir)

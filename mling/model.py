@@ -52,9 +52,9 @@ def align_config(cfg: ModelConfig, vocab_size: int) -> AlignConfig:
             "depth_coefficient": cfg.depth_coefficient,
             "num_block_repeats": list(cfg.block_repeats),
             "drop_connect_rate": cfg.drop_connect_rate,
-            # transformers passes this to torch BatchNorm2d, where 0.01 is TF's 0.99: running
-            # statistics averaged over ~100 batches instead of copied from the last one.
-            "batch_norm_momentum": 0.01,
+            # transformers' default 0.99 is TF's convention passed to torch's BatchNorm2d, where
+            # it would keep little more than the last batch in the running statistics.
+            "batch_norm_momentum": cfg.bn_momentum,
             # Only the size of the global pooling window: anything >= the last feature map.
             "hidden_dim": max(2560, math.ceil(cfg.image_size / 32) + 1),
         },

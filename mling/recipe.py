@@ -30,6 +30,8 @@ class ModelConfig:
     block_repeats: list[int] = field(default_factory=lambda: [1, 2, 2, 3, 3, 4, 1])  # per stage, x depth
     image_size: int = 289  # px, square crop the towers see (training and evaluation)
     drop_connect_rate: float = 0.2  # dropout on residual branches, growing linearly with depth
+    # torch semantics: weight of each new batch in the running statistics (TF's 0.99 is 0.01)
+    bn_momentum: float = 0.01
     # Text tower: BERT over a fixed number of tokens.
     text_layers: int = 12  # transformer blocks
     text_hidden: int = 768  # hidden width, channels

@@ -28,8 +28,17 @@ VOCAB = 50
 
 
 def tiny_encoder() -> DualEncoder:
+    """The tiny model in eval mode, batch norm statistics set from the whole fixed batch (at
+    initialization they are 0/1 while activations are ~1e-5, which would vanish the image tower)."""
     recipe = load_recipe("tiny", {"image_size": 32})
-    return DualEncoder(build_model(recipe.model, VOCAB, seed=0)).eval()
+    encoder = DualEncoder(build_model(recipe.model, VOCAB, seed=0))
+    for module in encoder.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.reset_running_stats()
+            module.momentum = None  # cumulative average: one batch sets the statistics
+    with torch.no_grad():
+        encoder.train()(*fixed_batch(2 * PER_PROCESS))
+    return encoder.eval()
 
 
 def fixed_batch(rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -95,8 +104,8 @@ def test_two_processes_match_one_process_on_the_concatenated_batch(tmp_path):
     assert set(gradients) == {k.removeprefix("grad.") for k in two if k != "loss"}
     for name, gradient in gradients.items():
         torch.testing.assert_close(two[f"grad.{name}"], gradient, rtol=1e-4, atol=1e-6, msg=name)
-    assert gradients["align.temperature"].abs().item() > 0  # the check is not vacuous
-    assert gradients["align.text_projection.weight"].abs().sum().item() > 0
+    for name in ("align.temperature", "align.text_projection.weight", "align.vision_model.embeddings.convolution.weight"):
+        assert gradients[name].abs().max().item() > 1e-4, name  # the comparison is not vacuous
 
 
 if __name__ == "__main__":

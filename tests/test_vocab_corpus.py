@@ -61,7 +61,7 @@ def test_empty_binary_and_corrupt_files_are_skipped_with_a_count(tmp_path, capsy
     (tmp_path / "empty.txt").write_bytes(b"")
     (tmp_path / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
     (tmp_path / "utf16.txt").write_bytes("Hund\n".encode("utf-16"))
-    (tmp_path / "broken.gz").write_bytes(gzip.compress("Hund\nKatze\n".encode() * 500)[:60])
+    (tmp_path / "broken.gz").write_bytes(gzip.compress(b"Hund\nKatze\n" * 500)[:60])
     (tmp_path / "good.txt").write_text("Katze\n", encoding="utf-8")
     rows, skipped = read([tmp_path])
     assert [text for text, _, _ in rows] == ["Katze"]
@@ -100,7 +100,8 @@ def test_parquet_reads_only_the_text_columns(tmp_path):
     )
     pq.write_table(table, tmp_path / "part-00000.parquet")
     rows, skipped = read([tmp_path], lang_column="language")
-    assert rows[:4] == [(text, lang, None) for text, lang in zip(LINES, "de th zh ru".split())]
+    languages = ["de", "th", "zh", "ru"]
+    assert rows[:4] == [(text, lang, None) for text, lang in zip(LINES, languages, strict=True)]
     assert rows[4] == ("line break", "en", None)  # one sentence per sample line
     assert skipped == Counter(missing_text=1)
 

@@ -50,7 +50,8 @@ class TrainConfig:
     vocab_size: int = 250_000  # tokens, specials and alphabet included (the ALIGN-mling size)
     algorithm: str = "wordpiece"  # "wordpiece" (HF tokenizers) or "unigram" (sentencepiece)
     min_frequency: int = 2  # a pair seen fewer times is never merged
-    max_token_chars: int = 24  # longest learned piece, characters
+    max_token_chars: int | None = None  # longest learned piece (chars); None: no limit for
+    # WordPiece, sentencepiece's 16 for unigram
     min_train_lines: int = 200  # languages with fewer training lines are not held to the target
 
 
@@ -95,7 +96,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     vocab.add_argument("--vocab-size", type=int, default=250_000)
     vocab.add_argument("--algorithm", choices=("wordpiece", "unigram"), default="wordpiece")
     vocab.add_argument("--min-frequency", type=int, default=2)
-    vocab.add_argument("--max-token-chars", type=int, default=24)
+    vocab.add_argument("--max-token-chars", type=int, help="longest learned piece, characters")
     vocab.add_argument("--character-coverage", type=float, default=0.9995, help="per language")
     vocab.add_argument("--no-exemplars", action="store_true", help="no CLDR exemplar characters")
     vocab.add_argument("--exemplar-min-lines", type=int, default=100)
@@ -149,8 +150,11 @@ def report_only(args: argparse.Namespace, corpus: CorpusConfig) -> int:
         raise InputError(f"no usable lines in {' '.join(args.input)}")
     report = {
         "inputs": list(args.input),
-        "skipped": dict(sorted(census.skipped.items())),
-        "tokenizers": {name: evaluate(tok, census.held_out) for name, tok in tokenizers.items()},
+        "skipped": {k: v for k, v in sorted(census.skipped.items()) if v},
+        "tokenizers": {
+            name: evaluate(tok, census.held_out, english=corpus.english)
+            for name, tok in tokenizers.items()
+        },
     }
     written = write_compare_report(output, report)
     for name, evaluation in report["tokenizers"].items():
@@ -256,12 +260,12 @@ def build(args: argparse.Namespace, corpus: CorpusConfig) -> int:
         lap("train")
 
         # save
-        save_vocabulary(tokens, staged, normalization)
+        tokenizer = save_vocabulary(tokens, staged, normalization)
         lap("save")
 
-        # report (on held-out lines, with the tokenizer exactly as saved)
+        # report (on held-out lines, with the tokenizer that tokenizer.json holds)
         evaluation = evaluate(
-            load_tokenizer(staged), census.held_out, census.lines, train.min_train_lines
+            tokenizer, census.held_out, census.lines, train.min_train_lines, corpus.english, tokens
         )
         sample_languages = {
             lang: {
@@ -285,7 +289,7 @@ def build(args: argparse.Namespace, corpus: CorpusConfig) -> int:
             "corpus": {
                 "lines": sum(census.lines.values()),
                 "held_out_lines": census.held_out_total,
-                "skipped": dict(sorted(census.skipped.items())),
+                "skipped": {k: v for k, v in sorted(census.skipped.items()) if v},
                 "label_sources": dict(census.label_sources),
             },
             "sample": {

@@ -186,7 +186,10 @@ def discover(config: CorpusConfig, skipped: Counter[str]) -> list[Source]:
         )
     unmatched = sum(1 for s in labelled if s.language is None)
     if unmatched:
-        warn(f"{unmatched} files do not match --lang-from-filename; language ID labels them")
+        warn(
+            f"{unmatched} files do not match --lang-from-filename; their lines are labelled "
+            "by --lang-column or language ID"
+        )
     return labelled
 
 
@@ -226,7 +229,8 @@ def _raw_chunks(file, max_bytes: int) -> Iterator[list[bytes | None]]:
             pending, pending_bytes, overflow = [], 0, False
         elif parts and len(parts[0]) > max_bytes:
             parts[0] = None
-        parts = [None if p is not None and len(p) > max_bytes else p for p in parts]
+        if len(parts) > 1 and max(map(len, parts[1:])) > max_bytes:
+            parts[1:] = [None if len(p) > max_bytes else p for p in parts[1:]]
         if not overflow:
             pending.append(tail)
             pending_bytes += len(tail)
@@ -251,7 +255,8 @@ def _decode_lines(raws: list[bytes | None], skipped: Counter[str]) -> list[str |
                 pass
             else:  # the common case, with no Python work per line but the strip
                 stripped = [line.strip() or None for line in lines]
-                skipped[BLANK] += stripped.count(None)
+                if None in stripped:
+                    skipped[BLANK] += stripped.count(None)
                 return stripped
     out: list[str | None] = []
     for raw in raws:

@@ -65,14 +65,20 @@ def bert_tokenizer(tokens: list[str], normalization: NormalizationConfig) -> Tok
     return tokenizer
 
 
-def save_vocabulary(tokens: list[str], out_dir: Path, normalization: NormalizationConfig) -> None:
-    """Write vocab.txt, tokenizer.json, tokenizer_config.json, special_tokens_map.json."""
+def save_vocabulary(
+    tokens: list[str], out_dir: Path, normalization: NormalizationConfig
+) -> Tokenizer:
+    """Write vocab.txt, tokenizer.json, tokenizer_config.json, special_tokens_map.json.
+
+    Returns the Rust tokenizer that tokenizer.json holds.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     bad = [token for token in tokens if not token or any(c.isspace() for c in token)]
     if bad:
         raise ValueError(f"tokens with whitespace cannot go into vocab.txt: {bad[:5]}")
     (out_dir / VOCAB_FILE).write_text("\n".join(tokens) + "\n", encoding="utf-8")
-    bert_tokenizer(tokens, normalization).save(str(out_dir / TOKENIZER_FILE))
+    tokenizer = bert_tokenizer(tokens, normalization)
+    tokenizer.save(str(out_dir / TOKENIZER_FILE))
     special = dict(zip(_SPECIAL_NAMES, SPECIAL_TOKENS, strict=True))
     config = {
         "tokenizer_class": "BertTokenizer",
@@ -86,6 +92,7 @@ def save_vocabulary(tokens: list[str], out_dir: Path, normalization: Normalizati
     for name, payload in ((CONFIG_FILE, config), (SPECIAL_TOKENS_FILE, special)):
         text = json.dumps(payload, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
         (out_dir / name).write_text(text, encoding="utf-8")
+    return tokenizer
 
 
 def load_tokenizer(directory: Path) -> Tokenizer:

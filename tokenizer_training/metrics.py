@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import statistics
 import unicodedata
 from collections import Counter
@@ -98,61 +99,105 @@ def char_script(char: str) -> str:
 def token_script(token: str) -> str:
     """Script of a vocabulary token; 'Common' for digits/punctuation, 'Mixed' for several."""
     text = token[len(CONTINUATION) :] if token.startswith(CONTINUATION) and token != "##" else token
-    scripts = {char_script(char) for char in text} - {"Common", "Inherited"}
+    scripts = set(map(char_script, text))
+    scripts.discard("Common")
+    scripts.discard("Inherited")
     if not scripts:
         return "Common"
     return scripts.pop() if len(scripts) == 1 else "Mixed"
 
 
 def main_script(texts: Iterable[str]) -> str:
+    """The most frequent script among the characters of `texts` (Common/Inherited aside)."""
     counts: Counter[str] = Counter()
-    for text in texts:
-        counts.update(char_script(char) for char in text if not char.isspace())
+    for char, count in Counter("".join(texts)).items():
+        counts[char_script(char)] += count
     for name in ("Common", "Inherited", "Unknown"):
         counts.pop(name, None)
     return counts.most_common(1)[0][0] if counts else "Common"
 
 
-def _token_counts(tokenizer: Tokenizer, texts: list[str]) -> list[int]:
-    return [len(e.ids) for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
+def vocabulary(tokenizer: Tokenizer) -> list[str]:
+    """Tokens in id order."""
+    vocab = tokenizer.get_vocab()
+    return sorted(vocab, key=vocab.__getitem__)
+
+
+def punctuation_ids(tokens: list[str]) -> frozenset[int]:
+    """Ids of single-punctuation-character tokens (left out of fertility)."""
+    return frozenset(
+        index
+        for index, token in enumerate(tokens)
+        if len(token) == 1 and unicodedata.category(token).startswith("P")
+    )
+
+
+def measure_languages(
+    tokenizer: Tokenizer,
+    groups: Mapping[str, tuple[list[str], list[str | None] | None]],
+    tokens: list[str] | None = None,
+) -> dict[str, LanguageMetrics]:
+    """Metrics per language; groups[lang] = (texts, English versions or None).
+
+    All lines go through the Rust tokenizer in one batch; per-token work is C-level counting.
+    `tokens` (the vocabulary in id order) saves reading it back from the tokenizer.
+    """
+    unk_id = tokenizer.token_to_id(UNK)
+    punctuation = punctuation_ids(tokens or vocabulary(tokenizer))
+    order = [(lang, texts, english) for lang, (texts, english) in groups.items() if texts]
+    all_texts = [text for _, texts, _ in order for text in texts]
+    pairs = [
+        (lang, i, en)
+        for lang, _, english in order
+        for i, en in enumerate(english or ())
+        if en is not None
+    ]
+    encodings = tokenizer.encode_batch(all_texts, add_special_tokens=False)
+    english_counts = [
+        len(e.ids)
+        for e in tokenizer.encode_batch([en for _, _, en in pairs], add_special_tokens=False)
+    ]
+    results: dict[str, LanguageMetrics] = {}
+    ids_of: dict[str, list[list[int]]] = {}
+    start = 0
+    for lang, texts, _ in order:
+        mine = encodings[start : start + len(texts)]
+        start += len(texts)
+        ids = [encoding.ids for encoding in mine]
+        flat = list(itertools.chain.from_iterable(ids))
+        metrics = LanguageMetrics(lines=len(texts), script=main_script(texts[:SCRIPT_SAMPLE_LINES]))
+        metrics.chars = len("".join("".join(texts).split()))
+        metrics.words = sum(map(count_words, texts))
+        metrics.tokens = len(flat)
+        metrics.punctuation_tokens = sum(map(punctuation.__contains__, flat))
+        metrics.unk_tokens = flat.count(unk_id)
+        if metrics.unk_tokens:
+            for encoding in mine:
+                for token_id, (begin, end) in zip(encoding.ids, encoding.offsets, strict=True):
+                    if token_id == unk_id:
+                        metrics.unk_chars += end - begin
+                        metrics.long_word_unks += end - begin > MAX_WORD_CHARS
+        results[lang], ids_of[lang] = metrics, ids
+    for (lang, index, _), count in zip(pairs, english_counts, strict=True):
+        results[lang].parallel_lines += 1
+        results[lang].parallel_tokens += len(ids_of[lang][index])
+        results[lang].english_tokens += count
+    return results
 
 
 def measure(
     tokenizer: Tokenizer, texts: list[str], english: list[str | None] | None = None
 ) -> LanguageMetrics:
     """Metrics of one language's lines; english[i] is the English version of texts[i]."""
-    metrics = LanguageMetrics(lines=len(texts), script=main_script(texts[:SCRIPT_SAMPLE_LINES]))
-    unk_id = tokenizer.token_to_id(UNK)
-    encodings = tokenizer.encode_batch(texts, add_special_tokens=False)
-    for text, encoding in zip(texts, encodings, strict=True):
-        metrics.chars += len("".join(text.split()))
-        metrics.words += count_words(text)
-        metrics.tokens += len(encoding.ids)
-        metrics.punctuation_tokens += sum(
-            1
-            for token in encoding.tokens
-            if len(token) == 1 and unicodedata.category(token).startswith("P")
-        )
-        if unk_id in encoding.ids:
-            for token_id, (start, end) in zip(encoding.ids, encoding.offsets, strict=True):
-                if token_id == unk_id:
-                    metrics.unk_tokens += 1
-                    metrics.unk_chars += end - start
-                    metrics.long_word_unks += end - start > MAX_WORD_CHARS
-    if english:
-        pairs = [(i, en) for i, en in enumerate(english) if en]
-        if pairs:
-            ours = [len(encodings[i].ids) for i, _ in pairs]
-            theirs = _token_counts(tokenizer, [en for _, en in pairs])
-            metrics.parallel_lines = len(pairs)
-            metrics.parallel_tokens = sum(ours)
-            metrics.english_tokens = sum(theirs)
-    return metrics
+    return measure_languages(tokenizer, {"": (texts, english)}).get("", LanguageMetrics())
 
 
 def script_shares(tokens: Iterable[str]) -> dict[str, int]:
     """Vocabulary tokens per script (special tokens left out), largest first."""
-    counts = Counter(token_script(token) for token in tokens if token not in SPECIAL_TOKENS)
+    tokens = [token for token in tokens if token not in SPECIAL_TOKENS]
+    for char in set("".join(tokens)):
+        char_script(char)  # warm the cache once per distinct character
+    counts = Counter(map(token_script, tokens))
     return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 

@@ -16,6 +16,7 @@ seed, same sample.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,14 +71,15 @@ class SampleStats:
     char_counts: dict[str, Counter[str]]  # normalized character occurrences per language
 
 
-def held_out_mask(keys: list[str], seed: int, fraction: float) -> np.ndarray:
+def held_out_mask(keys: list[bytes] | list[str], seed: int, fraction: float) -> np.ndarray:
     """(N,) bool: a seeded 64-bit hash of each key below fraction * 2^64. Order-independent."""
     if fraction >= 1:
         return np.ones(len(keys), dtype=bool)
+    if keys and isinstance(keys[0], str):
+        keys = list(map(str.encode, keys))
     limit = np.uint64(int(fraction * _UINT64))
-    seed = seed % _UINT64
     hashes = np.fromiter(
-        (xxhash.xxh3_64_intdigest(key.encode("utf-8"), seed) for key in keys),
+        map(xxhash.xxh3_64_intdigest, keys, itertools.repeat(seed % _UINT64)),
         dtype=np.uint64,
         count=len(keys),
     )
@@ -111,19 +113,26 @@ def take_census(
             if not batch:
                 continue
             languages = labeler.fill(batch.texts, batch.languages)
-            codes = np.fromiter(
-                (codes_of.setdefault(language, len(codes_of)) for language in languages),
-                dtype=np.int64,
-                count=len(batch),
-            )
+            if languages.count(languages[0]) == len(languages):  # one file, one language
+                codes = np.full(len(batch), codes_of.setdefault(languages[0], len(codes_of)))
+            else:
+                codes = np.fromiter(
+                    (codes_of.setdefault(language, len(codes_of)) for language in languages),
+                    dtype=np.int64,
+                    count=len(batch),
+                )
             if len(codes_of) >= MAX_LANGUAGES:
                 raise ValueError(f"more than {MAX_LANGUAGES - 1} language labels")
-            keys = [
-                t if en is None else en for t, en in zip(batch.texts, batch.english, strict=True)
-            ]
+            encoded = list(map(str.encode, batch.texts))
+            keys = encoded
+            if batch.english.count(None) < len(batch):
+                keys = [
+                    t if en is None else en.encode()
+                    for t, en in zip(encoded, batch.english, strict=True)
+                ]
             held = held_out_mask(keys, sampling.seed, sampling.holdout)
             train = ~held
-            sizes = np.fromiter((len(t.encode("utf-8")) for t in batch.texts), np.int64, len(batch))
+            sizes = np.fromiter(map(len, encoded), dtype=np.int64, count=len(batch))
             lines = _add_at(lines, codes[train])
             nbytes = _add_at(nbytes, codes[train], sizes[train])
             for index in np.flatnonzero(held).tolist():

@@ -59,7 +59,7 @@ def train_unigram(
     alphabet: Alphabet,
     normalization: NormalizationConfig,
     vocab_size: int,
-    max_token_chars: int,
+    max_token_chars: int | None,
     workdir: Path,
     max_line_bytes: int = 16_384,
 ) -> list[str]:
@@ -80,7 +80,7 @@ def train_unigram(
         split_by_unicode_script=False,  # WordPiece words may mix scripts; keep them comparable
         split_by_number=False,
         split_by_whitespace=True,
-        max_sentencepiece_length=max_token_chars,
+        max_sentencepiece_length=max_token_chars or 16,  # sentencepiece's default
         max_sentence_length=4 * max_line_bytes,
         shuffle_input_sentence=False,
         num_threads=os.cpu_count() or 1,

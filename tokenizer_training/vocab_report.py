@@ -9,7 +9,13 @@ from pathlib import Path
 from tokenizers import Tokenizer
 
 from mling.report import markdown_table, new_figure, write_report
-from tokenizer_training.metrics import LanguageMetrics, measure, script_shares, spread
+from tokenizer_training.metrics import (
+    LanguageMetrics,
+    measure_languages,
+    script_shares,
+    spread,
+    vocabulary,
+)
 from tokenizer_training.sample import HeldOut
 
 UNK_TARGET = 0.005  # held-out [UNK] rate every well-represented language must stay under
@@ -21,23 +27,32 @@ def evaluate(
     held_out: Mapping[str, HeldOut],
     train_lines: Mapping[str, int] | None = None,
     min_train_lines: int = 200,
+    english: str = "en",
+    tokens: list[str] | None = None,
 ) -> dict:
-    """Per-language metrics, their spread, the [UNK] target and the vocabulary's scripts."""
-    metrics: dict[str, LanguageMetrics] = {
-        language: measure(tokenizer, lines.texts, lines.english)
-        for language, lines in sorted(held_out.items())
-        if lines.texts
-    }
+    """Per-language metrics, their spread, the [UNK] target and the vocabulary's scripts.
+
+    Parity is left out for the reference language itself (`english`). `tokens` is the
+    vocabulary in id order, when the caller has it.
+    """
+    tokens = tokens or vocabulary(tokenizer)
+    metrics: dict[str, LanguageMetrics] = measure_languages(
+        tokenizer,
+        {
+            language: (lines.texts, None if language == english else lines.english)
+            for language, lines in sorted(held_out.items())
+        },
+        tokens,
+    )
     languages = {}
     for language, values in metrics.items():
         row = values.as_dict()
         if train_lines is not None:
             row["train_lines"] = train_lines.get(language, 0)
         languages[language] = row
-    vocab = tokenizer.get_vocab()
-    scripts = script_shares(vocab)
+    scripts = script_shares(tokens)
     result = {
-        "vocab_size": len(vocab),
+        "vocab_size": len(tokens),
         "languages": languages,
         "summary": {
             name: spread({lang: row[name] for lang, row in languages.items()})

@@ -1,0 +1,392 @@
+"""The filter end to end on DuckDB: one row per reason, the accounting identity, language-ID
+independence, agreement with the pandas implementation, idempotence, and bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import tarfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from data.filter import main
+from data.filter_pandas import filter_reasons
+from data.filters import REASON_NAMES, ImageFilterConfig, TextFilterConfig
+
+# Good captions, one per script: each kept when nothing else is wrong with its row.
+GOOD = {
+    "en": "A brown dog runs across the green grass.",
+    "de": "Ein brauner Hund läuft über das grüne Gras.",
+    "ru": "Коричневая собака бежит по зелёной траве.",
+    "el": "Ένας καφέ σκύλος τρέχει στο πράσινο γρασίδι.",
+    "ar": "كلب بني يركض على العشب الأخضر.",
+    "he": "כלב חום רץ על הדשא הירוק.",
+    "hi": "एक भूरा कुत्ता हरी घास पर दौड़ रहा है।",
+    "th": "สุนัขสีน้ำตาลวิ่งบนหญ้าสีเขียว",
+    "ja": "茶色の犬が緑の芝生の上を走っている。",
+    "zh": "一只棕色的狗在绿色的草地上奔跑。",
+    "ko": "갈색 개가 푸른 잔디 위를 달린다.",
+    "vi": "Một con chó nâu chạy trên bãi cỏ xanh.",
+}
+# Options for the fixture: small frequency thresholds so a handful of rows can cross them.
+OPTIONS = ["--max-alt-texts", "3", "--max-images", "2", "--quiet"]
+EVAL_URL = "https://eval.example/test-image.jpg"
+
+
+def _row(key, caption, url=None, width=300, height=400):
+    return {"key": key, "caption": caption, "url": url, "width": width, "height": height}
+
+
+def reason_rows() -> list[tuple[dict, str | None]]:
+    """(row, expected reason) for the main parquet file; None means kept."""
+    rows = [
+        (_row(f"kept-{lang}", text, f"https://img.example/{lang}.jpg"), None)
+        for lang, text in GOOD.items()
+    ]
+    rows += [
+        (_row(None, "A key that is missing entirely."), "missing_key"),
+        (_row("", "A key that is an empty string."), "missing_key"),
+        (_row("kept-en", "The second row with an existing key."), "duplicate_key"),
+        (_row("no-caption", None), "missing_caption"),
+        (_row("blank-caption", " \t "), "missing_caption"),
+        (_row("width-missing", "A picture without a known width.", width=None), "missing_size"),
+        (_row("width-zero", "A picture that has zero width.", width=0), "size_not_positive"),
+        (
+            _row("small", "A small picture of a cat.", "https://img.example/s.jpg", 200, 400),
+            "image_too_small",
+        ),
+        (
+            _row(
+                "small-ok", "A barely large picture here.", "https://img.example/s2.jpg", 201, 400
+            ),
+            None,
+        ),
+        (
+            _row("wide", "A very wide panorama picture.", "https://img.example/w.jpg", 900, 300),
+            "aspect_ratio",
+        ),
+        (
+            _row("wide-ok", "An almost too wide picture.", "https://img.example/w2.jpg", 899, 300),
+            None,
+        ),
+        (_row("eval", "A photo from the test set.", EVAL_URL), "near_duplicate_eval"),
+        (_row("few", "Zwei Hunde", "https://img.example/f.jpg"), "too_few_words"),
+        (_row("few-ja", "犬", "https://img.example/fj.jpg"), "too_few_words"),
+        (_row("many", " ".join(["word"] * 21), "https://img.example/m.jpg"), "too_many_words"),
+    ]
+    # One image with 4 alt-texts (more than 3), one alt-text on 3 images (more than 2).
+    rows += [
+        (
+            _row(f"logo-{i}", f"Company logo number {i} here", "https://img.example/logo.png"),
+            "image_many_alt_texts",
+        )
+        for i in range(4)
+    ]
+    rows += [
+        (_row(f"stock-{i}", text, f"https://img.example/stock{i}.jpg"), "alt_text_shared")
+        for i, text in enumerate(
+            ["Stock photo of a beach", "stock  photo of a BEACH", "Stock photo of a beach "]
+        )
+    ]
+    return rows
+
+
+def write_reason_fixture(directory: Path) -> dict[str, list[str | None]]:
+    """Three parquet files of differing column types; returns key -> expected reasons."""
+    directory.mkdir(parents=True, exist_ok=True)
+    rows = reason_rows()
+    pq.write_table(pa.Table.from_pylist([r for r, _ in rows]), directory / "part-0.parquet")
+    # Sizes stored as text, captions stored as bytes.
+    odd = pa.table(
+        {
+            "key": ["text-size", "bad-size", "bad-utf8", "bytes-ok"],
+            "caption": [
+                b"A size written as text.",
+                b"A size that is not a number.",
+                b"caf\xe9 au lait here",
+                "Ein Hund läuft im Park.".encode(),
+            ],
+            "url": ["https://img.example/t.jpg", None, None, "https://img.example/b.jpg"],
+            "width": ["640", "big", "640", "640"],
+            "height": ["480", "480", "480", "480"],
+            "similarity": [0.3, 0.2, 0.1, 0.4],  # an extra column, passed through
+        }
+    )
+    pq.write_table(odd, directory / "part-1.parquet")
+    numbers = pa.table(
+        {
+            "key": ["numeric-caption"],
+            "caption": [12345],
+            "url": [None],
+            "width": [300],
+            "height": [300],
+        }
+    )
+    pq.write_table(numbers, directory / "part-2.parquet")
+    expected: dict[str, list[str | None]] = {}
+    for row, reason in rows:
+        expected.setdefault(row["key"], []).append(reason)
+    for key, reason in [
+        ("text-size", None),
+        ("bad-size", "size_not_numeric"),
+        ("bad-utf8", "invalid_utf8"),
+        ("bytes-ok", None),
+        ("numeric-caption", "caption_not_text"),
+    ]:
+        expected[key] = [reason]
+    (directory.parent / "eval-hashes.txt").write_text(f"# test set\n{EVAL_URL}\n")
+    return expected
+
+
+def outcomes(out_dir: Path) -> dict[str, list[str | None]]:
+    """key -> reasons (None: kept) from the kept shards and the rejected shards."""
+    found: dict[str, list[str | None]] = {}
+    kept = pq.read_table(sorted(out_dir.glob("part-*.parquet")))
+    for key in kept.column("key").to_pylist():
+        found.setdefault(key, []).append(None)
+    rejected = pq.read_table(sorted((out_dir / "rejected").glob("part-*.parquet")))
+    for key, reason in zip(
+        rejected.column("key").to_pylist(), rejected.column("reason").to_pylist(), strict=True
+    ):
+        found.setdefault(key, []).append(reason)
+    return {key: sorted(v, key=str) for key, v in found.items()}
+
+
+def run(tmp_path: Path, name: str, *extra: str) -> Path:
+    out = tmp_path / name
+    argv = ["--input", str(tmp_path / "in"), "--output", str(out), "--write-rejected"]
+    argv += ["--eval-hashes", str(tmp_path / "eval-hashes.txt"), *OPTIONS, *extra]
+    assert main(argv) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def fixture_run(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("filter")
+    expected = write_reason_fixture(tmp_path / "in")
+    return tmp_path, expected, run(tmp_path, "out")
+
+
+def test_every_row_gets_its_reason(fixture_run):
+    _, expected, out = fixture_run
+    expected = {key: sorted(v, key=str) for key, v in expected.items()}
+    expected["None"] = expected.pop(None)  # the key-less row is read back as null
+    found = outcomes(out)
+    found["None"] = found.pop(None)
+    assert found == expected
+
+
+def test_report_proves_the_accounting(fixture_run):
+    _, expected, out = fixture_run
+    report = json.loads((out / "report.json").read_text())
+    rows = sum(len(v) for v in expected.values())
+    accounting = report["accounting"]
+    assert accounting["input_rows"] == rows
+    assert accounting["kept"] + accounting["dropped"] == rows
+    assert accounting["kept_plus_dropped_equals_input"] and accounting["written_equals_kept"]
+    assert report["reason_order"] == list(REASON_NAMES)
+    assert sum(report["dropped_by_reason"].values()) == accounting["dropped"]
+    languages = {entry["language"] for entry in report["languages"]}
+    assert {"ja", "th", "ru", "ar"} <= languages
+    assert sum(entry["rows"] for entry in report["languages"]) == rows
+    assert (out / "report.md").read_text().startswith("# Filter report")
+    assert (out / "report.png").stat().st_size > 0
+
+
+def test_kept_shards_use_the_pair_schema(fixture_run):
+    _, _, out = fixture_run
+    kept = pq.read_table(sorted(out.glob("part-*.parquet")))
+    assert kept.schema.field("width").type == pa.int64()
+    assert kept.schema.field("caption").type == pa.string()
+    assert {"language", "language_score", "similarity"} <= set(kept.column_names)
+    assert "reason" not in kept.column_names
+    row = kept.filter(pa.compute.equal(kept.column("key"), "text-size")).to_pylist()[0]
+    assert (row["width"], row["height"]) == (640, 480)
+
+
+def test_pandas_implementation_agrees(fixture_run):
+    tmp_path, expected, _ = fixture_run
+    files = sorted((tmp_path / "in").glob("*.parquet"))
+    reasons = filter_reasons(
+        files, ImageFilterConfig(max_alt_texts=3), TextFilterConfig(max_images=2)
+    ).tolist()
+    flat = [reason for row, reason in reason_rows()]
+    # pandas knows no evaluation set; its near-duplicate row is kept instead.
+    flat = [None if reason == "near_duplicate_eval" else reason for reason in flat]
+    assert reasons[: len(flat)] == flat
+    assert reasons[len(flat) :] == [
+        None,
+        "size_not_numeric",
+        "invalid_utf8",
+        None,
+        "caption_not_text",
+    ]
+
+
+def test_kept_set_ignores_language_labels(fixture_run, monkeypatch):
+    tmp_path, _, out = fixture_run
+
+    class RandomLanguages:
+        def __init__(self, model_path=None):
+            self.random = random.Random(0)
+
+        def predict(self, texts):
+            return [self.random.choice(["en", "ja", "sw", "und"]) for _ in texts], [
+                self.random.random() for _ in texts
+            ]
+
+    monkeypatch.setattr("data.language_id.LanguageIdentifier", RandomLanguages)
+    stubbed = run(tmp_path, "out-stub")
+    assert outcomes(stubbed) == outcomes(out)
+    languages = pq.read_table(sorted(stubbed.glob("part-*.parquet"))).column("language").to_pylist()
+    assert set(languages) <= {"en", "ja", "sw", "und"}
+
+
+def test_rerun_gives_the_same_output(fixture_run):
+    tmp_path, _, out = fixture_run
+    again = run(tmp_path, "out")  # over the previous output: replaced whole
+    assert again == out
+    first = pq.read_table(sorted(out.glob("part-*.parquet")))
+    rerun = pq.read_table(sorted(run(tmp_path, "out-again").glob("part-*.parquet")))
+    assert rerun.equals(first)
+    assert not list(tmp_path.glob(".out*"))  # no staging or scratch directory left behind
+
+
+def test_rare_tokens_are_dropped_with_a_small_vocabulary(tmp_path):
+    captions = ["the dog runs home"] * 5 + ["the cat runs home"] * 3 + ["the zebra runs home"]
+    rows = [_row(f"r{i}", c, f"https://img.example/{i}.jpg") for i, c in enumerate(captions)]
+    (tmp_path / "in").mkdir()
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in" / "part-0.parquet")
+    # Token counts: the, runs, home, "runs home" 9; dog, "the dog", "dog runs" 5; the three
+    # "cat" tokens 3; "zebra" tokens 1. K = 8 holds the 7 tokens of counts 9 and 5 but not the
+    # tied group of 3 (10 > 8): "cat" and "zebra" rows are rare.
+    out = tmp_path / "out"
+    assert (
+        main(
+            [
+                "--input",
+                str(tmp_path / "in"),
+                "--output",
+                str(out),
+                "-K",
+                "8",
+                "--max-images",
+                "100",
+                "--write-rejected",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    found = outcomes(out)
+    assert [key for key, r in found.items() if r == ["rare_token"]] == [
+        f"r{i}" for i in range(5, 9)
+    ]
+    report = json.loads((out / "report.json").read_text())
+    assert report["vocabulary"]["min_count"] == 5 and report["vocabulary"]["vocabulary_tokens"] == 7
+
+
+def _jpeg(seed: int, size: int = 256, quality: int = 90) -> bytes:
+    """A smooth random picture (a 4x4 color grid upsampled), JPEG-encoded."""
+    import numpy as np
+    from PIL import Image
+
+    grid = np.random.default_rng(seed).integers(0, 256, size=(4, 4, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(grid).resize((size, size), Image.BICUBIC).save(
+        buffer, format="JPEG", quality=quality
+    )
+    return buffer.getvalue()
+
+
+def test_webdataset_input_with_image_bytes_and_eval_images(tmp_path):
+    from data.pairs import write_webdataset_shards
+
+    eval_dir = tmp_path / "eval"
+    eval_dir.mkdir()
+    (eval_dir / "1007129816.jpg").write_bytes(_jpeg(0))
+    rows = [
+        {**_row(f"pic{i}", GOOD[lang], None, 400, 300), "image": _jpeg(i + 1)}
+        for i, lang in enumerate(["en", "ja", "th", "ru"])
+    ]
+    # The evaluation image resized and saved at a lower quality: other bytes, same picture.
+    rows.append(
+        {**_row("near-eval", GOOD["de"], None, 400, 300), "image": _jpeg(0, 200, quality=50)}
+    )
+    write_webdataset_shards([pa.RecordBatch.from_pylist(rows)], tmp_path / "in")
+    with tarfile.open(tmp_path / "in" / "extra.tar", "w") as tar:  # bad UTF-8 in a .txt
+        for name, payload in [
+            ("badtext.txt", b"caf\xe9 noir et sucre"),
+            ("badtext.json", b'{"width": 400, "height": 300}'),
+        ]:
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    out = tmp_path / "out"
+    argv = [
+        "--input",
+        str(tmp_path / "in"),
+        "--output",
+        str(out),
+        "--eval-images",
+        str(eval_dir),
+        "--write-rejected",
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    found = outcomes(out)
+    assert found["near-eval"] == ["near_duplicate_eval"]
+    assert found["badtext"] == ["invalid_utf8"]
+    assert all(found[f"pic{i}"] == [None] for i in range(4))
+    shards = sorted((out / "webdataset").glob("*.tar"))
+    with tarfile.open(shards[0]) as tar:
+        assert sorted(name for name in tar.getnames() if name.endswith(".jpg")) == [
+            f"pic{i}.jpg" for i in range(4)
+        ]
+
+
+def test_missing_input_is_one_line_error(tmp_path, capsys):
+    assert main(["--input", str(tmp_path / "nope"), "--output", str(tmp_path / "out")]) == 2
+    assert "input not found" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_unmapped_layout_names_the_flag_and_preset_fixes_it(tmp_path, capsys):
+    (tmp_path / "laion").mkdir()
+    table = pa.table(
+        {
+            "key": ["a", "b"],
+            "TEXT": [GOOD["en"], GOOD["ja"]],
+            "URL": ["https://a/1.jpg", "https://a/2.jpg"],
+            "WIDTH": [640, 640],
+            "HEIGHT": [480, 480],
+        }
+    )
+    pq.write_table(table, tmp_path / "laion" / "part-0.parquet")
+    argv = ["--input", str(tmp_path / "laion"), "--output", str(tmp_path / "out"), "--quiet"]
+    assert main(argv) == 2
+    assert "--preset" in capsys.readouterr().err
+    assert main([*argv, "--preset", "laion"]) == 0
+    assert pq.read_table(sorted((tmp_path / "out").glob("part-*.parquet"))).num_rows == 2
+
+
+def test_bad_eval_hash_line_is_one_line_error(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    pq.write_table(
+        pa.Table.from_pylist([_row("a", GOOD["en"])]), tmp_path / "in" / "part-0.parquet"
+    )
+    (tmp_path / "hashes.txt").write_text("not-a-hash\n")
+    argv = [
+        "--input",
+        str(tmp_path / "in"),
+        "--output",
+        str(tmp_path / "out"),
+        "--eval-hashes",
+        str(tmp_path / "hashes.txt"),
+    ]
+    assert main(argv) == 2
+    assert "hashes.txt:1" in capsys.readouterr().err

@@ -1,0 +1,118 @@
+"""Presets, command-line overrides, and the model they build."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers.models.align.modeling_align import round_filters
+
+from mling.model import DualEncoder, align_config, build_model, enable_gradient_checkpointing, image_embed_dim
+from mling.recipe import CONFIG_DIR, RecipeError, load_recipe, parse_overrides
+
+PAPER = {  # preset: (EfficientNet width, depth, embedding dim, BERT layers, hidden)
+    "b3-mini": (1.2, 1.4, 384, 4, 256),
+    "b5-base": (1.6, 2.2, 512, 12, 768),
+    "b7-base": (2.0, 3.1, 640, 12, 768),
+    "l2-large": (4.3, 5.3, 1376, 24, 1024),
+}
+
+
+def test_every_preset_file_loads():
+    assert sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")) == sorted([*PAPER, "tiny"])
+    for name in [*PAPER, "tiny"]:
+        load_recipe(name)
+
+
+@pytest.mark.parametrize("name", sorted(PAPER))
+def test_paper_presets(name):
+    width, depth, dim, layers, hidden = PAPER[name]
+    recipe = load_recipe(name)
+    model = recipe.model
+    assert (model.width_coefficient, model.depth_coefficient) == (width, depth)
+    assert (model.text_layers, model.text_hidden, model.image_size, model.max_length) == (layers, hidden, 289, 64)
+    config = align_config(model, vocab_size=250_000)
+    assert config.projection_dim == dim
+    assert round_filters(config.vision_config, 320) == dim  # transformers' own rounding agrees
+    assert recipe.data.batch_size == 16384
+    optim = recipe.optim
+    assert (optim.optimizer, optim.lr, optim.warmup_steps, optim.weight_decay) == ("lamb", 1e-3, 10_000, 1e-5)
+    assert recipe.run.max_steps == 1_200_000 and recipe.loss.label_smoothing == 0.1
+    assert model.temperature_init == 1.0
+
+
+def test_overrides_are_flat_and_typed():
+    overrides = parse_overrides(["--image-size", "48", "--lr=3e-4", "--block-repeats", "1,1,1,1,1,1,1"])
+    overrides.update(parse_overrides(["--grad-checkpointing", "true", "--max-steps", "2e3"]))
+    recipe = load_recipe("tiny", overrides)
+    assert recipe.model.image_size == 48 and recipe.optim.lr == 3e-4
+    assert recipe.model.block_repeats == [1] * 7
+    assert recipe.run.grad_checkpointing is True and recipe.run.max_steps == 2000
+
+
+def test_unknown_or_bad_options_say_what_to_do():
+    with pytest.raises(RecipeError, match="did you mean --image-size"):
+        load_recipe("tiny", {"image_sise": 64})
+    with pytest.raises(RecipeError, match="--batch-size: cannot read 'many'"):
+        load_recipe("tiny", {"batch_size": "many"})
+    with pytest.raises(RecipeError, match="one of: b3-mini, b5-base"):
+        load_recipe("b9-huge")
+    with pytest.raises(RecipeError, match="options look like"):
+        parse_overrides(["64"])
+
+
+@pytest.fixture(scope="module")
+def tiny() -> DualEncoder:
+    recipe = load_recipe("tiny", {"image_size": 32})
+    return DualEncoder(build_model(recipe.model, vocab_size=60, seed=0))
+
+
+def inputs(rows: int = 3) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(4, 60, (rows, 10), generator=generator)
+    return torch.rand(rows, 3, 32, 32, generator=generator) * 2 - 1, ids, torch.ones_like(ids)
+
+
+def test_embeddings_are_normalized_and_the_temperature_starts_at_one(tiny):
+    image_embeds, text_embeds, temperature = tiny.train()(*inputs())
+    assert image_embeds.shape == text_embeds.shape == (3, image_embed_dim(0.25)) == (3, 80)
+    torch.testing.assert_close(image_embeds.norm(dim=-1), torch.ones(3))
+    torch.testing.assert_close(text_embeds.norm(dim=-1), torch.ones(3))
+    assert temperature.item() == 1.0 and temperature.requires_grad
+
+
+def test_image_embedding_is_the_global_average_of_the_last_feature_map(tiny):
+    vision = tiny.align.vision_model.eval()
+    out = vision(pixel_values=inputs()[0])
+    torch.testing.assert_close(out.pooler_output, out.last_hidden_state.mean(dim=(2, 3)))
+
+
+def test_text_embedding_is_the_projected_cls_state(tiny):
+    pixels, ids, mask = inputs()
+    tiny.eval()
+    _, text_embeds, _ = tiny(pixels, ids, mask)
+    hidden = tiny.align.text_model(input_ids=ids, attention_mask=mask).last_hidden_state
+    torch.testing.assert_close(text_embeds, torch.nn.functional.normalize(tiny.align.text_projection(hidden[:, 0]), dim=-1))
+    assert not any(p.requires_grad for p in tiny.align.text_model.pooler.parameters())  # unused, frozen
+
+
+def test_gradient_checkpointing_recomputes_and_gives_the_same_gradients():
+    recipe = load_recipe("tiny", {"image_size": 32})
+    grads, calls = [], []
+    for checkpointing in (False, True):
+        align = build_model(recipe.model, vocab_size=60, seed=0)
+        if checkpointing:
+            enable_gradient_checkpointing(align)
+        count = {"vision": 0, "text": 0}
+        inner = [align.vision_model.encoder.blocks[3].depthwise_conv, align.text_model.encoder.layer[1].attention]
+        for name, module in zip(count, inner, strict=True):
+            module.register_forward_hook(lambda *_, name=name: count.__setitem__(name, count[name] + 1))
+        image_embeds, text_embeds, temperature = DualEncoder(align).train()(*inputs())
+        (image_embeds @ text_embeds.T / temperature).logsumexp(dim=1).sum().backward()
+        grads.append({n: p.grad for n, p in align.named_parameters() if p.grad is not None})
+        calls.append(count)
+        names = [n for n, _ in align.named_parameters()]
+    assert calls == [{"vision": 1, "text": 1}, {"vision": 2, "text": 2}]  # recomputed in backward
+    assert names == [n for n, _ in build_model(recipe.model, 60).named_parameters()]  # same keys
+    assert grads[0].keys() == grads[1].keys()
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-4, atol=1e-7, msg=name)

@@ -1,0 +1,92 @@
+"""Checkpoints: resuming reproduces an uninterrupted run exactly; a signal or a crash mid-save
+never leaves `latest` pointing at a broken checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+import mling.checkpoint
+import mling.train
+from mling.schedule import lr_at
+from tests.train_fixtures import tiny_argv, toy_pairs, toy_tokenizer  # noqa: F401  (fixtures)
+
+STEPS = 6
+DROPOUT = ("--text-dropout", "0.1", "--drop-connect-rate", "0.3")  # RNG state must be restored
+
+
+def losses(output: Path) -> list[tuple[int, float]]:
+    lines = (output / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    return [(record["step"], record["loss"]) for record in map(json.loads, lines)]
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory, toy_pairs, toy_tokenizer) -> Path:  # noqa: F811
+    """STEPS steps in one go, two loader workers (resuming must restore their round-robin)."""
+    output = tmp_path_factory.mktemp("straight")
+    argv = tiny_argv(toy_pairs, toy_tokenizer, output, "--max-steps", str(STEPS), "--num-workers", "2", *DROPOUT)
+    assert mling.train.main(argv) == 0
+    return output
+
+
+def test_n_steps_resumed_for_n_more_equal_2n_steps(straight_run, tmp_path, toy_pairs, toy_tokenizer):  # noqa: F811
+    half = STEPS // 2  # 3: odd, so the resumed loader starts at its second worker
+    first = tiny_argv(toy_pairs, toy_tokenizer, tmp_path, "--num-workers", "2", "--decay-steps", str(STEPS), *DROPOUT)
+    assert mling.train.main([*first, "--max-steps", str(half)]) == 0
+    assert (tmp_path / "checkpoints" / "latest").read_text() == "step-00000003"
+    assert mling.train.main([*first, "--max-steps", str(STEPS), "--resume", "latest"]) == 0
+    expected = losses(straight_run)
+    assert [step for step, _ in expected] == list(range(1, STEPS + 1))
+    assert losses(tmp_path) == expected  # bit for bit: same data, augmentation, dropout, updates
+
+
+def test_sigterm_checkpoints_and_resume_continues_exactly(
+    straight_run, tmp_path, toy_pairs, toy_tokenizer, monkeypatch  # noqa: F811
+):
+    def lr_with_a_signal(step, *args):
+        if step == 1:  # during the second step
+            os.kill(os.getpid(), signal.SIGTERM)
+        return lr_at(step, *args)
+
+    argv = tiny_argv(toy_pairs, toy_tokenizer, tmp_path, "--num-workers", "2", "--max-steps", str(STEPS), *DROPOUT)
+    with monkeypatch.context() as patch:
+        patch.setattr(mling.train, "lr_at", lr_with_a_signal)
+        assert mling.train.main(argv) == 128 + signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler was put back
+    assert (tmp_path / "checkpoints" / "latest").read_text() == "step-00000002"
+    assert not (tmp_path / "model").exists()  # no export of an unfinished run
+    assert mling.train.main([*argv, "--resume", "latest"]) == 0
+    assert losses(tmp_path) == losses(straight_run)
+
+
+def test_a_crash_while_saving_leaves_latest_on_the_previous_checkpoint(
+    tmp_path, toy_pairs, toy_tokenizer, monkeypatch  # noqa: F811
+):
+    real_save_state = mling.checkpoint.save_state
+
+    def crash_on_the_second_save(directory, stem, state):
+        if stem == "optimizer" and "step-00000004" in str(directory):
+            raise KeyboardInterrupt("killed while writing")
+        return real_save_state(directory, stem, state)
+
+    argv = tiny_argv(toy_pairs, toy_tokenizer, tmp_path, "--max-steps", "4", "--save-every", "2")
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr(mling.checkpoint, "save_state", crash_on_the_second_save)
+        mling.train.main(argv)
+    root = tmp_path / "checkpoints"
+    assert (root / "latest").read_text() == "step-00000002"
+    assert (root / ".tmp-step-00000004").is_dir() and not (root / "step-00000004").exists()
+    assert mling.train.main([*argv, "--resume", "latest"]) == 0
+    assert sorted(p.name for p in root.iterdir()) == ["latest", "step-00000002", "step-00000004"]
+    assert [step for step, _ in losses(tmp_path)] == [1, 2, 3, 4]  # steps 3-4 logged once
+
+
+def test_resume_from_nothing_and_from_a_wrong_path(tmp_path, toy_pairs, toy_tokenizer, capsys):  # noqa: F811
+    argv = tiny_argv(toy_pairs, toy_tokenizer, tmp_path, "--max-steps", "1")
+    assert mling.train.main([*argv, "--resume", str(tmp_path / "nowhere")]) == 2
+    assert "is not a checkpoint" in capsys.readouterr().err
+    assert mling.train.main([*argv, "--resume", "latest"]) == 0  # no checkpoint yet: fresh start

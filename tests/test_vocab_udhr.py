@@ -1,0 +1,88 @@
+"""The 100+-language fixture: UDHR samples of 755 languages in 157 scripts (gflanguages).
+
+A vocabulary built on them must cut every language's text into known pieces (an [UNK] only
+for a word over BERT's 100-character limit), where plain `BertWordPieceTokenizer` training on
+the same sample loses whole scripts; and the slow tokenizer must agree with the fast one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tokenizer_training.build_vocab import main
+from tokenizer_training.normalization import MAX_WORD_CHARS
+
+pytest.importorskip("gflanguages")
+
+
+@pytest.fixture(scope="module")
+def udhr(tmp_path_factory) -> tuple[Path, dict[str, list[str]]]:
+    from tokenizer_training.udhr_corpus import udhr_lines
+
+    root = tmp_path_factory.mktemp("udhr")
+    lines = udhr_lines()
+    for language, texts in lines.items():
+        (root / "corpus").mkdir(exist_ok=True)
+        (root / "corpus" / f"{language}.txt").write_text("\n".join(texts), encoding="utf-8")
+    args = ["--input", str(root / "corpus"), "--output", str(root / "vocab")]
+    args += ["--lang-from-filename", "{lang}.txt", "--english", "en_Latn"]
+    args += ["--vocab-size", "40000", "--holdout", "0", "--sample-out", str(root / "sample.txt")]
+    assert main(args) == 0
+    return root, lines
+
+
+def unk_words(tokenizer, texts: list[str]) -> list[str]:
+    """The words that became [UNK], as written in the text."""
+    found = []
+    for text, encoding in zip(texts, tokenizer.encode_batch(texts), strict=True):
+        for token, (start, end) in zip(encoding.tokens, encoding.offsets, strict=True):
+            if token == "[UNK]":
+                found.append(text[start:end])
+    return found
+
+
+def test_the_fixture_has_over_a_hundred_languages_and_scripts(udhr):
+    root, lines = udhr
+    report = json.loads((root / "vocab" / "report.json").read_text(encoding="utf-8"))
+    assert len(lines) > 700 and len(report["sample"]["languages"]) == len(lines)
+    assert len(report["scripts"]) > 100
+    assert report["alphabet"]["dropped"] == {}
+
+
+def test_every_language_tokenizes_without_unk_but_for_over_long_words(udhr):
+    from tokenizers import Tokenizer
+
+    root, lines = udhr
+    ours = Tokenizer.from_file(str(root / "vocab" / "tokenizer.json"))
+    bad = {
+        language: words
+        for language, texts in lines.items()
+        if (words := [w for w in unk_words(ours, texts) if len(w) <= MAX_WORD_CHARS])
+    }
+    assert bad == {}
+    # The documented exception exists in this data: Lao writes 100+ character runs.
+    assert any(len(w) > MAX_WORD_CHARS for w in unk_words(ours, lines["lo_Laoo"]))
+
+
+def test_plain_training_on_the_same_sample_loses_whole_scripts(udhr):
+    from tokenizers import BertWordPieceTokenizer
+
+    root, lines = udhr
+    plain = BertWordPieceTokenizer(lowercase=False, strip_accents=False)
+    plain.train([str(root / "sample.txt")], vocab_size=40000, show_progress=False)
+    losing = [language for language, texts in lines.items() if unk_words(plain, texts)]
+    assert len(losing) > 100  # its 1000-character alphabet cannot hold 157 scripts
+
+
+def test_fast_and_slow_tokenizers_agree_in_every_language(udhr):
+    from transformers import AutoTokenizer
+    from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy
+
+    root, lines = udhr
+    fast = AutoTokenizer.from_pretrained(root / "vocab")
+    slow = BertTokenizerLegacy.from_pretrained(root / "vocab")
+    texts = [text for language in sorted(lines) for text in lines[language][:2]]
+    assert fast(texts)["input_ids"] == [slow(text)["input_ids"] for text in texts]
