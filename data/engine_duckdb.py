@@ -20,7 +20,7 @@ class DuckDBEngine:
     def __init__(self, work_dir: Path, threads: int | None = None, memory_limit: str | None = None):
         import duckdb
 
-        self._connection = duckdb.connect(":memory:")
+        self._connection = duckdb.connect(str(work_dir / "engine.duckdb"))
         self._connection.execute(f"SET temp_directory = '{work_dir / 'duckdb-tmp'}'")
         # Rows come out in row_id order only when asked (ORDER BY); elsewhere order is free.
         self._connection.execute("SET preserve_insertion_order = false")

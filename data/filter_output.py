@@ -6,8 +6,6 @@ same order, so the two streams zip together without a join; every row's `row_id`
 
 from __future__ import annotations
 
-import os
-import shutil
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -16,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from data.pairs import PAIR_SCHEMA
+from data.pairs import PAIR_SCHEMA, publish_dir
 
 DECISION_COLUMNS = ["row_id", "reason", "language", "language_score"]
 
@@ -124,12 +122,4 @@ def staging_dir(out_dir: Path) -> Path:
     return path
 
 
-def publish(staged: Path, out_dir: Path) -> None:
-    """Move the finished output into place by renames: a reader sees the old or the new, whole."""
-    if out_dir.exists():
-        trash = out_dir.with_name(f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(out_dir, trash)
-        os.replace(staged, out_dir)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(staged, out_dir)
+publish = publish_dir  # one atomic swap for every output directory

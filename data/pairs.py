@@ -70,7 +70,10 @@ def column_map(preset: str | None = None, specs: Iterable[str] | None = None) ->
 def expand_inputs(
     paths: Iterable[str | Path], suffixes: tuple[str, ...] = (".parquet", ".tar")
 ) -> list[Path]:
-    """Files, directories (searched recursively) and globs -> sorted shard files.
+    """Files, directories and globs -> sorted shard files.
+
+    A directory contributes the shards directly inside it, not those in subfolders, so a filter
+    output's `rejected/` and `webdataset/` never leak into training; use a `**` glob to recurse.
 
     Raises InputError naming the first path that matches nothing.
     """
@@ -83,7 +86,7 @@ def expand_inputs(
         for match in map(Path, matches):
             if match.is_dir():
                 found.extend(
-                    p for p in sorted(match.rglob("*")) if p.is_file() and p.name.endswith(suffixes)
+                    p for p in sorted(match.iterdir()) if p.is_file() and p.name.endswith(suffixes)
                 )
             else:
                 found.append(match)
@@ -205,7 +208,7 @@ def _atomic_dir(out_dir: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
 
 
-def _publish(tmp: Path, out_dir: Path) -> None:
+def publish_dir(tmp: Path, out_dir: Path) -> None:
     """Move a finished temp dir into place; a previous output is replaced, never half-mixed."""
     if out_dir.exists():
         trash = out_dir.with_name(f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}")
@@ -244,7 +247,7 @@ def write_pair_shards(
             name = f"part-{index:05d}.parquet"
             pq.write_table(table, tmp / name)
             names.append(name)
-        _publish(tmp, out_dir)
+        publish_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -279,7 +282,7 @@ def write_webdataset_shards(
                         info.size = len(payload)
                         tar.addfile(info, _io.BytesIO(payload))
             names.append(name)
-        _publish(tmp, out_dir)
+        publish_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from mling.recipe import save_recipe
 from mling.report import write_atomic
 
 LATEST = "latest"
@@ -63,7 +64,9 @@ def flatten_state(obj: Any, tensors: dict[str, torch.Tensor], path: str = "t") -
     if isinstance(obj, dict):
         if all(isinstance(k, str) for k in obj):
             return {k: flatten_state(v, tensors, f"{path}.{k}") for k, v in obj.items()}
-        return {"__items__": [[k, flatten_state(v, tensors, f"{path}.{k}")] for k, v in obj.items()]}
+        return {
+            "__items__": [[k, flatten_state(v, tensors, f"{path}.{k}")] for k, v in obj.items()]
+        }
     if isinstance(obj, list | tuple):
         return [flatten_state(v, tensors, f"{path}.{i}") for i, v in enumerate(obj)]
     if obj is None or isinstance(obj, bool | int | float | str):
@@ -130,17 +133,21 @@ def save_tokenizer(tokenizer, out_dir: str | Path) -> None:
 # ---- finding and publishing ----
 
 
-def publish(root: Path, step: int, keep: int) -> Path:
-    """Rename the finished temp dir into place, point `latest` at it, keep the last `keep`."""
+def publish(root: Path, step: int) -> Path:
+    """Rename the finished temp dir into place, then point `latest` at it."""
     final = root / step_name(step)
     if final.exists():
         shutil.rmtree(final)
     temp_dir(root, step).rename(final)
     write_atomic(root / LATEST, final.name.encode())
+    return final
+
+
+def prune(root: Path, keep: int) -> None:
+    """Keep the `keep` most recent finished checkpoints."""
     finished = sorted(p for p in root.glob("step-*") if p.is_dir())
     for old in finished[: max(0, len(finished) - keep)]:
         shutil.rmtree(old, ignore_errors=True)
-    return final
 
 
 def clear_temp(root: Path) -> None:
@@ -159,7 +166,9 @@ def resolve(resume: str, output_dir: Path) -> Path | None:
     else:
         path = Path(resume)
     if not (path / "model.safetensors").exists():
-        raise CheckpointError(f"{path} is not a checkpoint (no model.safetensors); pass --resume latest")
+        raise CheckpointError(
+            f"{path} is not a checkpoint (no model.safetensors); pass --resume latest"
+        )
     return path
 
 
@@ -167,12 +176,10 @@ def resolve(resume: str, output_dir: Path) -> Path | None:
 
 
 def save_checkpoint(
-    accelerator, root: Path, step: int, align, optimizer, recipe, tokenizer, process: dict, keep: int
+    accelerator, root: Path, step: int, align, optimizer, recipe, tokenizer, process: dict
 ) -> Path:
     """Every process writes its RNG and loader state; the main process writes the rest and
     publishes. Collective: all processes must call it at the same step."""
-    from mling.recipe import save_recipe
-
     tmp = temp_dir(root, step)
     if accelerator.is_main_process:
         clear_temp(root)
@@ -192,7 +199,7 @@ def save_checkpoint(
     accelerator.wait_for_everyone()
     final = root / step_name(step)
     if accelerator.is_main_process:
-        publish(root, step, keep)
+        publish(root, step)
     accelerator.wait_for_everyone()
     return final
 

@@ -14,25 +14,29 @@ from pathlib import Path
 
 from mling.checkpoint import rng_state, set_rng_state
 from mling.export import export_model
+from mling.recipe import RunConfig
 
 
-def run_eval_hook(module: str, args: str, align, tokenizer, image_size: int, out_dir: Path) -> int | None:
-    """Export to out_dir/model and run `module.main(args)`; returns its exit code, or None when
-    the module cannot be imported (the hook is then skipped with one line on stderr).
+def run_eval_hook(run: RunConfig, align, tokenizer, image_size: int, out_dir: Path) -> int:
+    """Export to out_dir/model and call `run.eval_module`'s main with `run.eval_args`; returns
+    its exit code, or -1 when the module cannot be imported (skipped, one line on stderr).
 
     Random number generators are restored afterwards, so evaluating does not change training.
     """
+    module = run.eval_module
     try:
         entry = importlib.import_module(module).main
     except (ImportError, AttributeError) as error:
-        print(f"train.py: evaluation hook skipped, cannot use {module}.main: {error}", file=sys.stderr)
-        return None
+        print(
+            f"train.py: evaluation hook skipped, cannot use {module}.main: {error}", file=sys.stderr
+        )
+        return -1
     saved = rng_state()
     was_training = align.training
     align.eval()
     try:
         model_dir = export_model(align, tokenizer, image_size, out_dir / "model")
-        argv = shlex.split(args.format(model=model_dir, output=out_dir))
+        argv = shlex.split(run.eval_args.format(model=model_dir, output=out_dir))
         code = entry(argv)
     except Exception as error:  # an evaluation bug must not end a week of training
         print(f"train.py: evaluation hook {module} failed: {error}", file=sys.stderr)

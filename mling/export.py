@@ -57,13 +57,17 @@ def load_checkpoint_model(checkpoint: Path) -> tuple[AlignModel, object, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", required=True, help="a checkpoint dir, or OUTPUT_DIR with 'latest'")
+    parser.add_argument(
+        "--checkpoint", required=True, help="a checkpoint dir, or OUTPUT_DIR with 'latest'"
+    )
     parser.add_argument("--output", required=True, type=Path, help="export directory (replaced)")
     args = parser.parse_args(argv)
 
     try:
         path = Path(args.checkpoint)
-        checkpoint = resolve("latest", path) if (path / "checkpoints").is_dir() else resolve(str(path), path)
+        checkpoint = (
+            resolve("latest", path) if (path / "checkpoints").is_dir() else resolve(str(path), path)
+        )
         if checkpoint is None:
             raise CheckpointError(f"{path}/checkpoints has no finished checkpoint yet")
     except CheckpointError as error:

@@ -66,7 +66,9 @@ def _load_saved_dataset(path: str):
     loaded = datasets.load_from_disk(path)
     if isinstance(loaded, datasets.DatasetDict):
         if "train" not in loaded:
-            raise InputError(f"{path} has splits {list(loaded)} but no 'train'; save the split itself")
+            raise InputError(
+                f"{path} has splits {list(loaded)} but no 'train'; save the split itself"
+            )
         loaded = loaded["train"]
     return loaded.with_format("arrow")
 
@@ -222,7 +224,9 @@ class PairStream(IterableDataset):
             table = self._part(block.source, block.part).slice(block.start, block.rows)
         return table.column("caption").to_pylist(), _image_bytes(table.column("image"))
 
-    def rows(self, reader: int, start: int = 0) -> Iterator[tuple[int, object, object, tuple, bool]]:
+    def rows(
+        self, reader: int, start: int = 0
+    ) -> Iterator[tuple[int, object, object, tuple, bool]]:
         """(position after this row, caption, image bytes, crop offset, flip), forever.
 
         Rows before `start` are skipped; whole windows are skipped without reading them.
@@ -244,7 +248,13 @@ class PairStream(IterableDataset):
                 offsets, flips = random_crops(rng, size, self.image_size)
                 for i in range(max(0, start - position), size):
                     j = order[i]
-                    yield position + i + 1, captions[j], images[j], tuple(offsets[i]), bool(flips[i])
+                    yield (
+                        position + i + 1,
+                        captions[j],
+                        images[j],
+                        tuple(offsets[i]),
+                        bool(flips[i]),
+                    )
                 position += size
 
     # ---- batching ----
@@ -266,7 +276,9 @@ class PairStream(IterableDataset):
         captions: list[str] = []
         skipped: Counter = Counter()
         dropped_in_a_row = 0
-        for position, caption, payload, offset, flip in self.rows(reader, self.positions.get(reader, 0)):
+        for position, caption, payload, offset, flip in self.rows(
+            reader, self.positions.get(reader, 0)
+        ):
             reason = None
             if not isinstance(caption, str) or not caption.strip():
                 reason = "missing_caption"
@@ -274,7 +286,9 @@ class PairStream(IterableDataset):
                 reason = "missing_image"
             else:
                 try:
-                    pixels[len(captions)] = train_crop(decode_image(payload, draft), size, offset, flip)
+                    pixels[len(captions)] = train_crop(
+                        decode_image(payload, draft), size, offset, flip
+                    )
                 except Exception:  # PIL raises a dozen types for broken bytes; all mean "skip"
                     reason = "corrupt_image"
             if reason:
@@ -306,6 +320,40 @@ class PairStream(IterableDataset):
                 }
                 pixels = np.empty_like(pixels)
                 captions, skipped = [], Counter()
+
+
+@dataclass
+class StreamState:
+    """What the trainer has consumed of a PairStream; checkpointed, it resumes the stream."""
+
+    readers: int  # processes x workers of the run that consumed it
+    positions: dict[int, int] = field(default_factory=dict)  # reader -> rows consumed
+    batches: int = 0  # batches consumed by this process
+    skipped: Counter = field(default_factory=Counter)  # reason -> rows dropped
+
+    def consume(self, batch: dict) -> None:
+        self.positions[batch["reader"]] = batch["position"]
+        self.skipped.update(batch["skipped"])
+        self.batches += 1
+
+    def to_dict(self) -> dict:
+        positions = {str(k): v for k, v in self.positions.items()}
+        return {"readers": self.readers, "positions": positions, "batches": self.batches,
+                "skipped": dict(self.skipped)}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict) -> StreamState:
+        positions = {int(k): v for k, v in data["positions"].items()}
+        return cls(data["readers"], positions, data["batches"], Counter(data["skipped"]))
+
+    def resume(self, stream: PairStream) -> bool:
+        """Point the stream at the next unconsumed row of every reader; False (and nothing
+        changed) when the stream has other readers than the run that saved this state."""
+        if self.readers != stream.readers:
+            return False
+        stream.positions = dict(self.positions)
+        stream.worker_offset = self.batches % stream.workers  # the next batch's worker
+        return True
 
 
 def build_loader(stream: PairStream, prefetch: int = 4) -> DataLoader:

@@ -34,7 +34,9 @@ def image_embed_dim(width_coefficient: float) -> int:
 def align_config(cfg: ModelConfig, vocab_size: int) -> AlignConfig:
     """The transformers config of a preset; the projection width follows the image tower."""
     if cfg.text_hidden % cfg.text_heads:
-        raise ValueError(f"text_hidden {cfg.text_hidden} is not divisible by text_heads {cfg.text_heads}")
+        raise ValueError(
+            f"text_hidden {cfg.text_hidden} is not divisible by text_heads {cfg.text_heads}"
+        )
     return AlignConfig(
         text_config={
             "vocab_size": vocab_size,
@@ -91,7 +93,11 @@ class DualEncoder(nn.Module):
         image_embeds = self.align.vision_model(pixel_values=pixel_values).pooler_output
         hidden = self.align.text_model(input_ids=input_ids, attention_mask=attention_mask)
         text_embeds = self.align.text_projection(hidden.last_hidden_state[:, 0, :])
-        return F.normalize(image_embeds, dim=-1), F.normalize(text_embeds, dim=-1), self.align.temperature
+        return (
+            F.normalize(image_embeds, dim=-1),
+            F.normalize(text_embeds, dim=-1),
+            self.align.temperature,
+        )
 
 
 def _checkpointed_forward(block: nn.Module, hidden_states: torch.Tensor) -> torch.Tensor:
@@ -109,7 +115,9 @@ def enable_gradient_checkpointing(align: AlignModel) -> None:
     change of their effective momentum that timm's checkpointing shares.
     """
     text = align.text_model
-    enable = getattr(text, "activation_checkpointing_enable", None) or text.gradient_checkpointing_enable
+    enable = (
+        getattr(text, "activation_checkpointing_enable", None) or text.gradient_checkpointing_enable
+    )
     enable({"use_reentrant": False})
     for block in align.vision_model.encoder.blocks:
         if not hasattr(block, "_plain_forward"):

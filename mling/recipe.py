@@ -27,7 +27,9 @@ class ModelConfig:
     # Image tower: EfficientNet scaled from B0 by these coefficients (B3 = 1.2/1.4, L2 = 4.3/5.3).
     width_coefficient: float = 2.0  # channel multiplier; the image embedding is 320 x this
     depth_coefficient: float = 3.1  # block-repeat multiplier
-    block_repeats: list[int] = field(default_factory=lambda: [1, 2, 2, 3, 3, 4, 1])  # per stage, x depth
+    block_repeats: list[int] = field(
+        default_factory=lambda: [1, 2, 2, 3, 3, 4, 1]
+    )  # per stage, x depth
     image_size: int = 289  # px, square crop the towers see (training and evaluation)
     drop_connect_rate: float = 0.2  # dropout on residual branches, growing linearly with depth
     # torch semantics: weight of each new batch in the running statistics (TF's 0.99 is 0.01)
@@ -148,7 +150,9 @@ def _coerce(name: str, value: object, kind: type) -> object:
 
 def _unknown(name: str) -> RecipeError:
     close = difflib.get_close_matches(name, FIELDS, n=3)
-    hint = f"; did you mean {', '.join('--' + c.replace('_', '-') for c in close)}?" if close else ""
+    hint = (
+        f"; did you mean {', '.join('--' + c.replace('_', '-') for c in close)}?" if close else ""
+    )
     return RecipeError(f"unknown recipe option --{name.replace('_', '-')}{hint}")
 
 
@@ -183,7 +187,9 @@ def parse_overrides(args: list[str]) -> dict[str, str]:
     return overrides
 
 
-def load_recipe(config: str | Path | None = None, overrides: dict[str, object] | None = None) -> Recipe:
+def load_recipe(
+    config: str | Path | None = None, overrides: dict[str, object] | None = None
+) -> Recipe:
     """Defaults, then the preset file, then overrides (flat field names)."""
     values: dict[str, dict[str, object]] = {section: {} for section in SECTIONS}
     if config is not None:

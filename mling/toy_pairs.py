@@ -86,7 +86,12 @@ def toy_table(rows: int, side: int = 32, seed: int = 0, corrupt: int = 0) -> pa.
 
 
 def write_toy_shards(
-    out_dir: str | Path, rows: int, side: int = 32, seed: int = 0, shard_rows: int = 50_000, corrupt: int = 0
+    out_dir: str | Path,
+    rows: int,
+    side: int = 32,
+    seed: int = 0,
+    shard_rows: int = 50_000,
+    corrupt: int = 0,
 ) -> list[Path]:
     """Write the toy corpus as parquet pair shards; returns their paths."""
     table = toy_table(rows, side, seed, corrupt)

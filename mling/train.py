@@ -12,28 +12,39 @@ from the exact data position and RNG state) and the final model in OUTPUT_DIR/mo
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
-import time
-from collections import Counter
 from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from tqdm.auto import tqdm
 from transformers import AutoTokenizer
 
 from data.pairs import InputError, column_map
-from mling.checkpoint import CheckpointError, load_checkpoint, resolve, save_checkpoint, set_rng_state
+from mling.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    prune,
+    resolve,
+    save_checkpoint,
+    set_rng_state,
+)
 from mling.eval_hook import run_eval_hook
 from mling.export import export_model
-from mling.loader import SKIP_REASONS, PairStream, build_loader, index_sources, per_process_batch
+from mling.loader import (
+    SKIP_REASONS,
+    PairStream,
+    StreamState,
+    build_loader,
+    index_sources,
+    per_process_batch,
+)
 from mling.loss import contrastive_loss, gather_with_grad
 from mling.model import DualEncoder, build_model, count_parameters, enable_gradient_checkpointing
 from mling.optim import build_optimizer
-from mling.recipe import RecipeError, load_recipe, parse_overrides
+from mling.recipe import Recipe, RecipeError, load_recipe, parse_overrides
 from mling.schedule import lr_at
+from mling.train_log import TrainLog
 from mling.transforms import to_model_pixels
 
 
@@ -55,9 +66,7 @@ class StopFlag:
 
     def __init__(self) -> None:
         self.signal = 0
-        self.previous = {}
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            self.previous[sig] = signal.signal(sig, self.handle)
+        self.previous = {s: signal.signal(s, self.handle) for s in (signal.SIGTERM, signal.SIGINT)}
 
     def handle(self, signum, frame) -> None:
         self.signal = signum
@@ -67,12 +76,29 @@ class StopFlag:
             signal.signal(sig, handler)
 
 
-def trim_metrics(path: Path, step: int) -> None:
-    """A resumed run rewrites the steps after its checkpoint: drop them from metrics.jsonl."""
-    if path.exists():
-        lines = path.read_text(encoding="utf-8").splitlines()
-        kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
-        path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+def train_step(
+    accelerator, model, optimizer, batch: dict, lr: float, recipe: Recipe
+) -> torch.Tensor:
+    """One update: embed this process's batch, gather every process's embeddings (gradients
+    included), ALIGN's loss over the global batch, backward, optimizer step. Returns the loss as
+    a device tensor: reading it would be a host sync."""
+    device = accelerator.device
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    pixels = to_model_pixels(batch["pixel_values"].to(device, non_blocking=True))
+    input_ids = batch["input_ids"].to(device, non_blocking=True)
+    attention_mask = batch["attention_mask"].to(device, non_blocking=True)
+    image_embeds, text_embeds, temperature = model(pixels, input_ids, attention_mask)
+    image_embeds, text_embeds = gather_with_grad(image_embeds), gather_with_grad(text_embeds)
+    loss = contrastive_loss(image_embeds, text_embeds, temperature, recipe.loss.label_smoothing)
+    accelerator.backward(loss)
+    if recipe.optim.max_grad_norm and recipe.optim.optimizer != "lamb":  # LAMB clips itself
+        accelerator.clip_grad_norm_(model.parameters(), recipe.optim.max_grad_norm)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        temperature.clamp_(min=recipe.loss.min_temperature)
+    return loss
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,13 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train.py: {error}", file=sys.stderr)
         return 2
     run, model_cfg, data_cfg = recipe.run, recipe.model, recipe.data
+    output_dir, checkpoints = args.output_dir, args.output_dir / "checkpoints"
     accelerator = Accelerator(
-        mixed_precision=run.precision, cpu=run.cpu, log_with="tensorboard", project_dir=args.output_dir
+        mixed_precision=run.precision, cpu=run.cpu, log_with="tensorboard", project_dir=output_dir
     )
-    main_process = accelerator.is_main_process
-    rank, world = accelerator.process_index, accelerator.num_processes
-    output_dir = args.output_dir
-    checkpoints = output_dir / "checkpoints"
+    main_process, world = accelerator.is_main_process, accelerator.num_processes
 
     # data
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
@@ -105,19 +129,6 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, CheckpointError) as error:
         print(f"train.py: {error}", file=sys.stderr)
         return 2
-
-    # model and optimizer
-    align = build_model(model_cfg, len(tokenizer), seed=run.seed)
-    if run.grad_checkpointing:
-        enable_gradient_checkpointing(align)
-    model = DualEncoder(align)
-    optimizer = build_optimizer(model, recipe.optim)
-    model, optimizer = accelerator.prepare(model, optimizer)
-    temperature = align.temperature
-    saved = load_checkpoint(accelerator, resume, align, optimizer) if resume else {"step": 0}
-    step = saved["step"]
-
-    # loader: resumes mid-stream when the run has the same readers as the saved one
     stream = PairStream(
         sources,
         args.tokenizer,
@@ -126,128 +137,95 @@ def main(argv: list[str] | None = None) -> int:
         max_length=model_cfg.max_length,
         mapping=mapping,
         seed=run.seed,
-        rank=rank,
+        rank=accelerator.process_index,
         world_size=world,
         num_workers=data_cfg.num_workers,
         block_rows=data_cfg.block_rows,
         shuffle_rows=data_cfg.shuffle_rows,
         cache_mb=data_cfg.cache_mb,
     )
-    batches = saved.get("batches", 0)
-    if resume and saved.get("readers") == stream.readers:
-        stream.positions = {int(k): v for k, v in saved["positions"].items()}
-        stream.worker_offset = batches % stream.workers
-    elif resume:
-        print("train.py: resuming with other processes/workers: the data order restarts", file=sys.stderr)
-    positions = dict(stream.positions)
-    skipped = Counter(saved.get("skipped", {}))
-    loader = build_loader(stream)
 
-    # random state last: dropout differs per process, and a resumed run continues exactly
-    if saved.get("rng"):
+    # model and optimizer
+    align = build_model(model_cfg, len(tokenizer), seed=run.seed)
+    if run.grad_checkpointing:
+        enable_gradient_checkpointing(align)
+    model = DualEncoder(align)
+    optimizer = build_optimizer(model, recipe.optim)
+    model, optimizer = accelerator.prepare(model, optimizer)
+
+    # resume: weights, optimizer, data position; random state last, nothing may draw after it
+    saved = load_checkpoint(accelerator, resume, align, optimizer) if resume else {"step": 0}
+    step = saved["step"]
+    consumed = StreamState(stream.readers)
+    if "stream" in saved:
+        consumed = StreamState.from_dict(saved["stream"])
+        if not consumed.resume(stream):
+            print(
+                "train.py: not the checkpoint's processes x workers: data restarts", file=sys.stderr
+            )
+            consumed = StreamState(stream.readers)
+    loader = build_loader(stream)
+    if "rng" in saved:
         set_rng_state(saved["rng"])
     else:
-        torch.manual_seed(run.seed * 1000 + rank + 1)
+        torch.manual_seed(run.seed * 1000 + accelerator.process_index + 1)  # dropout per process
 
     # logging
-    metrics_path = output_dir / "metrics.jsonl"
     if main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
-        trim_metrics(metrics_path, step)
-        hparams = {f"{s}/{k}": str(v) if isinstance(v, list) else v for s, body in recipe.to_dict().items() for k, v in body.items()}
-        accelerator.init_trackers("tensorboard", config=hparams)
+        hparams = {
+            f"{s}/{k}": str(v) for s, body in recipe.to_dict().items() for k, v in body.items()
+        }
+        accelerator.init_trackers("tensorboard", hparams)
         print(
             f"train.py: {count_parameters(align) / 1e6:.1f}M parameters, {stream.total_rows} pairs, "
             f"{world} process(es) x {batch_size} pairs, embedding {align.config.projection_dim}",
             file=sys.stderr,
         )
-    progress = tqdm(total=run.max_steps, initial=step, disable=not main_process, desc="train")
+    log = TrainLog(accelerator, output_dir / "metrics.jsonl", step, run.max_steps, batch_size)
     stop = StopFlag()
 
     # loop
-    device = accelerator.device
     model.train()
     data = iter(loader)
-    loss_sum = torch.zeros((), device=device)
-    logged_step, logged_time = step, time.perf_counter()
     try:
         while step < run.max_steps:
             batch = next(data)
-            positions[batch["reader"]] = batch["position"]
-            skipped.update(batch["skipped"])
-            batches += 1
+            consumed.consume(batch)
             lr = lr_at(step, recipe.optim, run.max_steps)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-
-            pixels = to_model_pixels(batch["pixel_values"].to(device, non_blocking=True))
-            input_ids = batch["input_ids"].to(device, non_blocking=True)
-            attention_mask = batch["attention_mask"].to(device, non_blocking=True)
-            image_embeds, text_embeds, temp = model(pixels, input_ids, attention_mask)
-            loss = contrastive_loss(
-                gather_with_grad(image_embeds), gather_with_grad(text_embeds), temp, recipe.loss.label_smoothing
-            )
-            accelerator.backward(loss)
-            if recipe.optim.max_grad_norm and recipe.optim.optimizer != "lamb":
-                accelerator.clip_grad_norm_(model.parameters(), recipe.optim.max_grad_norm)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            with torch.no_grad():
-                temperature.clamp_(min=recipe.loss.min_temperature)
+            log.add(train_step(accelerator, model, optimizer, batch, lr, recipe))
             step += 1
-            loss_sum += loss.detach()
-            progress.update(1)
 
-            # log: the only host syncs of the loop
+            # log: the loop's only host syncs, where the processes also agree on stopping
             stopping = bool(stop.signal) and world == 1
             if step % run.log_every == 0 or step == run.max_steps:
-                totals = torch.tensor(
-                    [float(bool(stop.signal))] + [float(skipped[r]) for r in SKIP_REASONS], device=device
+                counts = [bool(stop.signal)] + [consumed.skipped[r] for r in SKIP_REASONS]
+                totals = accelerator.reduce(
+                    torch.tensor(counts, dtype=torch.long, device=accelerator.device), "sum"
                 )
-                totals = accelerator.reduce(totals, "sum") if world > 1 else totals
                 stopping = bool(totals[0].item())
-                now = time.perf_counter()
-                per_process = batch_size * (step - logged_step) / (now - logged_time)
-                record = {
-                    "step": step,
-                    "loss": loss_sum.item() / (step - logged_step),
-                    "temperature": temperature.item(),
-                    "lr": lr,
-                    "samples_per_s": per_process * world,
-                    "samples_per_s_per_process": per_process,
-                    **{f"skipped_{r}": int(totals[i + 1].item()) for i, r in enumerate(SKIP_REASONS)},
-                }
-                if main_process:
-                    with metrics_path.open("a", encoding="utf-8") as file:
-                        file.write(json.dumps(record) + "\n")
-                    progress.set_postfix(loss=f"{record['loss']:.3f}", temp=f"{record['temperature']:.3f}")
-                accelerator.log({k: v for k, v in record.items() if k != "step"}, step=step)
-                loss_sum.zero_()
-                logged_step, logged_time = step, time.perf_counter()
+                log.point(step, lr, align.temperature, totals[1:].tolist())
 
             # checkpoint and evaluate
             if (run.save_every and step % run.save_every == 0) or stopping or step == run.max_steps:
-                process = {
-                    "positions": {str(k): v for k, v in positions.items()},
-                    "batches": batches,
-                    "readers": stream.readers,
-                    "skipped": dict(skipped),
-                }
+                process = {"stream": consumed.to_dict()}
                 save_checkpoint(
-                    accelerator, checkpoints, step, align, optimizer, recipe, tokenizer, process, run.keep_checkpoints
+                    accelerator, checkpoints, step, align, optimizer, recipe, tokenizer, process
                 )
+                if main_process:
+                    prune(checkpoints, run.keep_checkpoints)
             if run.eval_every and run.eval_module and step % run.eval_every == 0:
                 if main_process:
                     out = output_dir / "evals" / f"step-{step:08d}"
-                    code = run_eval_hook(run.eval_module, run.eval_args, align, tokenizer, model_cfg.image_size, out)
-                    accelerator.log({"eval_exit_code": -1 if code is None else code}, step=step)
+                    code = run_eval_hook(run, align, tokenizer, model_cfg.image_size, out)
+                    accelerator.log({"eval_exit_code": code}, step=step)
                 accelerator.wait_for_everyone()
-                logged_time = time.perf_counter()  # evaluation time is not training throughput
+                log.restart(step)  # evaluation time is not training throughput
             if stopping:
                 break
     finally:
         stop.restore()
-        progress.close()
+        log.close()
 
     # save
     if step >= run.max_steps and main_process:
@@ -255,7 +233,10 @@ def main(argv: list[str] | None = None) -> int:
     accelerator.wait_for_everyone()
     accelerator.end_training()
     if step < run.max_steps:
-        print(f"train.py: stopped by signal at step {step}; continue with --resume latest", file=sys.stderr)
+        print(
+            f"train.py: stopped by signal at step {step}; go on with --resume latest",
+            file=sys.stderr,
+        )
         return 128 + stop.signal
     if main_process:
         print(f"train.py: done, {step} steps; model in {output_dir / 'model'}", file=sys.stderr)

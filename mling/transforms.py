@@ -35,7 +35,9 @@ def decode_image(payload: bytes, draft_size: int | None = None) -> Image.Image:
     return image.convert("RGB")
 
 
-def train_crop(image: Image.Image, image_size: int, offset: tuple[int, int], flip: bool) -> np.ndarray:
+def train_crop(
+    image: Image.Image, image_size: int, offset: tuple[int, int], flip: bool
+) -> np.ndarray:
     """Resize to (R, R), crop S x S at offset (x, y) in [0, R - S], maybe flip -> (3, S, S) uint8."""
     side = resize_size(image_size)
     pixels = np.asarray(image.resize((side, side), RESAMPLE))
@@ -53,7 +55,9 @@ def eval_crop(image: Image.Image, image_size: int) -> np.ndarray:
     return train_crop(image, image_size, (start, start), flip=False)
 
 
-def random_crops(rng: np.random.Generator, n: int, image_size: int) -> tuple[np.ndarray, np.ndarray]:
+def random_crops(
+    rng: np.random.Generator, n: int, image_size: int
+) -> tuple[np.ndarray, np.ndarray]:
     """n crop offsets (n, 2) and flips (n,) drawn from rng: the augmentation of n images."""
     room = resize_size(image_size) - image_size
     return rng.integers(0, room + 1, size=(n, 2)), rng.random(n) < 0.5

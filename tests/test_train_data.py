@@ -25,8 +25,10 @@ from mling.transforms import (
     to_model_pixels,
     train_crop,
 )
+from tests import train_fixtures
 from tests.multilingual import CAPTIONS
-from tests.train_fixtures import toy_tokenizer  # noqa: F401  (fixture)
+
+toy_tokenizer = train_fixtures.toy_tokenizer  # fixture
 
 # ---- transforms ----
 
@@ -114,7 +116,7 @@ def first_epoch(stream: PairStream, reader: int) -> list[str]:
     return [caption for _, caption, *_ in itertools.islice(stream.rows(reader), rows)]
 
 
-def test_each_process_reads_its_own_rows(tmp_path, toy_tokenizer):  # noqa: F811
+def test_each_process_reads_its_own_rows(tmp_path, toy_tokenizer):
     pq.write_table(unique_pairs(100), tmp_path / "part-00000.parquet")
     seen = []
     for rank in (0, 1):
@@ -124,7 +126,7 @@ def test_each_process_reads_its_own_rows(tmp_path, toy_tokenizer):  # noqa: F811
     assert sorted(seen[0] + seen[1]) == sorted(unique_pairs(100)["caption"].to_pylist())
 
 
-def test_resuming_a_reader_skips_exactly_the_consumed_rows(tmp_path, toy_tokenizer):  # noqa: F811
+def test_resuming_a_reader_skips_exactly_the_consumed_rows(tmp_path, toy_tokenizer):
     pq.write_table(unique_pairs(50), tmp_path / "part-00000.parquet")
     stream = stream_over(tmp_path, toy_tokenizer)
     straight = list(itertools.islice(stream.rows(0), 130))  # 2.6 epochs of 50 rows
@@ -134,7 +136,7 @@ def test_resuming_a_reader_skips_exactly_the_consumed_rows(tmp_path, toy_tokeniz
     assert first_epoch(stream, 0) != [r[1] for r in straight[50:100]]  # epochs reshuffle
 
 
-def test_bad_rows_are_skipped_and_counted_by_reason(tmp_path, toy_tokenizer):  # noqa: F811
+def test_bad_rows_are_skipped_and_counted_by_reason(tmp_path, toy_tokenizer):
     table = unique_pairs(40)
     captions, images = table["caption"].to_pylist(), table["image"].to_pylist()
     for i in (3, 11, 19, 27):
@@ -143,7 +145,9 @@ def test_bad_rows_are_skipped_and_counted_by_reason(tmp_path, toy_tokenizer):  #
     corrupt = {images[i] for i in (3, 5, 11, 19, 27)}
     captions[6], captions[7], captions[8] = None, "", "   "
     images[9] = images[10] = None
-    table = table.set_column(1, "caption", pa.array(captions)).set_column(5, "image", pa.array(images))
+    table = table.set_column(1, "caption", pa.array(captions)).set_column(
+        5, "image", pa.array(images)
+    )
     pq.write_table(table, tmp_path / "part-00000.parquet")
     stream = stream_over(tmp_path, toy_tokenizer, batch_size=40 - 10)  # all the good rows
     batch = next(iter(stream))
@@ -158,11 +162,14 @@ def test_bad_rows_are_skipped_and_counted_by_reason(tmp_path, toy_tokenizer):  #
             expected["corrupt_image"] += 1
     assert batch["skipped"] == dict(expected)
     assert sum(expected.values()) == batch["position"] - 30 >= 5
-    assert batch["pixel_values"].shape == (30, 3, 16, 16) and batch["pixel_values"].dtype == torch.uint8
+    assert (
+        batch["pixel_values"].shape == (30, 3, 16, 16)
+        and batch["pixel_values"].dtype == torch.uint8
+    )
     assert batch["input_ids"].shape == batch["attention_mask"].shape == (30, 12)
 
 
-def test_a_corpus_without_usable_images_fails_with_advice(tmp_path, toy_tokenizer):  # noqa: F811
+def test_a_corpus_without_usable_images_fails_with_advice(tmp_path, toy_tokenizer):
     table = unique_pairs(10)
     table = table.set_column(5, "image", pa.array([b"junk"] * 10, pa.binary()))
     pq.write_table(table, tmp_path / "part-00000.parquet")
@@ -176,12 +183,14 @@ def test_missing_image_column_is_named(tmp_path):
         index_sources([tmp_path], {})
 
 
-def test_worker_processes_resume_mid_round_robin(tmp_path, toy_tokenizer):  # noqa: F811
+def test_worker_processes_resume_mid_round_robin(tmp_path, toy_tokenizer):
     pq.write_table(unique_pairs(64), tmp_path / "part-00000.parquet")
     fresh = stream_over(tmp_path, toy_tokenizer, num_workers=2)
     batches = list(itertools.islice(build_loader(fresh, prefetch=1), 6))
     positions = {b["reader"]: b["position"] for b in batches[:3]}  # stopped after 3 batches
-    resumed = stream_over(tmp_path, toy_tokenizer, num_workers=2, positions=positions, worker_offset=3 % 2)
+    resumed = stream_over(
+        tmp_path, toy_tokenizer, num_workers=2, positions=positions, worker_offset=3 % 2
+    )
     again = list(itertools.islice(build_loader(resumed, prefetch=1), 3))
     for expected, got in zip(batches[3:], again, strict=True):
         assert got["reader"] == expected["reader"] and got["position"] == expected["position"]
@@ -192,26 +201,34 @@ def test_worker_processes_resume_mid_round_robin(tmp_path, toy_tokenizer):  # no
 # ---- other layouts ----
 
 
-def test_webdataset_datasets_and_laion_columns_give_the_same_pairs(tmp_path, toy_tokenizer):  # noqa: F811
+def test_webdataset_datasets_and_laion_columns_give_the_same_pairs(tmp_path, toy_tokenizer):
     import datasets
 
     table = unique_pairs(30)
     expected = sorted(table["caption"].to_pylist())
     write_webdataset_shards(table.to_batches(), tmp_path / "wds", shard_rows=16)
     saved = datasets.Dataset.from_dict(
-        {"caption": table["caption"].to_pylist(), "image": [{"bytes": b, "path": None} for b in table["image"].to_pylist()]},
-        features=datasets.Features({"caption": datasets.Value("string"), "image": datasets.Image()}),
+        {
+            "caption": table["caption"].to_pylist(),
+            "image": [{"bytes": b, "path": None} for b in table["image"].to_pylist()],
+        },
+        features=datasets.Features(
+            {"caption": datasets.Value("string"), "image": datasets.Image()}
+        ),
     )
     saved.save_to_disk(tmp_path / "hf")
     (tmp_path / "laion").mkdir()
-    pq.write_table(table.rename_columns(["key", "TEXT", "URL", "WIDTH", "HEIGHT", "image"]), tmp_path / "laion" / "a.parquet")
+    pq.write_table(
+        table.rename_columns(["key", "TEXT", "URL", "WIDTH", "HEIGHT", "image"]),
+        tmp_path / "laion" / "a.parquet",
+    )
     for path, mapping in [("wds", {}), ("hf", {}), ("laion", {"TEXT": "caption"})]:
         stream = stream_over(tmp_path / path, toy_tokenizer, mapping=mapping)
         assert sorted(first_epoch(stream, 0)) == expected, path
         assert next(iter(stream))["skipped"] == {}, path
 
 
-def test_multilingual_captions_survive_tokenization(tmp_path, toy_tokenizer):  # noqa: F811
+def test_multilingual_captions_survive_tokenization(tmp_path, toy_tokenizer):
     table = unique_pairs(8)
     mixed = [CAPTIONS[lang][0] for lang in ("ar", "th", "ja", "hi", "el", "ru", "zh", "vi")]
     table = table.set_column(1, "caption", pa.array(mixed))

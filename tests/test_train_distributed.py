@@ -52,7 +52,9 @@ def fixed_batch(rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 def loss_and_gradients(model: torch.nn.Module, batch, named) -> tuple[torch.Tensor, dict]:
     image_embeds, text_embeds, temperature = model(*batch)
-    loss = contrastive_loss(gather_with_grad(image_embeds), gather_with_grad(text_embeds), temperature)
+    loss = contrastive_loss(
+        gather_with_grad(image_embeds), gather_with_grad(text_embeds), temperature
+    )
     loss.backward()
     gradients = {name: p.grad.detach().clone() for name, p in named if p.grad is not None}
     return loss.detach().reshape(1), gradients
@@ -99,12 +101,18 @@ def test_two_processes_match_one_process_on_the_concatenated_batch(tmp_path):
     two = load_file(str(out))
 
     encoder = tiny_encoder()
-    loss, gradients = loss_and_gradients(encoder, fixed_batch(2 * PER_PROCESS), encoder.named_parameters())
+    loss, gradients = loss_and_gradients(
+        encoder, fixed_batch(2 * PER_PROCESS), encoder.named_parameters()
+    )
     assert two["loss"].item() == pytest.approx(loss.item(), rel=1e-5)
     assert set(gradients) == {k.removeprefix("grad.") for k in two if k != "loss"}
     for name, gradient in gradients.items():
         torch.testing.assert_close(two[f"grad.{name}"], gradient, rtol=1e-4, atol=1e-6, msg=name)
-    for name in ("align.temperature", "align.text_projection.weight", "align.vision_model.embeddings.convolution.weight"):
+    for name in (
+        "align.temperature",
+        "align.text_projection.weight",
+        "align.vision_model.embeddings.convolution.weight",
+    ):
         assert gradients[name].abs().max().item() > 1e-4, name  # the comparison is not vacuous
 
 

@@ -17,11 +17,15 @@ import mling.train
 from mling.model import DualEncoder
 from mling.toy_pairs import RGB, toy_caption
 from mling.transforms import eval_crop, to_model_pixels
-from tests.train_fixtures import tiny_argv, toy_pairs, toy_tokenizer  # noqa: F401  (fixtures)
+from tests import train_fixtures
+from tests.train_fixtures import tiny_argv
+
+toy_pairs = train_fixtures.toy_pairs  # fixture
+toy_tokenizer = train_fixtures.toy_tokenizer  # fixture
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, toy_pairs, toy_tokenizer) -> Path:  # noqa: F811
+def run_dir(tmp_path_factory, toy_pairs, toy_tokenizer) -> Path:
     output = tmp_path_factory.mktemp("export_run")
     assert mling.train.main(tiny_argv(toy_pairs, toy_tokenizer, output, "--max-steps", "3")) == 0
     return output
@@ -34,14 +38,16 @@ def square_picture(background: int, square: int, side: int = 40) -> Image.Image:
     return Image.fromarray(pixels)
 
 
-def test_align_model_and_processor_load_the_export(run_dir, toy_tokenizer):  # noqa: F811
+def test_align_model_and_processor_load_the_export(run_dir, toy_tokenizer):
     from transformers import AlignModel, AlignProcessor
 
     model = AlignModel.from_pretrained(run_dir / "model").eval()
     processor = AlignProcessor.from_pretrained(run_dir / "model")
     assert processor.image_processor.crop_size == {"height": 32, "width": 32}
     assert processor.image_processor.size == {"height": 38, "width": 38}  # 32 * 346 / 289
-    assert (run_dir / "model" / "vocab.txt").read_text() == (toy_tokenizer / "vocab.txt").read_text()
+    assert (run_dir / "model" / "vocab.txt").read_text() == (
+        toy_tokenizer / "vocab.txt"
+    ).read_text()
     captions = [toy_caption("ja", 0, 2), toy_caption("ar", 1, 3)]
     inputs = processor(text=captions, images=[square_picture(0, 2)], return_tensors="pt")
     with torch.no_grad():
@@ -57,16 +63,22 @@ def test_export_reproduces_the_training_embeddings(run_dir):
     align, tokenizer, image_size = mling.export.load_checkpoint_model(checkpoint)
     picture = square_picture(3, 4)
     pixels = to_model_pixels(torch.from_numpy(eval_crop(picture, image_size))[None])
-    tokens = tokenizer([toy_caption("th", 3, 4)], padding="max_length", max_length=12, return_tensors="pt")
+    tokens = tokenizer(
+        [toy_caption("th", 3, 4)], padding="max_length", max_length=12, return_tensors="pt"
+    )
     with torch.no_grad():
-        image_embeds, text_embeds, _ = DualEncoder(align)(pixels, tokens["input_ids"], tokens["attention_mask"])
+        image_embeds, text_embeds, _ = DualEncoder(align)(
+            pixels, tokens["input_ids"], tokens["attention_mask"]
+        )
 
     model = AlignModel.from_pretrained(run_dir / "model").eval()
     processor = AlignProcessor.from_pretrained(run_dir / "model")
     inputs = processor(text=[toy_caption("th", 3, 4)], images=[picture], return_tensors="pt")
     with torch.no_grad():
         image = model.get_image_features(pixel_values=inputs["pixel_values"])
-        text = model.get_text_features(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+        text = model.get_text_features(
+            input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]
+        )
     image = getattr(image, "pooler_output", image)  # transformers 5 returns an output object
     text = getattr(text, "pooler_output", text)
     torch.testing.assert_close(F.normalize(image, dim=-1), image_embeds, atol=2e-3, rtol=0)

@@ -14,16 +14,28 @@ from PIL import Image
 
 import mling.train
 from mling.toy_pairs import toy_caption, toy_image, write_toy_shards
-from tests.train_fixtures import tiny_argv, toy_tokenizer  # noqa: F401  (fixture)
+from tests import train_fixtures
+from tests.train_fixtures import tiny_argv
+
+toy_tokenizer = train_fixtures.toy_tokenizer  # fixture
 
 
 @pytest.mark.slow
-def test_tiny_run_learns_the_toy_corpus(tmp_path, toy_tokenizer):  # noqa: F811
+def test_tiny_run_learns_the_toy_corpus(tmp_path, toy_tokenizer):
     from transformers import AlignModel, AlignProcessor
 
     write_toy_shards(tmp_path / "pairs", 2000, side=32, shard_rows=1000)
     argv = tiny_argv(tmp_path / "pairs", toy_tokenizer, tmp_path / "run", "--batch-size", "32")
-    argv += ["--max-steps", "200", "--warmup-steps", "20", "--log-every", "20", "--num-workers", "1"]
+    argv += [
+        "--max-steps",
+        "200",
+        "--warmup-steps",
+        "20",
+        "--log-every",
+        "20",
+        "--num-workers",
+        "1",
+    ]
     assert mling.train.main(argv) == 0
 
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 import torch
 from transformers.models.align.modeling_align import round_filters
 
-from mling.model import DualEncoder, align_config, build_model, enable_gradient_checkpointing, image_embed_dim
+from mling.model import (
+    DualEncoder,
+    align_config,
+    build_model,
+    enable_gradient_checkpointing,
+    image_embed_dim,
+)
 from mling.recipe import CONFIG_DIR, RecipeError, load_recipe, parse_overrides
 
 PAPER = {  # preset: (EfficientNet width, depth, embedding dim, BERT layers, hidden)
@@ -29,19 +37,31 @@ def test_paper_presets(name):
     recipe = load_recipe(name)
     model = recipe.model
     assert (model.width_coefficient, model.depth_coefficient) == (width, depth)
-    assert (model.text_layers, model.text_hidden, model.image_size, model.max_length) == (layers, hidden, 289, 64)
+    assert (model.text_layers, model.text_hidden, model.image_size, model.max_length) == (
+        layers,
+        hidden,
+        289,
+        64,
+    )
     config = align_config(model, vocab_size=250_000)
     assert config.projection_dim == dim
     assert round_filters(config.vision_config, 320) == dim  # transformers' own rounding agrees
     assert recipe.data.batch_size == 16384
     optim = recipe.optim
-    assert (optim.optimizer, optim.lr, optim.warmup_steps, optim.weight_decay) == ("lamb", 1e-3, 10_000, 1e-5)
+    assert (optim.optimizer, optim.lr, optim.warmup_steps, optim.weight_decay) == (
+        "lamb",
+        1e-3,
+        10_000,
+        1e-5,
+    )
     assert recipe.run.max_steps == 1_200_000 and recipe.loss.label_smoothing == 0.1
     assert model.temperature_init == 1.0
 
 
 def test_overrides_are_flat_and_typed():
-    overrides = parse_overrides(["--image-size", "48", "--lr=3e-4", "--block-repeats", "1,1,1,1,1,1,1"])
+    overrides = parse_overrides(
+        ["--image-size", "48", "--lr=3e-4", "--block-repeats", "1,1,1,1,1,1,1"]
+    )
     overrides.update(parse_overrides(["--grad-checkpointing", "true", "--max-steps", "2e3"]))
     recipe = load_recipe("tiny", overrides)
     assert recipe.model.image_size == 48 and recipe.optim.lr == 3e-4
@@ -91,8 +111,11 @@ def test_text_embedding_is_the_projected_cls_state(tiny):
     tiny.eval()
     _, text_embeds, _ = tiny(pixels, ids, mask)
     hidden = tiny.align.text_model(input_ids=ids, attention_mask=mask).last_hidden_state
-    torch.testing.assert_close(text_embeds, torch.nn.functional.normalize(tiny.align.text_projection(hidden[:, 0]), dim=-1))
-    assert not any(p.requires_grad for p in tiny.align.text_model.pooler.parameters())  # unused, frozen
+    torch.testing.assert_close(
+        text_embeds, torch.nn.functional.normalize(tiny.align.text_projection(hidden[:, 0]), dim=-1)
+    )
+    pooler = tiny.align.text_model.pooler  # not part of ALIGN's embedding: frozen
+    assert not any(p.requires_grad for p in pooler.parameters())
 
 
 def test_gradient_checkpointing_recomputes_and_gives_the_same_gradients():
@@ -102,10 +125,11 @@ def test_gradient_checkpointing_recomputes_and_gives_the_same_gradients():
         align = build_model(recipe.model, vocab_size=60, seed=0)
         if checkpointing:
             enable_gradient_checkpointing(align)
-        count = {"vision": 0, "text": 0}
-        inner = [align.vision_model.encoder.blocks[3].depthwise_conv, align.text_model.encoder.layer[1].attention]
-        for name, module in zip(count, inner, strict=True):
-            module.register_forward_hook(lambda *_, name=name: count.__setitem__(name, count[name] + 1))
+        count = Counter()
+        vision_op = align.vision_model.encoder.blocks[3].depthwise_conv
+        text_op = align.text_model.encoder.layer[1].attention
+        vision_op.register_forward_hook(lambda *_, count=count: count.update(["vision"]))
+        text_op.register_forward_hook(lambda *_, count=count: count.update(["text"]))
         image_embeds, text_embeds, temperature = DualEncoder(align).train()(*inputs())
         (image_embeds @ text_embeds.T / temperature).logsumexp(dim=1).sum().backward()
         grads.append({n: p.grad for n, p in align.named_parameters() if p.grad is not None})

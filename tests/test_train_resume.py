@@ -13,7 +13,11 @@ import pytest
 import mling.checkpoint
 import mling.train
 from mling.schedule import lr_at
-from tests.train_fixtures import tiny_argv, toy_pairs, toy_tokenizer  # noqa: F401  (fixtures)
+from tests import train_fixtures
+from tests.train_fixtures import tiny_argv
+
+toy_pairs = train_fixtures.toy_pairs  # fixture
+toy_tokenizer = train_fixtures.toy_tokenizer  # fixture
 
 STEPS = 6
 DROPOUT = ("--text-dropout", "0.1", "--drop-connect-rate", "0.3")  # RNG state must be restored
@@ -25,17 +29,30 @@ def losses(output: Path) -> list[tuple[int, float]]:
 
 
 @pytest.fixture(scope="module")
-def straight_run(tmp_path_factory, toy_pairs, toy_tokenizer) -> Path:  # noqa: F811
+def straight_run(tmp_path_factory, toy_pairs, toy_tokenizer) -> Path:
     """STEPS steps in one go, two loader workers (resuming must restore their round-robin)."""
     output = tmp_path_factory.mktemp("straight")
-    argv = tiny_argv(toy_pairs, toy_tokenizer, output, "--max-steps", str(STEPS), "--num-workers", "2", *DROPOUT)
+    argv = tiny_argv(
+        toy_pairs, toy_tokenizer, output, "--max-steps", str(STEPS), "--num-workers", "2", *DROPOUT
+    )
     assert mling.train.main(argv) == 0
     return output
 
 
-def test_n_steps_resumed_for_n_more_equal_2n_steps(straight_run, tmp_path, toy_pairs, toy_tokenizer):  # noqa: F811
+def test_n_steps_resumed_for_n_more_equal_2n_steps(
+    straight_run, tmp_path, toy_pairs, toy_tokenizer
+):
     half = STEPS // 2  # 3: odd, so the resumed loader starts at its second worker
-    first = tiny_argv(toy_pairs, toy_tokenizer, tmp_path, "--num-workers", "2", "--decay-steps", str(STEPS), *DROPOUT)
+    first = tiny_argv(
+        toy_pairs,
+        toy_tokenizer,
+        tmp_path,
+        "--num-workers",
+        "2",
+        "--decay-steps",
+        str(STEPS),
+        *DROPOUT,
+    )
     assert mling.train.main([*first, "--max-steps", str(half)]) == 0
     assert (tmp_path / "checkpoints" / "latest").read_text() == "step-00000003"
     assert mling.train.main([*first, "--max-steps", str(STEPS), "--resume", "latest"]) == 0
@@ -45,14 +62,23 @@ def test_n_steps_resumed_for_n_more_equal_2n_steps(straight_run, tmp_path, toy_p
 
 
 def test_sigterm_checkpoints_and_resume_continues_exactly(
-    straight_run, tmp_path, toy_pairs, toy_tokenizer, monkeypatch  # noqa: F811
+    straight_run, tmp_path, toy_pairs, toy_tokenizer, monkeypatch
 ):
     def lr_with_a_signal(step, *args):
         if step == 1:  # during the second step
             os.kill(os.getpid(), signal.SIGTERM)
         return lr_at(step, *args)
 
-    argv = tiny_argv(toy_pairs, toy_tokenizer, tmp_path, "--num-workers", "2", "--max-steps", str(STEPS), *DROPOUT)
+    argv = tiny_argv(
+        toy_pairs,
+        toy_tokenizer,
+        tmp_path,
+        "--num-workers",
+        "2",
+        "--max-steps",
+        str(STEPS),
+        *DROPOUT,
+    )
     with monkeypatch.context() as patch:
         patch.setattr(mling.train, "lr_at", lr_with_a_signal)
         assert mling.train.main(argv) == 128 + signal.SIGTERM
@@ -64,7 +90,7 @@ def test_sigterm_checkpoints_and_resume_continues_exactly(
 
 
 def test_a_crash_while_saving_leaves_latest_on_the_previous_checkpoint(
-    tmp_path, toy_pairs, toy_tokenizer, monkeypatch  # noqa: F811
+    tmp_path, toy_pairs, toy_tokenizer, monkeypatch
 ):
     real_save_state = mling.checkpoint.save_state
 
@@ -85,7 +111,7 @@ def test_a_crash_while_saving_leaves_latest_on_the_previous_checkpoint(
     assert [step for step, _ in losses(tmp_path)] == [1, 2, 3, 4]  # steps 3-4 logged once
 
 
-def test_resume_from_nothing_and_from_a_wrong_path(tmp_path, toy_pairs, toy_tokenizer, capsys):  # noqa: F811
+def test_resume_from_nothing_and_from_a_wrong_path(tmp_path, toy_pairs, toy_tokenizer, capsys):
     argv = tiny_argv(toy_pairs, toy_tokenizer, tmp_path, "--max-steps", "1")
     assert mling.train.main([*argv, "--resume", str(tmp_path / "nowhere")]) == 2
     assert "is not a checkpoint" in capsys.readouterr().err

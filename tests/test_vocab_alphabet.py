@@ -6,8 +6,9 @@ from collections import Counter
 
 import pytest
 
-from tokenizer_training.alphabet import AlphabetConfig, coverage_set, exemplar_characters
+from tokenizer_training.alphabet import AlphabetConfig, coverage_set
 from tokenizer_training.alphabet import select_alphabet as select
+from tokenizer_training.exemplars import fitting_exemplars, gflanguages_exemplars, icu_exemplars
 from tokenizer_training.normalization import NormalizationConfig, Pipeline
 
 PIPELINE = Pipeline(NormalizationConfig())
@@ -27,16 +28,33 @@ def test_coverage_ties_break_by_code_point():
 
 
 def test_exemplars_cover_whole_scripts_in_both_cases():
-    assert {"ሀ", "ፐ"} <= exemplar_characters("am")  # Ethiopic syllables
-    assert {"a", "A", "z", "Z"} <= exemplar_characters("en_Latn")
-    assert {"的", "权"} <= exemplar_characters("zh")
-    assert exemplar_characters("xx") == frozenset()  # ICU does not know it: nothing, not English
+    assert {"ሀ", "ፐ", "።"} <= icu_exemplars("am")  # Ethiopic syllables and full stop
+    assert {"a", "A", "z", "Z"} <= icu_exemplars("en_Latn")
+    assert {"的", "权"} <= icu_exemplars("zh")
+    assert {"՝", "Ա", "ա"} <= icu_exemplars("hy")  # Armenian comma: a punctuation exemplar
+    assert icu_exemplars("xx") == frozenset()  # ICU does not know it: nothing, not English
+    assert {"ƭ", "Ƭ", "ɓ"} <= gflanguages_exemplars("srr_Latn")  # Serer: not in CLDR
 
 
-def test_korean_exemplars_are_ks_x_1001_not_all_11172_syllables():
-    hangul = {c for c in exemplar_characters("ko") if "\uac00" <= c <= "\ud7a3"}
+@pytest.mark.parametrize("exemplars", [icu_exemplars, gflanguages_exemplars])
+def test_korean_exemplars_are_ks_x_1001_not_all_11172_syllables(exemplars):
+    hangul = {c for c in exemplars("ko" if exemplars is icu_exemplars else "ko_Kore")}
+    hangul = {c for c in hangul if "\uac00" <= c <= "\ud7a3"}
     assert len(hangul) == 2350
     assert "인" in hangul and "똠" not in hangul  # 똠 is a famous KS X 1001 omission
+
+
+def test_only_exemplar_sets_that_fit_the_sampled_text_are_used():
+    def same(text: str) -> str:
+        return text
+
+    # Kazakh written in Arabic script: CLDR's kk is Cyrillic, gflanguages has kk_Arab.
+    arabic = Counter({"ق": 5, "ا": 9, "ز": 3, "ٴ": 1})
+    chars, sources = fitting_exemplars("kk", arabic, same)
+    assert "gflanguages:kk_Arab" in sources and "cldr:kk" not in sources
+    assert "ٴ" in chars and "қ" not in chars
+    # A language-ID label on a stray Latin line brings in no Japanese.
+    assert fitting_exemplars("ja", Counter({"e": 5, "t": 3}), same) == (set(), [])
 
 
 def test_pipeline_isolates_cjk_and_punctuation_only():

@@ -30,8 +30,14 @@ def udhr(tmp_path_factory) -> tuple[Path, dict[str, list[str]]]:
     args = ["--input", str(root / "corpus"), "--output", str(root / "vocab")]
     args += ["--lang-from-filename", "{lang}.txt", "--english", "en_Latn"]
     args += ["--vocab-size", "40000", "--holdout", "0", "--sample-out", str(root / "sample.txt")]
+    # Coverage 1: every character seen enters the alphabet (0.9995 would drop the rarest
+    # letter of a 2,000+ character text), so any [UNK] left would be a pipeline gap.
+    args += ["--character-coverage", "1"]
     assert main(args) == 0
-    return root, lines
+    # Balancing subsamples some lines away; the claims below are about the lines trained on.
+    sampled = set((root / "sample.txt").read_text(encoding="utf-8").splitlines())
+    kept = {lang: [t for t in texts if t in sampled] for lang, texts in lines.items()}
+    return root, {lang: texts for lang, texts in kept.items() if texts}
 
 
 def unk_words(tokenizer, texts: list[str]) -> list[str]:
@@ -47,7 +53,7 @@ def unk_words(tokenizer, texts: list[str]) -> list[str]:
 def test_the_fixture_has_over_a_hundred_languages_and_scripts(udhr):
     root, lines = udhr
     report = json.loads((root / "vocab" / "report.json").read_text(encoding="utf-8"))
-    assert len(lines) > 700 and len(report["sample"]["languages"]) == len(lines)
+    assert len(lines) > 700 and len(report["sample"]["languages"]) >= len(lines)
     assert len(report["scripts"]) > 100
     assert report["alphabet"]["dropped"] == {}
 

@@ -8,11 +8,9 @@ Three rules:
    than over the pooled corpus, so a small language's letters are not outvoted by English
    noise): the most frequent characters covering `character_coverage` of that language's
    character occurrences in the sample. Ranked by their highest share in any one language.
-2. Exemplars: the CLDR exemplar characters (ICU's standard and auxiliary sets, both cases) of
-   every language with at least `exemplar_min_lines` sampled lines. They cover the letters a
-   small sample has not happened to show yet, e.g. the 3,600 everyday hanzi for `zh`, the
-   Ethiopic syllabary for `am`. For Korean, CLDR lists all 11,172 Hangul syllables; we take the
-   2,350 of KS X 1001 (via Python's `euc_kr` codec), which cover 99.9% of modern text.
+2. Exemplars (`exemplars.py`: CLDR, else gflanguages) of every language with at least
+   `exemplar_min_lines` sampled lines. They cover the letters a small sample has not happened
+   to show yet, e.g. the 3,600 everyday hanzi for `zh`, the Ethiopic syllabary for `am`.
    A language's set is added whole, largest language first, while the characters it adds fit
    in `exemplar_share` of the vocabulary; a set that does not fit is skipped and reported.
 3. Budget: a character that can occur inside a word takes two slots (itself and its `##`
@@ -31,17 +29,14 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from tokenizer_training.exemplars import fitting_exemplars
 from tokenizer_training.normalization import Pipeline
-
-# Exemplar sets CLDR makes larger than everyday use, narrowed to a legacy national standard.
-_EXEMPLAR_REPERTOIRE = {"ko": "euc_kr"}
-_MAX_EXEMPLARS = 8000  # a set larger than this (and without a repertoire) is not used
 
 
 @dataclass(frozen=True)
 class AlphabetConfig:
     character_coverage: float = 0.9995  # per language, share of character occurrences covered
-    exemplars: bool = True  # add CLDR exemplar characters for well-represented languages
+    exemplars: bool = True  # add exemplar characters for well-represented languages
     exemplar_min_lines: int = 100  # sampled lines a language needs before its exemplars count
     exemplar_share: float = 0.1  # most of the vocabulary exemplar characters may add (slots)
     max_share: float = 0.5  # most of the vocabulary coverage characters may take (slots)
@@ -55,6 +50,7 @@ class Alphabet:
     dropped: dict[str, int] = field(default_factory=dict)  # rule -> chars over the budget
     uncovered: dict[str, float] = field(default_factory=dict)  # language -> share of its
     # character occurrences left outside the alphabet (in the sample)
+    exemplar_sources: dict[str, list[str]] = field(default_factory=dict)  # language -> sets
 
     @property
     def slots(self) -> int:
@@ -77,51 +73,6 @@ def coverage_set(counts: Mapping[str, int], coverage: float) -> list[str]:
     return kept
 
 
-@functools.cache
-def _icu_languages() -> frozenset[str]:
-    import icu
-
-    return frozenset(name.split("_")[0] for name in icu.Locale.getAvailableLocales())
-
-
-@functools.cache
-def exemplar_characters(language: str) -> frozenset[str]:
-    """CLDR exemplar characters of `language` (standard + auxiliary, upper and lower case).
-
-    Empty when ICU has no data for the language (it would fall back to English otherwise).
-    """
-    import icu
-
-    base = language.replace("-", "_").split("_")[0].lower()
-    if base not in _icu_languages():
-        return frozenset()
-    data = icu.LocaleData(language.replace("-", "_"))
-    chars: set[str] = set()
-    for kind in (
-        icu.ULocaleDataExemplarSetType.ES_STANDARD,
-        icu.ULocaleDataExemplarSetType.ES_AUXILIARY,
-    ):
-        for item in data.getExemplarSet(0, kind):
-            for char in item:
-                chars.update({char, char.upper(), char.lower()})
-    chars = {char for char in chars if len(char) == 1 and not char.isspace()}
-    codec = _EXEMPLAR_REPERTOIRE.get(base)
-    if codec:
-        chars = {char for char in chars if _encodable(char, codec)}
-    if len(chars) > _MAX_EXEMPLARS:
-        return frozenset()
-    return frozenset(chars)
-
-
-def _encodable(char: str, codec: str) -> bool:
-    """One character of the codec's double-byte table (Python's euc_kr spells the 8,822 other
-    Hangul syllables as 8-byte jamo sequences; those do not count)."""
-    try:
-        return len(char.encode(codec)) <= 2
-    except UnicodeEncodeError:
-        return False
-
-
 def select_alphabet(
     char_counts: Mapping[str, Counter[str]],
     sampled_lines: Mapping[str, int],
@@ -139,18 +90,17 @@ def select_alphabet(
     covered = sorted(best_share, key=lambda char: (-best_share[char], char))
     # Rule 2: exemplar sets of well-represented languages, largest language first.
     exemplar_sets: list[list[str]] = []
+    sources: dict[str, list[str]] = {}
     if config.exemplars:
+        # The exemplars go through the same normalizer as the text (case, accents).
+        normalize = functools.cache(pipeline.normalize)
         languages = sorted(sampled_lines, key=lambda lang: (-sampled_lines[lang], lang))
         for language in languages:
             if sampled_lines[language] >= config.exemplar_min_lines:
-                # The exemplars go through the same normalizer as the text (case, accents).
-                normalized = {
-                    char
-                    for exemplar in exemplar_characters(language)
-                    for char in pipeline.normalize(exemplar)
-                    if not char.isspace()
-                }
-                exemplar_sets.append(sorted(normalized))
+                chars, sources[language] = fitting_exemplars(
+                    language, char_counts.get(language, {}), normalize
+                )
+                exemplar_sets.append(sorted(chars))
     # Rule 3: the budgets, two slots for a character that can sit inside a word.
     candidates = set(covered).union(*exemplar_sets)
     isolated = pipeline.isolated(sorted(candidates))
@@ -191,4 +141,5 @@ def select_alphabet(
         by_rule=dict(by_rule),
         dropped=dict(dropped),
         uncovered=uncovered,
+        exemplar_sources={lang: found for lang, found in sources.items() if found},
     )
