@@ -100,22 +100,6 @@ def write_toy_shards(
 
 def build_toy_tokenizer(out_dir: str | Path, vocab_size: int = 400) -> Path:
     """A BertTokenizerFast (WordPiece, cased, 64 tokens) trained in-process on toy_captions()."""
-    from tokenizers import BertWordPieceTokenizer
-    from transformers import BertTokenizerFast
-    from transformers.models.bert.tokenization_bert import load_vocab
+    from eval.tiny_model import build_tiny_tokenizer
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    trainer = BertWordPieceTokenizer(lowercase=False, strip_accents=False)
-    trainer.train_from_iterator(
-        toy_captions() * 2, vocab_size=vocab_size, min_frequency=1, show_progress=False
-    )
-    trainer.save_model(str(out_dir))
-    tokenizer = BertTokenizerFast(
-        vocab=dict(load_vocab(out_dir / "vocab.txt")),
-        do_lower_case=False,
-        strip_accents=False,
-        model_max_length=64,
-    )
-    tokenizer.save_pretrained(out_dir)
-    return out_dir
+    return build_tiny_tokenizer(out_dir, toy_captions() * 2, vocab_size=vocab_size)

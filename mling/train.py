@@ -12,6 +12,7 @@ from the exact data position and RNG state) and the final model in OUTPUT_DIR/mo
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -59,6 +60,17 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--max-steps", type=int, help="optimizer steps (overrides the preset)")
     parser.add_argument("--resume", help="'latest' or a checkpoint directory")
     return parser.parse_known_args(argv)
+
+
+def cpu_processes() -> bool:
+    """True under a multi-process launch on a machine without an accelerator: accelerate then
+    needs cpu=True to join the processes over gloo (otherwise each one trains alone)."""
+    from accelerate.utils import is_torch_xla_available
+
+    device_api = getattr(torch, "accelerator", None)  # torch >= 2.6: CUDA, XPU, MPS, ...
+    has_device = device_api.is_available() if device_api else torch.cuda.is_available()
+    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return launched and not has_device and not is_torch_xla_available()
 
 
 class StopFlag:
@@ -115,7 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     run, model_cfg, data_cfg = recipe.run, recipe.model, recipe.data
     output_dir, checkpoints = args.output_dir, args.output_dir / "checkpoints"
     accelerator = Accelerator(
-        mixed_precision=run.precision, cpu=run.cpu, log_with="tensorboard", project_dir=output_dir
+        mixed_precision=run.precision,
+        cpu=run.cpu or cpu_processes(),
+        log_with="tensorboard",
+        project_dir=output_dir,
     )
     main_process, world = accelerator.is_main_process, accelerator.num_processes
 

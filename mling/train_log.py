@@ -8,6 +8,7 @@ accelerate's trackers (TensorBoard) and to the progress bar, all from the main p
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -29,7 +30,11 @@ class TrainLog:
             lines = path.read_text(encoding="utf-8").splitlines()
             kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
             path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-        self.progress = tqdm(total=max_steps, initial=step, disable=not main, desc="train")
+        # disable=None: a bar on terminals; batch-job logs get one line per point instead
+        self.progress = tqdm(
+            total=max_steps, initial=step, disable=None if main else True, desc="train"
+        )
+        self.lines = main and self.progress.disable
 
     def add(self, loss: torch.Tensor) -> None:
         """Accumulate one step's loss without leaving the device."""
@@ -58,6 +63,13 @@ class TrainLog:
             self.progress.set_postfix(
                 loss=f"{record['loss']:.3f}", temp=f"{record['temperature']:.3f}"
             )
+            if self.lines:
+                print(
+                    f"train.py: step {step} loss {record['loss']:.4f} temperature "
+                    f"{record['temperature']:.4f} lr {lr:.3g} {record['samples_per_s']:.0f} pairs/s",
+                    file=sys.stderr,
+                    flush=True,
+                )
         self.accelerator.log({k: v for k, v in record.items() if k != "step"}, step=step)
         self.loss_sum.zero_()
         self.restart(step)

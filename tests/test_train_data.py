@@ -14,7 +14,15 @@ import torch
 from PIL import Image
 
 from data.pairs import InputError, write_webdataset_shards
-from mling.loader import Block, PairStream, Source, build_loader, index_sources, make_blocks
+from mling.loader import (
+    Block,
+    PairStream,
+    Source,
+    build_loader,
+    caption_encoder,
+    index_sources,
+    make_blocks,
+)
 from mling.toy_pairs import toy_table
 from mling.transforms import (
     decode_image,
@@ -237,3 +245,18 @@ def test_multilingual_captions_survive_tokenization(tmp_path, toy_tokenizer):
     lengths = batch["attention_mask"].sum(dim=1)
     assert batch["input_ids"].shape == (8, 64)  # static: padded to max_length whatever the text
     assert lengths.min().item() >= 3  # [CLS] + at least one piece + [SEP] for every script
+
+
+def test_caption_encoder_matches_the_transformers_tokenizer(tiny_tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    captions = [caption for texts in CAPTIONS.values() for caption in texts[:2]]
+    captions.append(" ".join(CAPTIONS["de"] * 8))  # longer than max_length: truncated
+    input_ids, attention_mask = caption_encoder(str(tiny_tokenizer_dir), 24)(captions)
+    reference = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)(
+        captions, padding="max_length", truncation=True, max_length=24, return_tensors="pt"
+    )
+    assert input_ids.shape == (len(captions), 24) and input_ids.dtype == torch.int64
+    assert torch.equal(input_ids, reference["input_ids"])
+    assert torch.equal(attention_mask, reference["attention_mask"])
+    assert attention_mask[-1].all() and input_ids[-1, -1] == reference["input_ids"][-1, -1]

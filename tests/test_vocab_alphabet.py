@@ -50,11 +50,11 @@ def test_only_exemplar_sets_that_fit_the_sampled_text_are_used():
 
     # Kazakh written in Arabic script: CLDR's kk is Cyrillic, gflanguages has kk_Arab.
     arabic = Counter({"ق": 5, "ا": 9, "ز": 3, "ٴ": 1})
-    chars, sources = fitting_exemplars("kk", arabic, same)
-    assert "gflanguages:kk_Arab" in sources and "cldr:kk" not in sources
-    assert "ٴ" in chars and "қ" not in chars
+    chars, source = fitting_exemplars("kk", arabic, same)
+    assert source == "gflanguages:kk_Arab" and "ٴ" in chars and "қ" not in chars
+    assert fitting_exemplars("kk", Counter({"қ": 2, "а": 5}), same)[1] == "cldr:kk"
     # A language-ID label on a stray Latin line brings in no Japanese.
-    assert fitting_exemplars("ja", Counter({"e": 5, "t": 3}), same) == (set(), [])
+    assert fitting_exemplars("ja", Counter({"e": 5, "t": 3}), same) == (set(), None)
 
 
 def test_pipeline_isolates_cjk_and_punctuation_only():

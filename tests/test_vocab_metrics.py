@@ -42,6 +42,7 @@ def test_measure_counts_tokens_unk_and_words_by_hand(tokenizer):
     assert metrics.fertility == pytest.approx(4 / 3)
     # Only the first line has an English version: 4 tokens against "dog", 1 token.
     assert metrics.parallel_lines == 1 and metrics.parity == pytest.approx(4.0)
+    assert metrics.parity_unk_as_chars == pytest.approx(4.0)  # no [UNK] in that line
     assert metrics.script == "Latin"
 
 
@@ -54,6 +55,13 @@ def test_words_over_the_bert_limit_are_counted_as_long_word_unks(tokenizer):
     metrics = measure(tokenizer, ["a" + "ข" * 100, "กข"])
     assert metrics.unk_tokens == 1 and metrics.long_word_unks == 1
     assert metrics.unk_chars == 101
+
+
+def test_parity_counts_an_unk_as_the_characters_it_hides(tokenizer):
+    # "xyz ab" -> [UNK] a ##b: 3 tokens, or 5 when [UNK] costs its 3 characters; "dog" is 1.
+    metrics = measure(tokenizer, ["xyz ab"], ["dog"])
+    assert metrics.parity == pytest.approx(3.0)
+    assert metrics.parity_unk_as_chars == pytest.approx(5.0)
 
 
 def test_no_parity_without_english(tokenizer):

@@ -50,7 +50,7 @@ class Alphabet:
     dropped: dict[str, int] = field(default_factory=dict)  # rule -> chars over the budget
     uncovered: dict[str, float] = field(default_factory=dict)  # language -> share of its
     # character occurrences left outside the alphabet (in the sample)
-    exemplar_sources: dict[str, list[str]] = field(default_factory=dict)  # language -> sets
+    exemplar_sources: dict[str, str] = field(default_factory=dict)  # language -> set used
 
     @property
     def slots(self) -> int:
@@ -90,7 +90,7 @@ def select_alphabet(
     covered = sorted(best_share, key=lambda char: (-best_share[char], char))
     # Rule 2: exemplar sets of well-represented languages, largest language first.
     exemplar_sets: list[list[str]] = []
-    sources: dict[str, list[str]] = {}
+    sources: dict[str, str | None] = {}
     if config.exemplars:
         # The exemplars go through the same normalizer as the text (case, accents).
         normalize = functools.cache(pipeline.normalize)

@@ -60,11 +60,6 @@ def sample_copies(rate: float | np.ndarray, uniforms: np.ndarray) -> np.ndarray:
     return (whole + (uniforms < rate - whole)).astype(np.int64)
 
 
-def expected_lines(counts: Mapping[str, int], rates: Mapping[str, float]) -> dict[str, float]:
-    """Sampled lines per language that `rates` give on average (for the report)."""
-    return {lang: counts[lang] * rate for lang, rate in rates.items()}
-
-
 def effective_alpha(counts: Mapping[str, int], sampled: Mapping[str, float]) -> float | None:
     """The alpha a sample actually realises: slope of log(sampled share) on log(n).
 

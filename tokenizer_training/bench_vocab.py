@@ -72,8 +72,9 @@ def parallel_rows(lines: dict[str, list[str]], english: str) -> list[str]:
 
 
 def build_corpus(root: Path, top_lines: int, exponent: float, min_lines: int) -> dict:
-    """Training files corpus/*.{lang}.txt; held-out files heldout/*.{lang}.txt and parallel
-    held-out lines heldout/parallel.jsonl (captions and Multi30k test, English beside)."""
+    """Training files corpus/*.{lang}.txt; held-out files heldout/*.{lang}.txt with the
+    parallel captions (heldout/captions.jsonl, English beside), and Multi30k's parallel test
+    set apart (m30k_test/test.jsonl): in-domain text for parity."""
     import gflanguages
 
     from tokenizer_training.udhr_corpus import split_text, synthetic_lines, udhr_lines
@@ -98,7 +99,7 @@ def build_corpus(root: Path, top_lines: int, exponent: float, min_lines: int) ->
         raw = MULTI30K / "task1" / "raw"
         codes = ("en", "de", "fr", "cs")
         test = {SHORT[c]: read_gz(raw / f"test_2016_flickr.{c}.gz") for c in codes}
-        rows += parallel_rows(test, "en_Latn")
+        write_lines(root / "m30k_test" / "test.jsonl", parallel_rows(test, "en_Latn"))
         for code in codes:  # task 1 train, plus task 2's five independent captions (en, de)
             lines = read_gz(raw / f"train.{code}.gz")
             if code in ("en", "de"):
@@ -106,7 +107,7 @@ def build_corpus(root: Path, top_lines: int, exponent: float, min_lines: int) ->
                     lines += read_gz(MULTI30K / "task2" / "raw" / f"train.{k}.{code}.gz")
             m30k_lines += len(lines)
             write_lines(root / "corpus" / f"m30k.{SHORT[code]}.txt", lines)
-    write_lines(root / "heldout" / "parallel.jsonl", rows)
+    write_lines(root / "heldout" / "captions.jsonl", rows)
     return {"languages": len(ranked), "udhr_lines": sum(sizes.values()), "m30k_lines": m30k_lines}
 
 
@@ -187,14 +188,18 @@ def main(argv: list[str] | None = None) -> int:
          "--vocab-size", str(vocab_size), "--max-sentences", str(built["sample"]["lines"]),
          *pattern],
     )  # fmt: skip
-    measured(
-        "ours",
-        ["--report-only", "--tokenizer", str(root / "ours"), str(root / "plain"),
-         "--input", str(root / "heldout"), "--output", str(root / "compare"),
-         "--lang-column", "language", "--english-column", "english", "--report-lines", "5000",
-         *pattern],
-    )  # fmt: skip
-    compare = json.loads((root / "compare" / "report_only.json").read_text(encoding="utf-8"))
+    compare = {}
+    for name, held_out in (("heldout", root / "heldout"), ("m30k", root / "m30k_test")):
+        if held_out.is_dir():
+            measured(
+                "ours",
+                ["--report-only", "--tokenizer", str(root / "ours"), str(root / "plain"),
+                 "--input", str(held_out), "--output", str(root / f"compare_{name}"),
+                 "--lang-column", "language", "--english-column", "english",
+                 "--report-lines", "5000", *pattern],
+            )  # fmt: skip
+            report = root / f"compare_{name}" / "report_only.json"
+            compare[name] = json.loads(report.read_text(encoding="utf-8"))["tokenizers"]
 
     # tables
     sample_mb = sample.stat().st_size / 1e6
@@ -207,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
                           ("ours, corpus x2, same budget", twice))
     ]  # fmt: skip
     train_lines = {lang: row.get("train_lines", 0) for lang, row in built["languages"].items()}
-    evaluations = compare["tokenizers"]
+    evaluations = compare["heldout"]
     judged = [lang for lang, n in train_lines.items() if n >= 200]
     quality_rows = []
     for name, evaluation in evaluations.items():
@@ -218,15 +223,27 @@ def main(argv: list[str] | None = None) -> int:
             if rows.get(lang, {}).get("unk_rate") is not None
         }
         failing = sorted(lang for lang, rate in unk.items() if rate >= 0.005)
-        parity = evaluation["summary"]["parity"]
         fertility = evaluation["summary"]["fertility"]
         quality_rows.append(
             [name, evaluation["vocab_size"], len(unk),
-             f"{len(failing)}: {' '.join(failing[:8])}{' ...' if len(failing) > 8 else ''}",
+             f"{len(failing)}: {' '.join(failing[:6])}{' ...' if len(failing) > 6 else ''}",
              f"{100 * max(unk.values()):.2f} ({max(unk, key=unk.get)})",
-             f"{parity['median']:.3f}", f"{parity['worst']:.3f} ({parity['worst_language']})",
              f"{fertility['median']:.2f}"]
         )  # fmt: skip
+    parity_rows = []
+    for name in evaluations:
+        for subset, label in (("m30k", "Multi30k test (in domain)"), ("heldout", "captions")):
+            if subset not in compare:
+                continue
+            summary = compare[subset][name]["summary"]
+            row = [name, label]
+            for metric in ("parity", "parity_unk_as_chars"):
+                value = summary[metric]
+                row += [
+                    f"{value['median']:.3f}",
+                    f"{value['worst']:.3f} ({value['worst_language']})",
+                ]
+            parity_rows.append(row)
     watched_rows = []
     for lang in WATCHED:
         row = [lang, train_lines.get(lang, 0)]
@@ -241,8 +258,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     quality = markdown_table(
         ["vocabulary", "tokens", "languages >= 200 train lines", "[UNK] >= 0.5%",
-         "worst [UNK] %", "median parity", "worst parity", "median tokens/word"],
+         "worst [UNK] %", "median tokens/word"],
         quality_rows,
+    )  # fmt: skip
+    parity = markdown_table(
+        ["vocabulary", "parallel set", "median parity", "worst parity",
+         "median, [UNK] as chars", "worst, [UNK] as chars"],
+        parity_rows,
     )  # fmt: skip
     watched = markdown_table(
         ["language", "train lines"] + [f"{n} {m}" for n in names for m in ("[UNK] %", "tok/word")],
@@ -257,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     markdown = "\n\n".join(
         ["# Vocabulary builder benchmark", summary, "## Time and memory", speed,
-         "## Held-out quality", quality, "## Scripts that plain training fails", watched]
+         "## Held-out [UNK] and fertility", quality, "## Parity with English", parity,
+         "## Scripts that plain training fails", watched]
     )  # fmt: skip
     print(markdown)
     write_report(
@@ -273,7 +296,10 @@ def main(argv: list[str] | None = None) -> int:
                 for name, run in (("plain", plain), ("ours", ours), ("ours_2x", twice))
             },
             "ours_timings_s": built["timings_s"],
-            "quality": {name: e["summary"] for name, e in evaluations.items()},
+            "quality": {
+                subset: {name: e["summary"] for name, e in tokenizers.items()}
+                for subset, tokenizers in compare.items()
+            },
         },
         markdown,
     )

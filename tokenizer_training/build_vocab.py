@@ -13,6 +13,7 @@ held-out lines. `--report-only --tokenizer DIR [DIR ...]` reports on existing vo
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import shutil
 import sys
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from data.pairs import InputError
 from tokenizer_training.alphabet import AlphabetConfig, select_alphabet
-from tokenizer_training.balance import effective_alpha, sampling_rates
+from tokenizer_training.balance import sampling_rates
 from tokenizer_training.corpus import CorpusConfig, discover
 from tokenizer_training.export import (
     check_output_dir,
@@ -34,13 +35,22 @@ from tokenizer_training.export import (
 )
 from tokenizer_training.labels import Labeler
 from tokenizer_training.normalization import SPECIAL_TOKENS, NormalizationConfig, Pipeline
-from tokenizer_training.sample import SamplingConfig, take_census, write_sample
+from tokenizer_training.sample import (
+    SampleStats,
+    SamplingConfig,
+    iter_sample,
+    normalized_counts,
+    take_census,
+)
 from tokenizer_training.vocab_report import (
+    build_report,
     evaluate,
     summary_lines,
+    target_line,
     write_build_report,
     write_compare_report,
 )
+from tokenizer_training.wordpiece import train_wordpiece
 
 PROG = "build_vocab.py"
 
@@ -189,25 +199,24 @@ def build(args: argparse.Namespace, corpus: CorpusConfig) -> int:
         max_token_chars=args.max_token_chars,
         min_train_lines=args.min_train_lines,
     )
+    configs = {
+        "corpus": corpus,
+        "normalization": normalization,
+        "sampling": sampling,
+        "alphabet": alphabet_config,
+        "train": train,
+    }
     if train.vocab_size <= len(SPECIAL_TOKENS):
         raise InputError(f"--vocab-size must exceed {len(SPECIAL_TOKENS)} (the special tokens)")
     output: Path = args.output
     check_output_dir(output)
     pipeline = Pipeline(normalization)
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = round(now - clock, 3)
-        clock = now
-
+    timer = StageTimer()
     staged = staging_dir(output)
     work = Path(tempfile.mkdtemp(prefix=f".{output.name}.work-", dir=output.parent))
     try:
-        # data: pass 1, census (labels, held-out lines, counts per language)
-        skipped = Counter()
+        # data: pass 1, census (labels, held-out lines, lines and characters per language)
+        skipped: Counter[str] = Counter()
         sources = discover(corpus, skipped)
         labels = work / "labels.u16"
         census = take_census(sources, corpus, sampling, Labeler(args.lid_model), labels)
@@ -217,102 +226,65 @@ def build(args: argparse.Namespace, corpus: CorpusConfig) -> int:
                 f"no usable lines in {' '.join(args.input)} "
                 f"(skipped: {dict(census.skipped) or 'none'})"
             )
-        lap("census")
-
-        # data: pass 2, the balanced sample
         rates = sampling_rates(
             census.lines, census.bytes, sampling.alpha, sampling.max_sentences, sampling.max_bytes
         )
-        sample_path = work / "sample.txt"
-        stats = write_sample(
-            sources, corpus, census, rates, sampling.seed, pipeline, labels, sample_path
-        )
-        lap("sample")
+        timer.lap("census")
 
-        # alphabet
+        # alphabet (per language, so it needs the census, not the sample)
+        expected = {lang: census.lines[lang] * rate for lang, rate in rates.items()}
         alphabet = select_alphabet(
-            stats.char_counts,
-            stats.lines,
+            normalized_counts(census.char_counts, pipeline),
+            expected,
             alphabet_config,
             pipeline,
             train.vocab_size,
         )
-        lap("alphabet")
+        timer.lap("alphabet")
+
+        # data: pass 2 streams the balanced sample into the trainer
+        stats = SampleStats()
+        if args.sample_out:
+            args.sample_out.parent.mkdir(parents=True, exist_ok=True)
+        sample_file = args.sample_out or (
+            work / "sample.txt" if train.algorithm == "unigram" else None
+        )
+        sample = iter_sample(
+            sources, corpus, census, rates, sampling.seed, labels, stats, sample_file
+        )
 
         # train
-        if train.algorithm == "unigram":
-            from tokenizer_training.unigram import train_unigram
+        try:
+            if train.algorithm == "unigram":
+                from tokenizer_training.unigram import train_unigram
 
-            tokens = train_unigram(
-                [sample_path], alphabet, normalization, train.vocab_size,
-                train.max_token_chars, work, corpus.max_line_bytes,
-            )  # fmt: skip
-        else:
-            from tokenizer_training.wordpiece import train_wordpiece
-
-            try:
+                collections.deque(sample, maxlen=0)  # the sentencepiece trainer reads a file
+                tokens = train_unigram(
+                    [sample_file], alphabet, normalization, train.vocab_size,
+                    train.max_token_chars, work, corpus.max_line_bytes,
+                )  # fmt: skip
+            else:
                 tokens = train_wordpiece(
-                    [sample_path], alphabet, normalization, train.vocab_size,
+                    sample, alphabet, normalization, train.vocab_size,
                     train.min_frequency, train.max_token_chars,
                 )  # fmt: skip
-            except ValueError as error:
-                raise InputError(str(error)) from error
-        lap("train")
+        except ValueError as error:
+            raise InputError(str(error)) from error
+        timer.lap("sample_and_train")
 
         # save
         tokenizer = save_vocabulary(tokens, staged, normalization)
-        lap("save")
+        timer.lap("save")
 
-        # report (on held-out lines, with the tokenizer that tokenizer.json holds)
+        # report (held-out lines, through the tokenizer that tokenizer.json holds)
         evaluation = evaluate(
             tokenizer, census.held_out, census.lines, train.min_train_lines, corpus.english, tokens
         )
-        sample_languages = {
-            lang: {
-                "corpus_lines": census.lines[lang],
-                "sampled_lines": stats.lines.get(lang, 0),
-                "rate": rates[lang],
-            }
-            for lang in sorted(census.lines, key=lambda lang: (-census.lines[lang], lang))
-        }
-        report = evaluation | {
-            "output": str(output),
-            "algorithm": train.algorithm,
-            "config": {
-                "inputs": list(args.input),
-                "corpus": dataclasses.asdict(corpus) | {"inputs": list(corpus.inputs)},
-                "normalization": dataclasses.asdict(normalization),
-                "sampling": dataclasses.asdict(sampling),
-                "alphabet": dataclasses.asdict(alphabet_config),
-                "train": dataclasses.asdict(train),
-            },
-            "corpus": {
-                "lines": sum(census.lines.values()),
-                "held_out_lines": census.held_out_total,
-                "skipped": {k: v for k, v in sorted(census.skipped.items()) if v},
-                "label_sources": dict(census.label_sources),
-            },
-            "sample": {
-                "lines": sum(stats.lines.values()),
-                "bytes": sum(stats.bytes.values()),
-                "effective_alpha": effective_alpha(census.lines, stats.lines),
-                "languages": sample_languages,
-            },
-            "alphabet": {
-                "chars": len(alphabet.chars),
-                "continuation": len(alphabet.continuation),
-                "by_rule": alphabet.by_rule,
-                "dropped": alphabet.dropped,
-                "uncovered": alphabet.uncovered,
-            },
-        }
-        lap("evaluate")
-        report["timings_s"] = timings | {"total": round(sum(timings.values()), 3)}
+        report = build_report(evaluation, output, configs, census, rates, stats, alphabet)
+        timer.lap("evaluate")
+        report["timings_s"] = timer.timings()
         write_build_report(staged, report)
         publish(staged, output)
-        if args.sample_out:
-            args.sample_out.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(sample_path, args.sample_out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(staged, ignore_errors=True)
@@ -323,18 +295,28 @@ def build(args: argparse.Namespace, corpus: CorpusConfig) -> int:
         f"in {len(census.lines)} languages"
     )
     print("\n".join(summary_lines(evaluation)))
-    target = evaluation["unk_target"]
-    print(
-        f"  [UNK] target (<{100 * target['threshold']:.1f}% where >= {target['min_train_lines']} "
-        f"training lines): "
-        + ("met" if target["met"] else "NOT met in " + ", ".join(target["failing"]))
-        + f" ({target['languages']} languages judged)"
-    )
+    print(target_line(evaluation["unk_target"]))
     bad = {k: v for k, v in census.skipped.items() if k != "blank"}
     if bad:
         details = ", ".join(f"{k} {v}" for k, v in sorted(bad.items()))
         print(f"  skipped input: {details} (see {output / 'report.md'})")
     return 0
+
+
+class StageTimer:
+    """Wall-clock seconds per stage, in the order they ran."""
+
+    def __init__(self) -> None:
+        self._last = time.perf_counter()
+        self._laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self._laps[name] = round(now - self._last, 3)
+        self._last = now
+
+    def timings(self) -> dict[str, float]:
+        return self._laps | {"total": round(sum(self._laps.values()), 3)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,8 +3,8 @@
 Two sources. CLDR through ICU (standard, auxiliary and punctuation sets) knows ~240 languages
 well: 3,675 everyday hanzi for `zh`, 2,386 characters for `ja`. Google Fonts' language data
 (gflanguages, largely from Hyperglot) knows ~1,000 language-script pairs more: Kazakh in
-Arabic script, Serer, Sorani. A set is used only when it fits the text actually sampled for
-the label (it holds at least half of the letters seen), which skips a wrong default script
+Arabic script, Serer, Sorani. The first set that fits the text actually sampled for the label
+(it holds at least half of the letters seen) is used, which skips a wrong default script
 (`kk` is Cyrillic in CLDR) and a language-ID label on a few stray lines.
 
 CLDR lists all 11,172 Hangul syllables for Korean; we keep the 2,350 of KS X 1001 (two bytes
@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 _REPERTOIRE = {"ko": "euc_kr"}  # language -> codec whose double-byte table narrows the set
 MAX_SET = 8000  # characters; a larger set (without a repertoire) is not used
@@ -76,12 +76,20 @@ def icu_exemplars(language: str) -> frozenset[str]:
 
 
 @functools.cache
-def _gflanguages() -> dict:
+def _gflanguages() -> dict[str, object]:
+    """gflanguages id -> its textproto file, parsed only when asked for (parsing all 1,693
+    with the pure-Python protobuf parser takes over a second)."""
     try:
-        import gflanguages
-    except ImportError:  # pragma: no cover - a dependency of the project
+        from importlib.resources import files
+
+        folder = files("gflanguages.data").joinpath("languages")
+    except ModuleNotFoundError:  # pragma: no cover - a dependency of the project
         return {}
-    return {key: value for key, value in gflanguages.LoadLanguages().items()}
+    return {
+        entry.name.removesuffix(".textproto"): entry
+        for entry in folder.iterdir()
+        if entry.name.endswith(".textproto")
+    }
 
 
 def _parse_gf(text: str) -> set[str]:
@@ -100,8 +108,13 @@ def _parse_gf(text: str) -> set[str]:
 @functools.cache
 def gflanguages_exemplars(language_id: str) -> frozenset[str]:
     """Base, auxiliary, marks and punctuation exemplars of a gflanguages id ('kk_Arab')."""
-    proto = _gflanguages().get(language_id)
-    if proto is None or not proto.HasField("exemplar_chars"):
+    entry = _gflanguages().get(language_id)
+    if entry is None:
+        return frozenset()
+    from gflanguages import LanguageProto, text_format
+
+    proto = text_format.Parse(entry.read_text(encoding="utf-8"), LanguageProto())
+    if not proto.HasField("exemplar_chars"):
         return frozenset()
     sets = proto.exemplar_chars
     fields = (sets.base, sets.auxiliary, sets.marks, sets.punctuation)
@@ -116,32 +129,31 @@ def _gflanguages_by_base() -> dict[str, list[str]]:
     return by_base
 
 
-def candidates(language: str) -> list[tuple[str, frozenset[str]]]:
-    """(source, characters) sets that may describe `language`, CLDR first."""
-    found = [(f"cldr:{language}", icu_exemplars(language))]
+def candidates(language: str) -> Iterator[tuple[str, frozenset[str]]]:
+    """(source, characters) sets that may describe `language`: CLDR first, then gflanguages'
+    id itself ('kk_Arab'), then its other scripts ('kk' -> kk_Arab, kk_Cyrl, kk_Latn)."""
+    yield f"cldr:{language}", icu_exemplars(language)
     ids = [language] if language in _gflanguages() else []
     ids += [k for k in _gflanguages_by_base().get(_base(language), []) if k != language]
-    found += [(f"gflanguages:{key}", gflanguages_exemplars(key)) for key in ids]
-    return [(source, chars) for source, chars in found if chars]
+    for key in ids:
+        yield f"gflanguages:{key}", gflanguages_exemplars(key)
 
 
 def fitting_exemplars(
     language: str, counts: Mapping[str, int], normalize: Callable[[str], str]
-) -> tuple[set[str], list[str]]:
-    """Union of the candidate sets that hold >= MIN_FIT of the sampled letter occurrences.
+) -> tuple[set[str], str | None]:
+    """The first candidate set that holds >= MIN_FIT of the sampled letter occurrences.
 
     counts: normalized character -> occurrences in the language's sample. Exemplars go
-    through `normalize` (the vocabulary's case and accent rules). Returns (chars, sources).
+    through `normalize` (the vocabulary's case and accent rules). Returns (chars, source), or
+    (empty set, None) when no set fits.
     """
     letters = {c: n for c, n in counts.items() if unicodedata.category(c)[0] in "LM"}
     total = sum(letters.values())
-    chars: set[str] = set()
-    sources = []
     if not total:
-        return chars, sources
+        return set(), None
     for source, exemplars in candidates(language):
         normalized = {char for item in exemplars for char in normalize(item) if not char.isspace()}
-        if sum(n for c, n in letters.items() if c in normalized) >= MIN_FIT * total:
-            chars |= normalized
-            sources.append(source)
-    return chars, sources
+        if normalized and sum(n for c, n in letters.items() if c in normalized) >= MIN_FIT * total:
+            return normalized, source
+    return set(), None

@@ -7,7 +7,9 @@
   with dictionaries, so "word" means the same thing in every script.
 - parity: tokens(line) / tokens(its English version), summed over the parallel lines of a
   language (Petrov et al., 2023). 1.0 is English's own cost; 2.0 means twice the tokens, so
-  half the text fits in the model's 64 tokens.
+  half the text fits in the model's 64 tokens. An [UNK] makes a whole word one token, so a
+  vocabulary that cannot read a script looks cheap; `parity_unk_as_chars` counts each [UNK]
+  as the characters it hides (the cost of spelling them out) to compare fairly.
 - script share: how many vocabulary tokens are written in each Unicode script.
 """
 
@@ -41,6 +43,8 @@ class LanguageMetrics:
     parallel_lines: int = 0  # lines with an English counterpart
     parallel_tokens: int = 0  # their tokens
     english_tokens: int = 0  # tokens of their English counterparts
+    parallel_unk_extra: int = 0  # sum over their [UNK]s of (characters hidden - 1)
+    english_unk_extra: int = 0  # the same for the English counterparts
     script: str = "Common"  # most frequent script of the text
 
     @property
@@ -60,12 +64,20 @@ class LanguageMetrics:
     def parity(self) -> float | None:
         return self.parallel_tokens / self.english_tokens if self.english_tokens else None
 
+    @property
+    def parity_unk_as_chars(self) -> float | None:
+        if not self.english_tokens:
+            return None
+        ours = self.parallel_tokens + self.parallel_unk_extra
+        return ours / (self.english_tokens + self.english_unk_extra)
+
     def as_dict(self) -> dict:
         rates = {
             "unk_rate": self.unk_rate,
             "unk_char_rate": self.unk_char_rate,
             "fertility": self.fertility,
             "parity": self.parity,
+            "parity_unk_as_chars": self.parity_unk_as_chars,
         }
         return asdict(self) | rates
 
@@ -153,12 +165,10 @@ def measure_languages(
         if en is not None
     ]
     encodings = tokenizer.encode_batch(all_texts, add_special_tokens=False)
-    english_counts = [
-        len(e.ids)
-        for e in tokenizer.encode_batch([en for _, _, en in pairs], add_special_tokens=False)
-    ]
+    english = tokenizer.encode_batch([en for _, _, en in pairs], add_special_tokens=False)
     results: dict[str, LanguageMetrics] = {}
     ids_of: dict[str, list[list[int]]] = {}
+    extra_of: dict[str, list[int]] = {}
     start = 0
     for lang, texts, _ in order:
         mine = encodings[start : start + len(texts)]
@@ -171,18 +181,29 @@ def measure_languages(
         metrics.tokens = len(flat)
         metrics.punctuation_tokens = sum(map(punctuation.__contains__, flat))
         metrics.unk_tokens = flat.count(unk_id)
-        if metrics.unk_tokens:
-            for encoding in mine:
-                for token_id, (begin, end) in zip(encoding.ids, encoding.offsets, strict=True):
-                    if token_id == unk_id:
-                        metrics.unk_chars += end - begin
-                        metrics.long_word_unks += end - begin > MAX_WORD_CHARS
+        spans = [_unk_spans(encoding, unk_id) for encoding in mine] if metrics.unk_tokens else []
+        metrics.unk_chars = sum(map(sum, spans))
+        metrics.long_word_unks = sum(span > MAX_WORD_CHARS for line in spans for span in line)
+        extra_of[lang] = [sum(line) - len(line) for line in spans] or [0] * len(texts)
         results[lang], ids_of[lang] = metrics, ids
-    for (lang, index, _), count in zip(pairs, english_counts, strict=True):
-        results[lang].parallel_lines += 1
-        results[lang].parallel_tokens += len(ids_of[lang][index])
-        results[lang].english_tokens += count
+    for (lang, index, _), encoding in zip(pairs, english, strict=True):
+        metrics = results[lang]
+        metrics.parallel_lines += 1
+        metrics.parallel_tokens += len(ids_of[lang][index])
+        metrics.english_tokens += len(encoding.ids)
+        metrics.parallel_unk_extra += extra_of[lang][index]
+        hidden = _unk_spans(encoding, unk_id) if unk_id in encoding.ids else []
+        metrics.english_unk_extra += sum(hidden) - len(hidden)
     return results
+
+
+def _unk_spans(encoding, unk_id: int) -> list[int]:
+    """Characters hidden by each [UNK] of an encoding."""
+    return [
+        end - begin
+        for token_id, (begin, end) in zip(encoding.ids, encoding.offsets, strict=True)
+        if token_id == unk_id
+    ]
 
 
 def measure(

@@ -1,11 +1,12 @@
 """The balanced sample: two streaming passes over the corpus, memory bounded by the budget.
 
-Pass 1 (census) labels every line, sets aside held-out lines for the report and counts lines
-and bytes per language; labels go to a small cache file (2 bytes a line) so language ID runs
-once. Pass 2 reads the corpus again and writes each remaining line `sample_copies` times into a
-text file, the trainer's only input, while counting characters per language for the alphabet
-rule (up to `CHAR_COUNT_LIMIT` characters per language: frequencies, not completeness, matter
-there, since a character the count misses is rarer than the coverage rule keeps anyway).
+Pass 1 (census) labels every line, sets aside held-out lines for the report, counts lines and
+bytes per language and the characters of each language (for the alphabet rule, which works
+within a language, so sampling rates do not change it; up to `CHAR_COUNT_LIMIT` characters per
+language: frequencies, not completeness, matter there, since a character the count misses is
+rarer than the coverage rule keeps anyway). Labels go to a small cache file (2 bytes a line)
+so language ID runs once. Pass 2 reads the corpus again and yields each remaining line
+`sample_copies` times, in batches, straight into the trainer: the sample is never held.
 
 Held-out lines are chosen by a seeded 64-bit hash (xxh3) of the text (of its English
 counterpart in parallel data, so all translations of a sentence fall on the same side), never
@@ -16,8 +17,10 @@ seed, same sample.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections import Counter
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +61,7 @@ class Census:
     languages: list[str]  # label code -> language
     lines: dict[str, int]  # training lines per language (held-out excluded)
     bytes: dict[str, int]  # their UTF-8 bytes
+    char_counts: dict[str, Counter[int]]  # code point -> occurrences in training lines
     held_out: dict[str, HeldOut]  # lines for the report, at most report_lines each
     held_out_total: int  # held-out lines, kept or not
     skipped: Counter[str]  # reason -> lines (or files, for file_* reasons)
@@ -66,9 +70,10 @@ class Census:
 
 @dataclass
 class SampleStats:
-    lines: dict[str, int]  # sampled lines per language, copies included
-    bytes: dict[str, int]  # their UTF-8 bytes
-    char_counts: dict[str, Counter[str]]  # normalized character occurrences per language
+    """Filled while the sample streams by."""
+
+    lines: Counter[str] = field(default_factory=Counter)  # sampled lines, copies included
+    bytes: Counter[str] = field(default_factory=Counter)  # their UTF-8 bytes
 
 
 def held_out_mask(keys: list[bytes] | list[str], seed: int, fraction: float) -> np.ndarray:
@@ -105,6 +110,8 @@ def take_census(
     codes_of: dict[str, int] = {}
     lines = np.zeros(0, dtype=np.int64)
     nbytes = np.zeros(0, dtype=np.int64)
+    char_counts: dict[int, Counter[int]] = {}
+    counted: Counter[int] = Counter()
     held_out: dict[str, HeldOut] = {}
     held_out_total = 0
     skipped: Counter[str] = Counter()
@@ -131,10 +138,15 @@ def take_census(
                     for t, en in zip(encoded, batch.english, strict=True)
                 ]
             held = held_out_mask(keys, sampling.seed, sampling.holdout)
-            train = ~held
+            train = np.flatnonzero(~held)
             sizes = np.fromiter(map(len, encoded), dtype=np.int64, count=len(batch))
             lines = _add_at(lines, codes[train])
             nbytes = _add_at(nbytes, codes[train], sizes[train])
+            for code, indices in _by_code(codes, train):
+                if counted[code] < CHAR_COUNT_LIMIT:
+                    joined = "\n".join([batch.texts[i] for i in indices])
+                    counted[code] += len(joined)
+                    char_counts.setdefault(code, Counter()).update(count_characters(joined))
             for index in np.flatnonzero(held).tolist():
                 held_out_total += 1
                 kept = held_out.setdefault(languages[index], HeldOut())
@@ -143,15 +155,28 @@ def take_census(
                     kept.english.append(batch.english[index])
             np.where(held, HELD_OUT, codes).astype(np.uint16).tofile(cache)
     languages = list(codes_of)
+    for counts in char_counts.values():
+        counts.pop(ord("\n"), None)
     return Census(
         languages=languages,
         lines={languages[c]: int(n) for c, n in enumerate(lines) if n},
         bytes={languages[c]: int(n) for c, n in enumerate(nbytes) if lines[c]},
+        char_counts={languages[c]: counts for c, counts in sorted(char_counts.items())},
         held_out=held_out,
         held_out_total=held_out_total,
         skipped=skipped,
         label_sources=labeler.sources,
     )
+
+
+def _by_code(codes: np.ndarray, indices: np.ndarray) -> list[tuple[int, list[int]]]:
+    """(code, the indices with that code), for the codes present among `indices`."""
+    if indices.size == 0:
+        return []
+    selected = codes[indices]
+    if selected[0] == selected[-1] and (selected == selected[0]).all():
+        return [(int(selected[0]), indices.tolist())]
+    return [(int(c), indices[selected == c].tolist()) for c in np.unique(selected)]
 
 
 def count_characters(text: str) -> dict[int, int]:
@@ -167,35 +192,42 @@ def count_characters(text: str) -> dict[int, int]:
     return dict(zip(values.tolist(), counts.tolist(), strict=True))
 
 
-def normalized_counts(raw: Counter[int], pipeline: Pipeline, cache: dict[int, str]) -> Counter:
-    """Raw code-point counts -> counts of the characters the normalizer turns them into."""
-    out: Counter[str] = Counter()
-    for point, count in raw.items():
-        if point not in cache:
-            cache[point] = "".join(pipeline.normalize(chr(point)).split())
-        for char in cache[point]:
-            out[char] += count
+def normalized_counts(
+    raw: Mapping[str, Counter[int]], pipeline: Pipeline
+) -> dict[str, Counter[str]]:
+    """Code-point counts per language -> counts of the characters the normalizer makes of
+    them (case folding, accent stripping; removed control characters and spaces vanish)."""
+    cache: dict[int, str] = {}
+    out: dict[str, Counter[str]] = {}
+    for language, counts in raw.items():
+        normalized = out.setdefault(language, Counter())
+        for point, count in counts.items():
+            if point not in cache:
+                cache[point] = "".join(pipeline.normalize(chr(point)).split())
+            for char in cache[point]:
+                normalized[char] += count
     return out
 
 
-def write_sample(
+def iter_sample(
     sources: list[Source],
     corpus: CorpusConfig,
     census: Census,
-    rates: dict[str, float],
+    rates: Mapping[str, float],
     seed: int,
-    pipeline: Pipeline,
     label_cache: Path,
-    sample_path: Path,
-) -> SampleStats:
-    """Pass 2: write each training line `copies` times to sample_path; count characters."""
+    stats: SampleStats,
+    copy_to: Path | None = None,
+) -> Iterator[list[str]]:
+    """Pass 2: batches of sampled lines, each training line `copies` times, in corpus order.
+
+    Counts into `stats` as it goes; also writes the lines to `copy_to` when given.
+    """
     rate_of_code = np.array([rates.get(language, 0.0) for language in census.languages])
     generator = np.random.Generator(np.random.PCG64(seed))
-    lines = np.zeros(len(census.languages), dtype=np.int64)
-    nbytes = np.zeros(len(census.languages), dtype=np.int64)
-    raw_counts: dict[int, Counter[int]] = {}
-    counted = np.zeros(len(census.languages), dtype=np.int64)
-    with open(label_cache, "rb") as cache, open(sample_path, "w", encoding="utf-8") as out:
+    with contextlib.ExitStack() as stack:
+        cache = stack.enter_context(open(label_cache, "rb"))
+        copy = stack.enter_context(open(copy_to, "w", encoding="utf-8")) if copy_to else None
         for batch in iter_corpus(sources, corpus, Counter()):
             if not batch:
                 continue
@@ -205,23 +237,12 @@ def write_sample(
             picked = np.repeat(train, copies)  # line indices, each as often as it is sampled
             if picked.size == 0:
                 continue
-            texts = batch.texts
-            out.write("\n".join([texts[i] for i in picked.tolist()]) + "\n")
-            picked_codes = codes[picked]
-            for code in np.unique(picked_codes).tolist():
-                chosen = picked[picked_codes == code].tolist()
-                joined = "\n".join([texts[i] for i in chosen])
-                lines[code] += len(chosen)
-                nbytes[code] += len(joined.encode("utf-8")) + 1
-                if counted[code] < CHAR_COUNT_LIMIT:
-                    counted[code] += len(joined)
-                    raw_counts.setdefault(code, Counter()).update(count_characters(joined))
-    normalize_cache: dict[int, str] = {}
-    return SampleStats(
-        lines={census.languages[c]: int(n) for c, n in enumerate(lines) if n},
-        bytes={census.languages[c]: int(n) for c, n in enumerate(nbytes) if lines[c]},
-        char_counts={
-            census.languages[code]: normalized_counts(counts, pipeline, normalize_cache)
-            for code, counts in sorted(raw_counts.items())
-        },
-    )
+            texts = [batch.texts[i] for i in picked.tolist()]
+            sizes = np.fromiter(map(len, map(str.encode, batch.texts)), np.int64, len(batch))
+            for code, indices in _by_code(codes, picked):
+                language = census.languages[code]
+                stats.lines[language] += len(indices)
+                stats.bytes[language] += int(sizes[indices].sum()) + len(indices)  # + newlines
+            if copy:
+                copy.write("\n".join(texts) + "\n")
+            yield texts

@@ -3,12 +3,16 @@ summary printed on stdout. Written with the toolkit's shared report writer."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
 from tokenizers import Tokenizer
 
 from mling.report import markdown_table, new_figure, write_report
+from tokenizer_training.alphabet import Alphabet
+from tokenizer_training.balance import effective_alpha
 from tokenizer_training.metrics import (
     LanguageMetrics,
     measure_languages,
@@ -16,7 +20,7 @@ from tokenizer_training.metrics import (
     spread,
     vocabulary,
 )
-from tokenizer_training.sample import HeldOut
+from tokenizer_training.sample import Census, HeldOut, SampleStats
 
 UNK_TARGET = 0.005  # held-out [UNK] rate every well-represented language must stay under
 CHART_LANGUAGES = 40  # languages drawn in the chart (the worst by fertility)
@@ -56,7 +60,7 @@ def evaluate(
         "languages": languages,
         "summary": {
             name: spread({lang: row[name] for lang, row in languages.items()})
-            for name in ("unk_rate", "unk_char_rate", "fertility", "parity")
+            for name in ("unk_rate", "unk_char_rate", "fertility", "parity", "parity_unk_as_chars")
         },
         "scripts": {
             name: {"tokens": count, "share": count / max(1, sum(scripts.values()))}
@@ -80,6 +84,66 @@ def evaluate(
     return result
 
 
+def build_report(
+    evaluation: dict,
+    output: Path,
+    configs: Mapping[str, object],
+    census: Census,
+    rates: Mapping[str, float],
+    stats: SampleStats,
+    alphabet: Alphabet,
+) -> dict:
+    """report.json of a build: the evaluation plus what went in (configs, corpus, sample,
+    alphabet), so the report alone says how the vocabulary was made."""
+    languages = sorted(census.lines, key=lambda lang: (-census.lines[lang], lang))
+    return evaluation | {
+        "output": str(output),
+        "algorithm": configs["train"].algorithm,
+        "config": {
+            name: dataclasses.asdict(config)
+            | ({"inputs": list(config.inputs)} if name == "corpus" else {})
+            for name, config in configs.items()
+        },
+        "corpus": {
+            "lines": sum(census.lines.values()),
+            "held_out_lines": census.held_out_total,
+            "skipped": {k: v for k, v in sorted(census.skipped.items()) if v},
+            "label_sources": dict(census.label_sources),
+        },
+        "sample": {
+            "lines": sum(stats.lines.values()),
+            "bytes": sum(stats.bytes.values()),
+            "effective_alpha": effective_alpha(census.lines, stats.lines),
+            "languages": {
+                lang: {
+                    "corpus_lines": census.lines[lang],
+                    "sampled_lines": stats.lines.get(lang, 0),
+                    "rate": rates[lang],
+                }
+                for lang in languages
+            },
+        },
+        "alphabet": {
+            "chars": len(alphabet.chars),
+            "continuation": len(alphabet.continuation),
+            "by_rule": alphabet.by_rule,
+            "dropped": alphabet.dropped,
+            "uncovered": alphabet.uncovered,
+            "exemplar_sources": alphabet.exemplar_sources,
+        },
+    }
+
+
+def target_line(target: dict) -> str:
+    """One stdout line on the [UNK] target."""
+    verdict = "met" if target["met"] else "NOT met in " + ", ".join(target["failing"])
+    return (
+        f"  [UNK] target (<{100 * target['threshold']:.1f}% where >= "
+        f"{target['min_train_lines']} training lines): {verdict} "
+        f"({target['languages']} languages judged)"
+    )
+
+
 def _pct(value: float | None, digits: int = 2) -> str | None:
     return None if value is None else f"{100 * value:.{digits}f}"
 
@@ -95,6 +159,7 @@ def _spread_table(summary: Mapping[str, dict]) -> str:
         ("unk_char_rate", "[UNK] characters %", _pct),
         ("fertility", "tokens per word", _num),
         ("parity", "parity vs English", _num),
+        ("parity_unk_as_chars", "parity, [UNK] as characters", _num),
     ):
         s = summary.get(name, {})
         if not s.get("languages"):
@@ -235,7 +300,16 @@ def build_markdown(report: dict) -> str:
             ", ".join(f"{k} {v}" for k, v in sorted(report["alphabet"]["dropped"].items()))
             or "none"
         )
-        + ".",
+        + f". Exemplar sets fitted {len(report['alphabet']['exemplar_sources'])} languages ("
+        + ", ".join(
+            f"{source} {count}"
+            for source, count in sorted(
+                Counter(
+                    s.split(":")[0] for s in report["alphabet"]["exemplar_sources"].values()
+                ).items()
+            )
+        )
+        + ").",
     ]
     return "\n".join(lines)
 

@@ -15,7 +15,7 @@ sample gives the same vocabulary in every run.
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterable
 
 from tokenizers import Tokenizer, models, trainers
 
@@ -32,7 +32,7 @@ from tokenizer_training.normalization import (
 
 
 def train_wordpiece(
-    files: list[Path],
+    batches: Iterable[list[str]],
     alphabet: Alphabet,
     normalization: NormalizationConfig,
     vocab_size: int,
@@ -41,8 +41,9 @@ def train_wordpiece(
 ) -> list[str]:
     """Tokens in id order: specials, `##` forms, single characters, then learned pieces.
 
-    vocab_size counts everything; fewer come back when the sample has no more pairs seen at
-    least min_frequency times.
+    batches: the sample, a list of lines at a time; the trainer counts words in Rust threads
+    while Python produces the next batch. vocab_size counts everything; fewer come back when
+    the sample has no more pairs seen at least min_frequency times.
     """
     continuation = [CONTINUATION + char for char in alphabet.continuation]
     fixed = len(SPECIAL_TOKENS) + len(continuation) + len(alphabet.chars)
@@ -65,7 +66,7 @@ def train_wordpiece(
         max_token_length=max_token_chars,
         show_progress=False,
     )
-    tokenizer.train([str(path) for path in files], trainer)
+    tokenizer.train_from_iterator(batches, trainer)
     vocab = tokenizer.get_vocab()
     tokens = sorted(vocab, key=vocab.__getitem__)
     return [t for t in tokens if len(t.removeprefix(CONTINUATION)) <= MAX_WORD_CHARS]

@@ -1,0 +1,58 @@
+"""The periodic evaluation hook exports the model and calls an entry point's main(argv)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import mling.train
+from tests import train_fixtures
+from tests.train_fixtures import tiny_argv
+
+toy_pairs = train_fixtures.toy_pairs  # fixture
+toy_tokenizer = train_fixtures.toy_tokenizer  # fixture
+
+FAKE_EVAL = """
+import json, sys
+from pathlib import Path
+
+def main(argv):
+    model = Path(argv[argv.index("--model") + 1])
+    record = {"argv": argv, "exported": (model / "config.json").exists()}
+    with open(sys.modules[__name__].LOG, "a") as log:
+        log.write(json.dumps(record) + "\\n")
+    return 3
+"""
+
+
+def test_hook_calls_main_with_the_exported_model(tmp_path, toy_pairs, toy_tokenizer, monkeypatch):
+    (tmp_path / "fake_eval.py").write_text(
+        textwrap.dedent(FAKE_EVAL) + f"LOG = {str(tmp_path / 'calls.jsonl')!r}\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "run"
+    argv = tiny_argv(toy_pairs, toy_tokenizer, out, "--max-steps", "4", "--eval-every", "2")
+    argv += [
+        "--eval-module",
+        "fake_eval",
+        "--eval-args",
+        "--model {model} --output {output} --tag 'two words'",
+    ]
+    assert mling.train.main(argv) == 0
+    calls = [json.loads(line) for line in (tmp_path / "calls.jsonl").open()]
+    assert [c["exported"] for c in calls] == [True, True]
+    step2 = out / "evals" / "step-00000002"
+    assert calls[0]["argv"] == [
+        "--model",
+        str(step2 / "model"),
+        "--output",
+        str(step2),
+        "--tag",
+        "two words",
+    ]
+
+
+def test_missing_evaluation_module_is_skipped(tmp_path, toy_pairs, toy_tokenizer, capsys):
+    argv = tiny_argv(toy_pairs, toy_tokenizer, tmp_path, "--max-steps", "1", "--eval-every", "1")
+    assert mling.train.main([*argv, "--eval-module", "no_such_eval_module"]) == 0
+    assert "evaluation hook skipped, cannot use no_such_eval_module.main" in capsys.readouterr().err
