@@ -10,10 +10,13 @@ UDHR text, Multi30k's test_2016_flickr and the 16-language parallel captions of
 `tests/multilingual.py`, none of which either vocabulary sees.
 
 Runs, each in its own process so its peak memory (ru_maxrss: Python and Rust alike) is its
-own: (1) ours, defaults, keeping its sample; (2) plain `BertWordPieceTokenizer`, defaults but
-cased like ours, trained on that very sample; (3) ours on the corpus twice over with the
-budget of run 1, to show that memory follows the budget, not the corpus. Then
-`--report-only` scores both vocabularies on the held-out set.
+own, timed by wall clock and by CPU seconds (all threads; steadier when other jobs share the
+machine): (1) ours, defaults, keeping its sample, and (2) plain `BertWordPieceTokenizer`,
+defaults but cased like ours, trained on that very sample, alternating --repeat times
+(medians); (3) plain with an alphabet as large as ours, to separate the cost of learning
+every script from our overhead; (4) ours on the corpus twice over with the budget of run 1,
+to show that memory follows the budget, not the corpus. Then `--report-only` scores both
+vocabularies on held-out text.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import json
 import random
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -119,12 +123,17 @@ def child(argv: list[str]) -> int:
         from tokenizer_training.build_vocab import main
 
         code = main(rest)
-    else:  # plain: SAMPLE OUT_DIR VOCAB_SIZE
+    else:  # plain: SAMPLE OUT_DIR VOCAB_SIZE LIMIT_ALPHABET
         from tokenizers import BertWordPieceTokenizer
 
-        sample, out_dir, vocab_size = rest
+        sample, out_dir, vocab_size, limit_alphabet = rest
         tokenizer = BertWordPieceTokenizer(lowercase=False, strip_accents=False)
-        tokenizer.train([sample], vocab_size=int(vocab_size), show_progress=False)
+        tokenizer.train(
+            [sample],
+            vocab_size=int(vocab_size),
+            limit_alphabet=int(limit_alphabet),  # the default is 1000
+            show_progress=False,
+        )
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         tokenizer.save_model(out_dir)
         tokenizer.save(str(Path(out_dir) / "tokenizer.json"))
@@ -152,6 +161,12 @@ def measured(kind: str, args: list[str]) -> dict:
     return result | {"process_s": process_s, "stdout": done.stdout}
 
 
+def median_run(runs: list[dict]) -> dict:
+    """Per-measure medians over repeated runs."""
+    keys = ("process_s", "wall_s", "cpu_s", "peak_rss_mb")
+    return {key: statistics.median(run[key] for run in runs) for key in keys} | {"runs": runs}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--child"]:
@@ -160,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=Path("bench-output/vocab"))
     parser.add_argument("--vocab-size", type=int, default=250_000)
     parser.add_argument("--quick", action="store_true", help="small corpus and vocabulary")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs of each; medians")
     args = parser.parse_args(argv)
 
     # config
@@ -173,21 +189,28 @@ def main(argv: list[str] | None = None) -> int:
     corpus_info = build_corpus(root, top_lines, exponent, min_lines)
     (root / "corpus2").symlink_to((root / "corpus").resolve())
 
-    # runs
+    # runs: ours and plain alternate, so both see the same background load
     sample = root / "sample.txt"
-    ours = measured(
-        "ours",
-        ["--input", str(root / "corpus"), "--output", str(root / "ours"),
-         "--vocab-size", str(vocab_size), "--sample-out", str(sample), *pattern],
-    )  # fmt: skip
+    build = ["--vocab-size", str(vocab_size), *pattern, "--input", str(root / "corpus")]
+    ours_runs, plain_runs = [], []
+    for _ in range(args.repeat):
+        ours_runs.append(
+            measured("ours", [*build, "--output", str(root / "ours"), "--sample-out", str(sample)])
+        )
+        plain_runs.append(
+            measured("plain", [str(sample), str(root / "plain"), str(vocab_size), "1000"])
+        )
     built = json.loads((root / "ours" / "report.json").read_text(encoding="utf-8"))
-    plain = measured("plain", [str(sample), str(root / "plain"), str(vocab_size)])
+    full = measured(
+        "plain",
+        [str(sample), str(root / "plain_full"), str(vocab_size), str(built["alphabet"]["chars"])],
+    )
     twice = measured(
         "ours",
-        ["--input", str(root / "corpus"), str(root / "corpus2"), "--output", str(root / "ours2x"),
-         "--vocab-size", str(vocab_size), "--max-sentences", str(built["sample"]["lines"]),
-         *pattern],
+        [*build, str(root / "corpus2"), "--output", str(root / "ours2x"),
+         "--max-sentences", str(built["sample"]["lines"])],
     )  # fmt: skip
+    ours, plain = median_run(ours_runs), median_run(plain_runs)
     compare = {}
     for name, held_out in (("heldout", root / "heldout"), ("m30k", root / "m30k_test")):
         if held_out.is_dir():
@@ -209,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
          f"{run['peak_rss_mb']:.0f}"]
         for name, run in (("plain BertWordPieceTokenizer", plain),
                           ("build_vocab.py (ours)", ours),
-                          ("ours, corpus x2, same budget", twice))
+                          ("ours, corpus x2, same budget", twice),
+                          ("plain, alphabet as large as ours", full))
     ]  # fmt: skip
     train_lines = {lang: row.get("train_lines", 0) for lang, row in built["languages"].items()}
     evaluations = compare["heldout"]
@@ -274,8 +298,10 @@ def main(argv: list[str] | None = None) -> int:
     summary = (
         f"Corpus: {corpus_info['languages']} UDHR languages ({corpus_info['udhr_lines']} lines)"
         f"{m30k}; sample {built['sample']['lines']} lines, {sample_mb:.1f} MB; vocabulary "
-        f"{vocab_size}. Stage times of ours (s): "
+        f"{vocab_size}. Ours per stage, wall s: "
         + ", ".join(f"{k} {v}" for k, v in built["timings_s"].items())
+        + "; CPU s: "
+        + ", ".join(f"{k} {v}" for k, v in built["cpu_s"].items())
     )
     markdown = "\n\n".join(
         ["# Vocabulary builder benchmark", summary, "## Time and memory", speed,
@@ -292,10 +318,16 @@ def main(argv: list[str] | None = None) -> int:
             "sample_lines": built["sample"]["lines"],
             "sample_mb": sample_mb,
             "runs": {
-                name: {k: v for k, v in run.items() if k != "stdout"}
-                for name, run in (("plain", plain), ("ours", ours), ("ours_2x", twice))
+                name: {k: v for k, v in run.items() if k not in ("stdout", "runs")}
+                for name, run in (
+                    ("plain", plain),
+                    ("ours", ours),
+                    ("ours_2x", twice),
+                    ("plain_full", full),
+                )
             },
             "ours_timings_s": built["timings_s"],
+            "ours_cpu_s": built["cpu_s"],
             "quality": {
                 subset: {name: e["summary"] for name, e in tokenizers.items()}
                 for subset, tokenizers in compare.items()

@@ -23,6 +23,7 @@ _REPERTOIRE = {"ko": "euc_kr"}  # language -> codec whose double-byte table narr
 MAX_SET = 8000  # characters; a larger set (without a repertoire) is not used
 MIN_FIT = 0.5  # share of the sampled letters a set must hold to be used
 _RANGE = re.compile(r"^(.)-(.)$")
+_EXEMPLAR_BLOCK = re.compile(r"^exemplar_chars \{.*?^\}", re.MULTILINE | re.DOTALL)
 _ES_PUNCTUATION = 3  # ICU's ULOCDATA_ES_PUNCTUATION, which PyICU's enum does not name
 
 
@@ -109,13 +110,13 @@ def _parse_gf(text: str) -> set[str]:
 def gflanguages_exemplars(language_id: str) -> frozenset[str]:
     """Base, auxiliary, marks and punctuation exemplars of a gflanguages id ('kk_Arab')."""
     entry = _gflanguages().get(language_id)
-    if entry is None:
+    block = _EXEMPLAR_BLOCK.search(entry.read_text(encoding="utf-8")) if entry else None
+    if block is None:
         return frozenset()
     from gflanguages import LanguageProto, text_format
 
-    proto = text_format.Parse(entry.read_text(encoding="utf-8"), LanguageProto())
-    if not proto.HasField("exemplar_chars"):
-        return frozenset()
+    # Only the exemplar block goes through the (pure-Python, slow) protobuf text parser.
+    proto = text_format.Parse(block.group(0), LanguageProto())
     sets = proto.exemplar_chars
     fields = (sets.base, sets.auxiliary, sets.marks, sets.punctuation)
     return _finish(language_id, set().union(*map(_parse_gf, fields)))

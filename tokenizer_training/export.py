@@ -73,7 +73,7 @@ def save_vocabulary(
     Returns the Rust tokenizer that tokenizer.json holds.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    bad = [token for token in tokens if not token or any(c.isspace() for c in token)]
+    bad = [token for token in tokens if token.split() != [token]]  # empty or with whitespace
     if bad:
         raise ValueError(f"tokens with whitespace cannot go into vocab.txt: {bad[:5]}")
     (out_dir / VOCAB_FILE).write_text("\n".join(tokens) + "\n", encoding="utf-8")

@@ -34,7 +34,7 @@ from tokenizer_training.normalization import Pipeline
 
 HELD_OUT = 0xFFFF  # label-cache code of a held-out line
 MAX_LANGUAGES = 0xFFFF  # label codes are uint16
-CHAR_COUNT_LIMIT = 50_000_000  # characters counted per language for the alphabet rule
+CHAR_COUNT_LIMIT = 10_000_000  # characters counted per language for the alphabet rule
 _UINT64 = 2**64
 
 

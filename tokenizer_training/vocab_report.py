@@ -210,7 +210,7 @@ def _script_table(scripts: Mapping[str, dict], limit: int = 25) -> str:
 
 def _figure(evaluations: Mapping[str, dict]):
     """Tokens per word for the worst languages (one bar per vocabulary), and script shares."""
-    figure, _ = new_figure(12, 9)
+    figure, _ = new_figure(10, 7.5)
     figure.clf()  # the shared helper gives one axes; this chart has two
     top, bottom = figure.subplots(2, 1)
     first = next(iter(evaluations.values()))
@@ -270,7 +270,7 @@ def build_markdown(report: dict) -> str:
         f"{report['sample']['lines']} lines ({report['sample']['bytes']} bytes) sampled from "
         f"{report['corpus']['lines']} training lines in {len(report['sample']['languages'])} "
         f"languages, alpha {report['config']['sampling']['alpha']} "
-        f"(realised {_num(report['sample']['effective_alpha'])}), seed "
+        f"(realised {_num(report['sample']['effective_alpha']) or 'n/a: equal sizes'}), seed "
         f"{report['config']['sampling']['seed']}. Labels: "
         + ", ".join(f"{k} {v}" for k, v in sorted(report["corpus"]["label_sources"].items()))
         + ".",
