@@ -147,6 +147,25 @@ def test_a_different_seed_draws_a_different_sample(tmp_path):
     assert sampled[0] != sampled[1]
 
 
+def test_the_sample_follows_the_budget_and_the_smoothing(tmp_path):
+    corpus = tmp_path / "skewed.jsonl"
+    with open(corpus, "w", encoding="utf-8") as file:  # English 9x larger than Thai
+        for language, repeat in (("en", 54), ("th", 6)):
+            for i in range(repeat):
+                for caption in CAPTIONS[language]:
+                    row = {"caption": f"{caption} {i}", "language": language}
+                    file.write(json.dumps(row, ensure_ascii=False) + "\n")
+    out = tmp_path / "budget"
+    args = ["--input", str(corpus), "--output", str(out), "--vocab-size", "600"]
+    assert main(args + ["--lang-column", "language", "--max-sentences", "120"]) == 0
+    sample = json.loads((out / "report.json").read_text(encoding="utf-8"))["sample"]
+    assert 100 <= sample["lines"] <= 140  # 120 expected, drawn line by line
+    lines = {lang: row["sampled_lines"] for lang, row in sample["languages"].items()}
+    # alpha 0.3: Thai's share is 9^-0.3 / (1 + 9^-0.3) = 0.34 of the sample, not its 0.10.
+    assert 0.25 < lines["th"] / sample["lines"] < 0.43
+    assert sample["languages"]["th"]["rate"] > 1 > sample["languages"]["en"]["rate"]
+
+
 def test_unigram_is_exported_in_the_same_form(built, tmp_path):
     unigram = build(tmp_path, "unigram", "--algorithm", "unigram")
     fast, slow = fast_and_slow(unigram)

@@ -63,9 +63,10 @@ def test_empty_binary_and_corrupt_files_are_skipped_with_a_count(tmp_path, capsy
     (tmp_path / "utf16.txt").write_bytes("Hund\n".encode("utf-16"))
     (tmp_path / "broken.gz").write_bytes(gzip.compress(b"Hund\nKatze\n" * 500)[:60])
     (tmp_path / "good.txt").write_text("Katze\n", encoding="utf-8")
+    (tmp_path / "torn.parquet").write_bytes(b"PAR1 not really parquet")
     rows, skipped = read([tmp_path])
     assert [text for text, _, _ in rows] == ["Katze"]
-    assert skipped == Counter(file_empty=1, file_binary=2, file_unreadable=1)
+    assert skipped == Counter(file_empty=1, file_binary=2, file_unreadable=2)
     err = capsys.readouterr().err
     assert "empty file" in err and "binary file" in err and "broken.gz" in err
 

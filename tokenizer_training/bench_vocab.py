@@ -15,8 +15,9 @@ machine): (1) ours, defaults, keeping its sample, and (2) plain `BertWordPieceTo
 defaults but cased like ours, trained on that very sample, alternating --repeat times
 (medians); (3) plain with an alphabet as large as ours, to separate the cost of learning
 every script from our overhead; (4) ours on the corpus twice over with the budget of run 1,
-to show that memory follows the budget, not the corpus. Then `--report-only` scores both
-vocabularies on held-out text.
+to show that memory follows the budget, not the corpus; (5) runs 1 and 2 again on Multi30k
+alone, four Latin-script languages that plain training does not drop. Then `--report-only`
+scores both all-language vocabularies on held-out text.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ SHORT = {  # Multi30k and tests/multilingual.py codes -> gflanguages ids
     "ja": "ja_Jpan", "zh": "zh_Hans", "ko": "ko_Kore", "am": "am_Ethi", "vi": "vi_Latn",
     "tr": "tr_Latn",
 }  # fmt: skip
+PATTERN = ["--lang-from-filename", "*.{lang}.txt", "--english", "en_Latn"]
 WATCHED = ["zh_Hans", "ja_Jpan", "ko_Kore", "th_Thai", "am_Ethi", "km_Khmr", "my_Mymr", "hi_Deva"]
 
 
@@ -167,6 +169,108 @@ def median_run(runs: list[dict]) -> dict:
     return {key: statistics.median(run[key] for run in runs) for key in keys} | {"runs": runs}
 
 
+def timed_pair(root: Path, name: str, inputs: list[Path], vocab_size: int, repeat: int) -> dict:
+    """Ours and plain (on ours' sample) alternating `repeat` times, so both see the same
+    background load. Returns their medians, ours' report and the sample path."""
+    sample = root / f"sample_{name}.txt"
+    build = ["--vocab-size", str(vocab_size), *PATTERN, "--input", *map(str, inputs)]
+    ours_runs, plain_runs = [], []
+    for _ in range(repeat):
+        out = ["--output", str(root / f"ours_{name}"), "--sample-out", str(sample)]
+        ours_runs.append(measured("ours", [*build, *out]))
+        plain = [str(sample), str(root / f"plain_{name}"), str(vocab_size), "1000"]
+        plain_runs.append(measured("plain", plain))
+    report = json.loads((root / f"ours_{name}" / "report.json").read_text(encoding="utf-8"))
+    return {
+        "ours": median_run(ours_runs),
+        "plain": median_run(plain_runs),
+        "report": report,
+        "sample": sample,
+        "build": build,
+    }
+
+
+def speed_row(scenario: str, name: str, run: dict, plain: dict) -> list:
+    return [
+        scenario,
+        name,
+        f"{run['process_s']:.1f}",
+        f"{run['process_s'] / plain['process_s']:.2f}",
+        f"{run['cpu_s']:.1f}",
+        f"{run['cpu_s'] / plain['cpu_s']:.2f}",
+        f"{run['peak_rss_mb']:.0f}",
+    ]
+
+
+def compare_on(root: Path, name: str, held_out: Path, tokenizers: list[Path]) -> dict:
+    """--report-only of both vocabularies on a held-out set -> {vocabulary: evaluation}."""
+    measured(
+        "ours",
+        ["--report-only", "--tokenizer", *map(str, tokenizers), "--input", str(held_out),
+         "--output", str(root / f"compare_{name}"), "--lang-column", "language",
+         "--english-column", "english", "--report-lines", "5000", *PATTERN],
+    )  # fmt: skip
+    report = root / f"compare_{name}" / "report_only.json"
+    return json.loads(report.read_text(encoding="utf-8"))["tokenizers"]
+
+
+def quality_tables(evaluations: dict, compare_m30k: dict | None, train_lines: dict) -> list[str]:
+    """Markdown: held-out [UNK] and fertility, parity, the scripts plain training loses."""
+    judged = [lang for lang, n in train_lines.items() if n >= 200]
+    quality_rows, parity_rows, watched_rows = [], [], []
+    for name, evaluation in evaluations.items():
+        rows = evaluation["languages"]
+        unk = {lang: rows[lang]["unk_rate"] for lang in judged if lang in rows}
+        unk = {lang: rate for lang, rate in unk.items() if rate is not None}
+        failing = sorted(lang for lang, rate in unk.items() if rate >= 0.005)
+        quality_rows.append(
+            [name, evaluation["vocab_size"], len(unk),
+             f"{len(failing)}: {' '.join(failing[:6])}{' ...' if len(failing) > 6 else ''}",
+             f"{100 * max(unk.values()):.2f} ({max(unk, key=unk.get)})",
+             f"{evaluation['summary']['fertility']['median']:.2f}"]
+        )  # fmt: skip
+        sets = [("captions, 15 languages", evaluation)]
+        if compare_m30k:
+            sets.insert(0, ("Multi30k test (in domain)", compare_m30k[name]))
+        for label, source in sets:
+            row = [name, label]
+            for metric in ("parity", "parity_unk_as_chars"):
+                value = source["summary"][metric]
+                row += [
+                    f"{value['median']:.3f}",
+                    f"{value['worst']:.3f} ({value['worst_language']})",
+                ]
+            parity_rows.append(row)
+    for lang in WATCHED:
+        row = [lang, train_lines.get(lang, 0)]
+        for evaluation in evaluations.values():
+            value = evaluation["languages"].get(lang, {})
+            unk, fert = value.get("unk_rate"), value.get("fertility")
+            row += [None if unk is None else f"{100 * unk:.2f}", fert and f"{fert:.2f}"]
+        watched_rows.append(row)
+    names = list(evaluations)
+    return [
+        "## Held-out [UNK] and fertility",
+        markdown_table(
+            ["vocabulary", "tokens", "languages >= 200 train lines", "[UNK] >= 0.5%",
+             "worst [UNK] %", "median tokens/word"],
+            quality_rows,
+        ),
+        "## Parity with English",
+        markdown_table(
+            ["vocabulary", "parallel set", "median parity", "worst parity",
+             "median, [UNK] as chars", "worst, [UNK] as chars"],
+            parity_rows,
+        ),
+        "## Scripts that plain training loses",
+        markdown_table(
+            ["language", "train lines"]
+            + [f"{n} {m}" for n in names for m in ("[UNK] %", "tok/word")],
+            watched_rows,
+        ),
+    ]  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--child"]:
@@ -182,133 +286,70 @@ def main(argv: list[str] | None = None) -> int:
     root: Path = args.output
     vocab_size = 8000 if args.quick else args.vocab_size
     top_lines, exponent, min_lines = (3000, 1.0, 5) if args.quick else (30_000, 0.9, 20)
-    pattern = ["--lang-from-filename", "*.{lang}.txt", "--english", "en_Latn"]
     shutil.rmtree(root, ignore_errors=True)
 
     # data
     corpus_info = build_corpus(root, top_lines, exponent, min_lines)
     (root / "corpus2").symlink_to((root / "corpus").resolve())
+    m30k_files = sorted((root / "corpus").glob("m30k.*.txt"))
 
-    # runs: ours and plain alternate, so both see the same background load
-    sample = root / "sample.txt"
-    build = ["--vocab-size", str(vocab_size), *pattern, "--input", str(root / "corpus")]
-    ours_runs, plain_runs = [], []
-    for _ in range(args.repeat):
-        ours_runs.append(
-            measured("ours", [*build, "--output", str(root / "ours"), "--sample-out", str(sample)])
-        )
-        plain_runs.append(
-            measured("plain", [str(sample), str(root / "plain"), str(vocab_size), "1000"])
-        )
-    built = json.loads((root / "ours" / "report.json").read_text(encoding="utf-8"))
-    full = measured(
+    # time and memory: all languages; Multi30k alone (4 Latin-script languages)
+    full = timed_pair(root, "all", [root / "corpus"], vocab_size, args.repeat)
+    built = full["report"]
+    wide = measured(
         "plain",
-        [str(sample), str(root / "plain_full"), str(vocab_size), str(built["alphabet"]["chars"])],
-    )
+        [str(full["sample"]), str(root / "plain_wide"), str(vocab_size),
+         str(built["alphabet"]["chars"])],
+    )  # fmt: skip
     twice = measured(
         "ours",
-        [*build, str(root / "corpus2"), "--output", str(root / "ours2x"),
+        [*full["build"], str(root / "corpus2"), "--output", str(root / "ours_2x"),
          "--max-sentences", str(built["sample"]["lines"])],
     )  # fmt: skip
-    ours, plain = median_run(ours_runs), median_run(plain_runs)
-    compare = {}
-    for name, held_out in (("heldout", root / "heldout"), ("m30k", root / "m30k_test")):
-        if held_out.is_dir():
-            measured(
-                "ours",
-                ["--report-only", "--tokenizer", str(root / "ours"), str(root / "plain"),
-                 "--input", str(held_out), "--output", str(root / f"compare_{name}"),
-                 "--lang-column", "language", "--english-column", "english",
-                 "--report-lines", "5000", *pattern],
-            )  # fmt: skip
-            report = root / f"compare_{name}" / "report_only.json"
-            compare[name] = json.loads(report.read_text(encoding="utf-8"))["tokenizers"]
+    latin = timed_pair(root, "m30k", m30k_files, vocab_size, args.repeat) if m30k_files else None
+
+    # held-out quality of the all-language vocabularies
+    tokenizers = [root / "ours_all", root / "plain_all"]
+    evaluations = compare_on(root, "heldout", root / "heldout", tokenizers)
+    m30k_test = root / "m30k_test"
+    compare_m30k = compare_on(root, "m30k", m30k_test, tokenizers) if m30k_test.is_dir() else None
 
     # tables
-    sample_mb = sample.stat().st_size / 1e6
+    all_name = f"{corpus_info['languages']} languages"
     speed_rows = [
-        [name, f"{run['process_s']:.1f}", f"{run['process_s'] / plain['process_s']:.2f}",
-         f"{run['cpu_s']:.1f}", f"{run['cpu_s'] / plain['cpu_s']:.2f}",
-         f"{run['peak_rss_mb']:.0f}"]
-        for name, run in (("plain BertWordPieceTokenizer", plain),
-                          ("build_vocab.py (ours)", ours),
-                          ("ours, corpus x2, same budget", twice),
-                          ("plain, alphabet as large as ours", full))
-    ]  # fmt: skip
+        speed_row(all_name, "plain BertWordPieceTokenizer", full["plain"], full["plain"]),
+        speed_row(all_name, "build_vocab.py (ours)", full["ours"], full["plain"]),
+        speed_row(all_name, "plain, alphabet as large as ours", wide, full["plain"]),
+        speed_row(all_name, "ours, corpus x2, same budget", twice, full["plain"]),
+    ]
+    if latin:
+        speed_rows += [
+            speed_row("Multi30k en/de/fr/cs", "plain BertWordPieceTokenizer", latin["plain"],
+                      latin["plain"]),
+            speed_row("Multi30k en/de/fr/cs", "build_vocab.py (ours)", latin["ours"],
+                      latin["plain"]),
+        ]  # fmt: skip
     train_lines = {lang: row.get("train_lines", 0) for lang, row in built["languages"].items()}
-    evaluations = compare["heldout"]
-    judged = [lang for lang, n in train_lines.items() if n >= 200]
-    quality_rows = []
-    for name, evaluation in evaluations.items():
-        rows = evaluation["languages"]
-        unk = {
-            lang: rows[lang]["unk_rate"]
-            for lang in judged
-            if rows.get(lang, {}).get("unk_rate") is not None
-        }
-        failing = sorted(lang for lang, rate in unk.items() if rate >= 0.005)
-        fertility = evaluation["summary"]["fertility"]
-        quality_rows.append(
-            [name, evaluation["vocab_size"], len(unk),
-             f"{len(failing)}: {' '.join(failing[:6])}{' ...' if len(failing) > 6 else ''}",
-             f"{100 * max(unk.values()):.2f} ({max(unk, key=unk.get)})",
-             f"{fertility['median']:.2f}"]
-        )  # fmt: skip
-    parity_rows = []
-    for name in evaluations:
-        for subset, label in (("m30k", "Multi30k test (in domain)"), ("heldout", "captions")):
-            if subset not in compare:
-                continue
-            summary = compare[subset][name]["summary"]
-            row = [name, label]
-            for metric in ("parity", "parity_unk_as_chars"):
-                value = summary[metric]
-                row += [
-                    f"{value['median']:.3f}",
-                    f"{value['worst']:.3f} ({value['worst_language']})",
-                ]
-            parity_rows.append(row)
-    watched_rows = []
-    for lang in WATCHED:
-        row = [lang, train_lines.get(lang, 0)]
-        for evaluation in evaluations.values():
-            value = evaluation["languages"].get(lang, {})
-            unk, fert = value.get("unk_rate"), value.get("fertility")
-            row += [None if unk is None else f"{100 * unk:.2f}", fert and f"{fert:.2f}"]
-        watched_rows.append(row)
-    names = list(evaluations)
-    speed = markdown_table(
-        ["run", "wall s", "wall vs plain", "CPU s", "CPU vs plain", "peak RSS MB"], speed_rows
-    )
-    quality = markdown_table(
-        ["vocabulary", "tokens", "languages >= 200 train lines", "[UNK] >= 0.5%",
-         "worst [UNK] %", "median tokens/word"],
-        quality_rows,
-    )  # fmt: skip
-    parity = markdown_table(
-        ["vocabulary", "parallel set", "median parity", "worst parity",
-         "median, [UNK] as chars", "worst, [UNK] as chars"],
-        parity_rows,
-    )  # fmt: skip
-    watched = markdown_table(
-        ["language", "train lines"] + [f"{n} {m}" for n in names for m in ("[UNK] %", "tok/word")],
-        watched_rows,
-    )
     m30k = f" + Multi30k ({corpus_info['m30k_lines']} lines)" if corpus_info["m30k_lines"] else ""
     summary = (
         f"Corpus: {corpus_info['languages']} UDHR languages ({corpus_info['udhr_lines']} lines)"
-        f"{m30k}; sample {built['sample']['lines']} lines, {sample_mb:.1f} MB; vocabulary "
-        f"{vocab_size}. Ours per stage, wall s: "
-        + ", ".join(f"{k} {v}" for k, v in built["timings_s"].items())
-        + "; CPU s: "
+        f"{m30k}; sample {built['sample']['lines']} lines, "
+        f"{full['sample'].stat().st_size / 1e6:.1f} MB; vocabulary {vocab_size}; medians of "
+        f"{args.repeat} runs. Ours per stage, CPU s: "
         + ", ".join(f"{k} {v}" for k, v in built["cpu_s"].items())
     )
-    markdown = "\n\n".join(
-        ["# Vocabulary builder benchmark", summary, "## Time and memory", speed,
-         "## Held-out [UNK] and fertility", quality, "## Parity with English", parity,
-         "## Scripts that plain training fails", watched]
-    )  # fmt: skip
+    speed = markdown_table(
+        ["corpus", "run", "wall s", "wall vs plain", "CPU s", "CPU vs plain", "peak RSS MB"],
+        speed_rows,
+    )
+    sections = ["# Vocabulary builder benchmark", summary, "## Time and memory", speed]
+    sections += quality_tables(evaluations, compare_m30k, train_lines)
+    markdown = "\n\n".join(sections)
     print(markdown)
+    runs = {"all_plain": full["plain"], "all_ours": full["ours"], "all_plain_wide": wide}
+    runs |= {"all_ours_2x": twice}
+    if latin:
+        runs |= {"m30k_plain": latin["plain"], "m30k_ours": latin["ours"]}
     write_report(
         root,
         "bench",
@@ -316,22 +357,12 @@ def main(argv: list[str] | None = None) -> int:
             "corpus": corpus_info,
             "vocab_size": vocab_size,
             "sample_lines": built["sample"]["lines"],
-            "sample_mb": sample_mb,
             "runs": {
                 name: {k: v for k, v in run.items() if k not in ("stdout", "runs")}
-                for name, run in (
-                    ("plain", plain),
-                    ("ours", ours),
-                    ("ours_2x", twice),
-                    ("plain_full", full),
-                )
+                for name, run in runs.items()
             },
-            "ours_timings_s": built["timings_s"],
             "ours_cpu_s": built["cpu_s"],
-            "quality": {
-                subset: {name: e["summary"] for name, e in tokenizers.items()}
-                for subset, tokenizers in compare.items()
-            },
+            "quality": {name: e["summary"] for name, e in evaluations.items()},
         },
         markdown,
     )
