@@ -281,6 +281,9 @@ class PairStream(IterableDataset):
                     block_captions, block_images = self.read_block(block)
                     captions += block_captions
                     images += block_images
+                if len(captions) != size:  # positions would no longer mean the same rows
+                    paths = sorted({self.sources[b.source].path for b in window})
+                    raise InputError(f"shard changed while training, restart the run: {paths}")
                 rng = np.random.default_rng([self.seed, epoch, reader, number])
                 order = rng.permutation(size)
                 offsets, flips = random_crops(rng, size, self.image_size)

@@ -107,6 +107,18 @@ def test_parquet_reads_only_the_text_columns(tmp_path):
     assert skipped == Counter(missing_text=1)
 
 
+def test_directories_are_read_flat_like_everywhere_in_the_toolkit(tmp_path, capsys):
+    # A filter output: kept pairs on top, rejected ones and a webdataset copy in folders.
+    (tmp_path / "rejected").mkdir()
+    pq.write_table(pa.table({"caption": LINES[:2]}), tmp_path / "part-00000.parquet")
+    pq.write_table(pa.table({"caption": ["spam spam"]}), tmp_path / "rejected" / "part-0.parquet")
+    rows, _ = read([tmp_path])
+    assert [text for text, _, _ in rows] == LINES[:2]
+    assert "not reading 1 folders" in capsys.readouterr().err
+    rows, _ = read([tmp_path / "**" / "*.parquet"])
+    assert sorted(text for text, _, _ in rows) == sorted([*LINES[:2], "spam spam"])
+
+
 def test_missing_column_is_an_error_that_says_what_to_pass(tmp_path):
     pq.write_table(pa.table({"TEXT": LINES}), tmp_path / "laion.parquet")
     with pytest.raises(InputError, match="has no column 'caption'.*--text-column"):

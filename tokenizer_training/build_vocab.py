@@ -22,14 +22,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from data.pairs import InputError
+from data.pairs import InputError, publish_dir
 from tokenizer_training.alphabet import AlphabetConfig, select_alphabet
 from tokenizer_training.balance import sampling_rates
 from tokenizer_training.corpus import CorpusConfig, discover
 from tokenizer_training.export import (
     check_output_dir,
     load_tokenizer,
-    publish,
     save_vocabulary,
     staging_dir,
 )
@@ -284,7 +283,7 @@ def build(args: argparse.Namespace, corpus: CorpusConfig) -> int:
         timer.lap("evaluate")
         report["timings_s"], report["cpu_s"] = timer.timings(), timer.cpu()
         write_build_report(staged, report)
-        publish(staged, output)
+        publish_dir(staged, output)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(staged, ignore_errors=True)

@@ -3,7 +3,8 @@ line or file left out.
 
 Formats: plain text or gzip, one sentence per line; JSONL, parquet and webdataset tar shards
 with a text column (the pair schema's `caption` by default); datasets written with
-`datasets.save_to_disk`. Files, directories (searched recursively) and globs.
+`datasets.save_to_disk`. Files, directories (read flat, as everywhere in the toolkit) and globs
+(`**` recurses).
 
 Bad input never stops a run and is never lost silently: an empty, binary or unreadable file is
 skipped with a one-line warning, a bad line is skipped with a reason (`invalid_utf8`,
@@ -19,7 +20,6 @@ import glob
 import gzip
 import itertools
 import json
-import os
 import re
 import sys
 import zlib
@@ -117,25 +117,30 @@ def _is_dataset_dir(path: Path) -> bool:
 
 
 def _walk(directory: Path, skipped: Counter[str]) -> list[Source]:
-    """Sources under a directory: dataset directories whole, known files one by one."""
-    sources = []
-    for root, dirs, files in os.walk(directory):
-        root_path = Path(root)
-        for name in sorted(dirs):
-            if name.startswith("."):
-                dirs.remove(name)
-            elif _is_dataset_dir(root_path / name):
-                sources.append(Source(root_path / name, "datasets"))
-                dirs.remove(name)
-        dirs.sort()
-        for name in sorted(files):
-            if name.startswith("."):
-                continue
-            if name.lower().endswith(KNOWN_SUFFIXES):
-                sources.append(Source(root_path / name, _kind(root_path / name)))
+    """Sources directly inside a directory: known files, and `save_to_disk` directories.
+
+    Directories are read flat, as everywhere in the toolkit, so a filter output's `rejected/`
+    and `webdataset/` never leak in; a `**` glob recurses.
+    """
+    sources, subfolders = [], []
+    for path in sorted(directory.iterdir()):
+        if path.name.startswith("."):
+            continue
+        if path.is_dir():
+            if _is_dataset_dir(path):
+                sources.append(Source(path, "datasets"))
             else:
-                skipped[FILE_IGNORED] += 1
-    return sorted(sources, key=lambda source: source.path.as_posix())
+                subfolders.append(path.name)
+        elif path.name.lower().endswith(KNOWN_SUFFIXES):
+            sources.append(Source(path, _kind(path)))
+        else:
+            skipped[FILE_IGNORED] += 1
+    if subfolders:
+        warn(
+            f"not reading {len(subfolders)} folders inside {directory} (e.g. {subfolders[0]}/); "
+            f"directories are read flat, pass '{directory}/**/*' to recurse"
+        )
+    return sources
 
 
 def _expand(raw: str, skipped: Counter[str]) -> list[Source]:
@@ -343,7 +348,8 @@ def _read_text(source: Source, config: CorpusConfig, skipped: Counter[str]) -> I
             yield LineBatch(texts, [source.language] * len(texts), [None] * len(texts))
             continue
         batch = LineBatch()
-        for line, english in zip(lines, itertools.islice(partner, len(lines)), strict=False):
+        english_lines = itertools.islice(partner, len(lines))  # the partner has as many lines
+        for line, english in itertools.zip_longest(lines, english_lines):
             if line is not None:
                 batch.add(line, source.language, english)
         yield batch

@@ -10,10 +10,7 @@ written beside the target and renamed into place.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import tempfile
-import uuid
 from pathlib import Path
 
 from tokenizers import AddedToken, Tokenizer, decoders, models, processors
@@ -128,14 +125,3 @@ def staging_dir(out_dir: Path) -> Path:
     """An empty directory beside out_dir, on the same file system, for an atomic publish."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-
-
-def publish(staged: Path, out_dir: Path) -> None:
-    """Move a finished staging directory into place; a previous vocabulary is replaced whole."""
-    if out_dir.exists():
-        trash = out_dir.with_name(f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(out_dir, trash)
-        os.replace(staged, out_dir)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(staged, out_dir)
