@@ -107,7 +107,11 @@ def test_two_processes_match_one_process_on_the_concatenated_batch(tmp_path):
     assert two["loss"].item() == pytest.approx(loss.item(), rel=1e-5)
     assert set(gradients) == {k.removeprefix("grad.") for k in two if k != "loss"}
     for name, gradient in gradients.items():
-        torch.testing.assert_close(two[f"grad.{name}"], gradient, rtol=1e-4, atol=1e-6, msg=name)
+        # Tolerance relative to each tensor's scale: the two runs sum in different orders, so
+        # entries near zero differ by float noise far above their own size (attention key
+        # biases have a true gradient of 0 and come out as +-1e-11 either way).
+        error = (two[f"grad.{name}"] - gradient).abs().max().item()
+        assert error <= 1e-4 * gradient.abs().max().item() + 1e-9, (name, error)
     for name in (
         "align.temperature",
         "align.text_projection.weight",
