@@ -38,6 +38,7 @@ bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) tokenizer_training/bench_vocab.py
 	HF_HUB_OFFLINE=1 $(PY) data/bench_filter.py
 	HF_HUB_OFFLINE=1 $(PY) mling/bench_train.py
+	HF_HUB_OFFLINE=1 $(PY) eval/bench_eval.py --output bench-output/eval
 
 clean:
 	rm -rf demo-output bench-output

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from data.pairs import InputError
 from eval.image_files import load_rgb
+from mling.loader import nfc
 from mling.report import write_atomic
 
 CACHE_VERSION = 1  # bump when the embedding code changes what it computes
@@ -266,7 +267,7 @@ class Embedder:
         for i in range(0, len(order), self.cfg.batch_size):
             rows = order[i : i + self.cfg.batch_size]
             tokens = self.processor.tokenizer(
-                [captions[j] for j in rows],
+                [nfc(captions[j]) for j in rows],
                 padding=True,
                 truncation=True,
                 max_length=self.max_length,

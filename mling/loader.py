@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import math
 import tarfile
+import unicodedata
 import warnings
 from collections import Counter, OrderedDict
 from collections.abc import Iterator
@@ -144,6 +145,13 @@ def _image_bytes(column: pa.ChunkedArray) -> list[bytes | None]:
     return column.to_pylist()
 
 
+def nfc(caption: str) -> str:
+    """Unicode NFC. The fast BERT tokenizer does not compose characters (the slow one does),
+    so a decomposed "e + combining acute" would otherwise tokenize unlike the "é" of the
+    vocabulary: web alt-text arrives in both forms."""
+    return unicodedata.normalize("NFC", caption)
+
+
 def caption_encoder(tokenizer_dir: str, max_length: int):
     """captions -> (input_ids, attention_mask), (B, max_length) int64, padded and truncated.
 
@@ -157,7 +165,12 @@ def caption_encoder(tokenizer_dir: str, max_length: int):
     if backend is None:
 
         def encode_slow(captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-            out = tokenizer(captions, padding="max_length", truncation=True, max_length=max_length)
+            out = tokenizer(
+                [nfc(caption) for caption in captions],
+                padding="max_length",
+                truncation=True,
+                max_length=max_length,
+            )
             return torch.tensor(out["input_ids"]), torch.tensor(out["attention_mask"])
 
         return encode_slow
@@ -170,7 +183,7 @@ def caption_encoder(tokenizer_dir: str, max_length: int):
     backend.enable_truncation(max_length)
 
     def encode(captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        encodings = backend.encode_batch(captions)
+        encodings = backend.encode_batch([nfc(caption) for caption in captions])
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
         return torch.from_numpy(ids), torch.from_numpy(mask)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import unicodedata
 from collections import Counter
 from pathlib import Path
 
@@ -260,3 +261,12 @@ def test_caption_encoder_matches_the_transformers_tokenizer(tiny_tokenizer_dir):
     assert torch.equal(input_ids, reference["input_ids"])
     assert torch.equal(attention_mask, reference["attention_mask"])
     assert attention_mask[-1].all() and input_ids[-1, -1] == reference["input_ids"][-1, -1]
+
+
+def test_decomposed_captions_tokenize_like_composed_ones(tiny_tokenizer_dir):
+    # Web alt-text arrives in NFC and NFD; the fast tokenizer does not compose by itself.
+    composed = [caption for lang in ("vi", "fr", "cs", "de") for caption in CAPTIONS[lang][:2]]
+    decomposed = [unicodedata.normalize("NFD", caption) for caption in composed]
+    assert decomposed != composed  # the fixture has characters that decompose
+    encode = caption_encoder(str(tiny_tokenizer_dir), 32)
+    assert torch.equal(encode(decomposed)[0], encode(composed)[0])
