@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import dataclasses
+import os
 import shutil
 import sys
 import tempfile
@@ -32,6 +34,7 @@ from tokenizer_training.export import (
     save_vocabulary,
     staging_dir,
 )
+from tokenizer_training.forked import ForkedStream
 from tokenizer_training.labels import Labeler
 from tokenizer_training.normalization import SPECIAL_TOKENS, NormalizationConfig, Pipeline
 from tokenizer_training.sample import (
@@ -44,12 +47,13 @@ from tokenizer_training.sample import (
 from tokenizer_training.vocab_report import (
     build_report,
     evaluate,
+    preload_plotting,
     summary_lines,
     target_line,
     write_build_report,
     write_compare_report,
 )
-from tokenizer_training.wordpiece import train_wordpiece
+from tokenizer_training.wordpiece import train_wordpiece, word_sequences
 
 PROG = "build_vocab.py"
 
@@ -213,6 +217,8 @@ def build(args: argparse.Namespace, corpus: CorpusConfig) -> int:
     timer = StageTimer()
     staged = staging_dir(output)
     work = Path(tempfile.mkdtemp(prefix=f".{output.name}.work-", dir=output.parent))
+    children = contextlib.ExitStack()  # the sample's child process, stopped on any error
+    plotting = None
     try:
         # data: pass 1, census (labels, held-out lines, lines and characters per language)
         skipped: Counter[str] = Counter()
@@ -230,6 +236,22 @@ def build(args: argparse.Namespace, corpus: CorpusConfig) -> int:
         )
         timer.lap("census")
 
+        # data: pass 2 streams the balanced sample, as counted words for WordPiece, from a
+        # child process that starts now, so it runs while the alphabet is chosen and while the
+        # Rust trainer counts; the unigram trainer reads a file, written here
+        stats = SampleStats()
+        if args.sample_out:
+            args.sample_out.parent.mkdir(parents=True, exist_ok=True)
+        sample_file = args.sample_out or (
+            work / "sample.txt" if train.algorithm == "unigram" else None
+        )
+        sample = iter_sample(
+            sources, corpus, census, rates, sampling.seed, labels, stats, sample_file
+        )
+        if train.algorithm == "wordpiece":
+            words = ForkedStream(lambda: word_sequences(sample, pipeline), lambda: stats)
+            children.enter_context(words)
+
         # alphabet (per language, so it needs the census, not the sample)
         expected = {lang: census.lines[lang] * rate for lang, rate in rates.items()}
         alphabet = select_alphabet(
@@ -241,18 +263,8 @@ def build(args: argparse.Namespace, corpus: CorpusConfig) -> int:
         )
         timer.lap("alphabet")
 
-        # data: pass 2 streams the balanced sample into the trainer
-        stats = SampleStats()
-        if args.sample_out:
-            args.sample_out.parent.mkdir(parents=True, exist_ok=True)
-        sample_file = args.sample_out or (
-            work / "sample.txt" if train.algorithm == "unigram" else None
-        )
-        sample = iter_sample(
-            sources, corpus, census, rates, sampling.seed, labels, stats, sample_file
-        )
-
         # train
+        plotting = preload_plotting()
         try:
             if train.algorithm == "unigram":
                 from tokenizer_training.unigram import train_unigram
@@ -264,9 +276,10 @@ def build(args: argparse.Namespace, corpus: CorpusConfig) -> int:
                 )  # fmt: skip
             else:
                 tokens = train_wordpiece(
-                    sample, alphabet, normalization, train.vocab_size,
-                    train.min_frequency, train.max_token_chars,
+                    words, alphabet, train.vocab_size, train.min_frequency,
+                    train.max_token_chars,
                 )  # fmt: skip
+                stats = words.result
         except ValueError as error:
             raise InputError(str(error)) from error
         timer.lap("sample_and_train")
@@ -285,6 +298,9 @@ def build(args: argparse.Namespace, corpus: CorpusConfig) -> int:
         write_build_report(staged, report)
         publish_dir(staged, output)
     finally:
+        children.close()
+        if plotting:  # no thread may outlive a build: a later build forks
+            plotting.join()
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(staged, ignore_errors=True)
 
@@ -303,14 +319,15 @@ def build(args: argparse.Namespace, corpus: CorpusConfig) -> int:
 
 
 class StageTimer:
-    """Wall-clock and CPU seconds (all threads) per stage, in the order they ran."""
+    """Wall-clock and CPU seconds (all threads, and child processes once they have ended) per
+    stage, in the order they ran."""
 
     def __init__(self) -> None:
-        self._last = (time.perf_counter(), time.process_time())
+        self._last = (time.perf_counter(), _cpu_seconds())
         self._laps: dict[str, tuple[float, float]] = {}
 
     def lap(self, name: str) -> None:
-        now = (time.perf_counter(), time.process_time())
+        now = (time.perf_counter(), _cpu_seconds())
         self._laps[name] = (now[0] - self._last[0], now[1] - self._last[1])
         self._last = now
 
@@ -323,6 +340,11 @@ class StageTimer:
         """{stage: CPU seconds, ..., total}: the report's cpu_s."""
         laps = {name: round(cpu, 3) for name, (_, cpu) in self._laps.items()}
         return laps | {"total": round(sum(laps.values()), 3)}
+
+
+def _cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def main(argv: list[str] | None = None) -> int:

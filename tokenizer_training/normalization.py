@@ -105,7 +105,11 @@ class Pipeline:
 
     def words(self, text: str) -> list[str]:
         """The words WordPiece will see in `text`, in order."""
-        return [word for word, _ in self.pre_tokenizer.pre_tokenize_str(self.normalize(text))]
+        return self.cut(self.normalize(text))
+
+    def cut(self, normalized: str) -> list[str]:
+        """The words of text that is already normalized (pre-tokenizer only)."""
+        return [word for word, _ in self.pre_tokenizer.pre_tokenize_str(normalized)]
 
     def isolated(self, chars: Iterable[str]) -> set[str]:
         """Characters the pipeline always cuts out as a word of their own (CJK, punctuation).

@@ -5,8 +5,10 @@ bytes per language and the characters of each language (for the alphabet rule, w
 within a language, so sampling rates do not change it; up to `CHAR_COUNT_LIMIT` characters per
 language: frequencies, not completeness, matter there, since a character the count misses is
 rarer than the coverage rule keeps anyway). Labels go to a small cache file (2 bytes a line)
-so language ID runs once. Pass 2 reads the corpus again and yields each remaining line
-`sample_copies` times, in batches, straight into the trainer: the sample is never held.
+so language ID runs once. Pass 2 reads the corpus again and draws `sample_copies` for each
+remaining line; it yields each read batch's sampled lines once, grouped by their number of
+copies, straight to the trainer (which counts each word that many times): the sample is never
+held, nor expanded.
 
 Held-out lines are chosen by a seeded 64-bit hash (xxh3) of the text (of its English
 counterpart in parallel data, so all translations of a sentence fall on the same side), never
@@ -18,7 +20,10 @@ seed, same sample.
 from __future__ import annotations
 
 import contextlib
+import functools
+import io
 import itertools
+import sys
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +34,7 @@ import xxhash
 
 from tokenizer_training.balance import sample_copies
 from tokenizer_training.corpus import CorpusConfig, Source, iter_corpus
+from tokenizer_training.forked import ForkedStream
 from tokenizer_training.labels import Labeler
 from tokenizer_training.normalization import Pipeline
 
@@ -105,16 +111,94 @@ def take_census(
     sampling: SamplingConfig,
     labeler: Labeler,
     label_cache: Path,
+    workers: int = 2,
 ) -> Census:
-    """Pass 1: label, hold out, count. Writes one uint16 code per valid line to label_cache."""
+    """Pass 1: label, hold out, count. Writes one uint16 code per valid line to label_cache.
+
+    The sources are cut into `workers` runs of about equal bytes; all but the first are read
+    by child processes while this one reads the first, and the parts are merged in corpus
+    order, into exactly what one pass over all sources would give.
+    """
+    runs = _split_sources(sources, workers)
+    caches = [label_cache] + [label_cache.with_name(f"{label_cache.name}.{i}") for i in
+                              range(1, len(runs))]  # fmt: skip
+    children = [
+        ForkedStream(  # no items, just the part as its result
+            lambda: iter(()),
+            functools.partial(_census_in_child, run, corpus, sampling, labeler, cache),
+        )
+        for run, cache in zip(runs[1:], caches[1:], strict=True)
+    ]
+    with contextlib.ExitStack() as stack:
+        for child in children:
+            stack.enter_context(child)
+        parts = [_census_part(runs[0], corpus, sampling, labeler, label_cache)]
+        for child in children:
+            parts.append(child.wait())
+            sys.stderr.write(parts[-1].warnings)
+    return _merge_parts(parts, caches, sampling.report_lines)
+
+
+@dataclass
+class _Part:
+    """The census of a run of consecutive sources, label codes local to it."""
+
+    languages: list[str]  # local code -> language, in order of first appearance
+    lines: np.ndarray  # training lines per local code
+    nbytes: np.ndarray  # their bytes
+    # local code -> (characters counted before, characters, counts) per batch, while the
+    # part's own count is under CHAR_COUNT_LIMIT (an earlier part may leave less room)
+    char_batches: dict[int, list[tuple[int, int, dict[int, int]]]]
+    held_out: dict[str, HeldOut]
+    held_out_total: int
+    skipped: Counter[str]
+    label_sources: Counter[str]
+    warnings: str = ""  # what a child part would have printed on stderr
+
+
+def _split_sources(sources: list[Source], workers: int) -> list[list[Source]]:
+    """Consecutive runs of sources of about equal bytes (at least one run)."""
+    sizes = [source.path.stat().st_size if source.path.is_file() else 0 for source in sources]
+    total = sum(sizes)
+    runs: list[list[Source]] = [[]]
+    done = 0
+    for source, size in zip(sources, sizes, strict=True):
+        if runs[-1] and len(runs) < workers and done >= total * len(runs) / workers:
+            runs.append([])
+        runs[-1].append(source)
+        done += size
+    return runs
+
+
+def _census_in_child(
+    sources: list[Source],
+    corpus: CorpusConfig,
+    sampling: SamplingConfig,
+    labeler: Labeler,
+    label_cache: Path,
+) -> _Part:
+    sys.stderr = io.StringIO()  # warnings go back to the parent, printed in corpus order
+    part = _census_part(sources, corpus, sampling, labeler, label_cache)
+    part.warnings = sys.stderr.getvalue()
+    return part
+
+
+def _census_part(
+    sources: list[Source],
+    corpus: CorpusConfig,
+    sampling: SamplingConfig,
+    labeler: Labeler,
+    label_cache: Path,
+) -> _Part:
     codes_of: dict[str, int] = {}
     lines = np.zeros(0, dtype=np.int64)
     nbytes = np.zeros(0, dtype=np.int64)
-    char_counts: dict[int, Counter[int]] = {}
+    char_batches: dict[int, list[tuple[int, int, dict[int, int]]]] = {}
     counted: Counter[int] = Counter()
     held_out: dict[str, HeldOut] = {}
     held_out_total = 0
     skipped: Counter[str] = Counter()
+    sources_before = Counter(labeler.sources)
     with open(label_cache, "wb") as cache:
         for batch in iter_corpus(sources, corpus, skipped):
             if not batch:
@@ -143,10 +227,12 @@ def take_census(
             lines = _add_at(lines, codes[train])
             nbytes = _add_at(nbytes, codes[train], sizes[train])
             for code, indices in _by_code(codes, train):
-                if counted[code] < CHAR_COUNT_LIMIT:
+                before = counted[code]
+                if before < CHAR_COUNT_LIMIT:
                     joined = "\n".join([batch.texts[i] for i in indices])
                     counted[code] += len(joined)
-                    char_counts.setdefault(code, Counter()).update(count_characters(joined))
+                    entry = (before, len(joined), count_characters(joined))
+                    char_batches.setdefault(code, []).append(entry)
             for index in np.flatnonzero(held).tolist():
                 held_out_total += 1
                 kept = held_out.setdefault(languages[index], HeldOut())
@@ -154,6 +240,62 @@ def take_census(
                     kept.texts.append(batch.texts[index])
                     kept.english.append(batch.english[index])
             np.where(held, HELD_OUT, codes).astype(np.uint16).tofile(cache)
+    return _Part(
+        languages=list(codes_of),
+        lines=lines,
+        nbytes=nbytes,
+        char_batches=char_batches,
+        held_out=held_out,
+        held_out_total=held_out_total,
+        skipped=skipped,
+        label_sources=Counter(labeler.sources) - sources_before,
+    )
+
+
+def _merge_parts(parts: list[_Part], caches: list[Path], report_lines: int) -> Census:
+    """One census from the parts, in corpus order; the first part's codes are already global
+    and its cache is the label cache, the others' caches are recoded and appended to it."""
+    codes_of: dict[str, int] = {}
+    for part in parts:
+        for language in part.languages:
+            codes_of.setdefault(language, len(codes_of))
+    if len(codes_of) >= MAX_LANGUAGES:
+        raise ValueError(f"more than {MAX_LANGUAGES - 1} language labels")
+    lines = np.zeros(len(codes_of), dtype=np.int64)
+    nbytes = np.zeros(len(codes_of), dtype=np.int64)
+    char_counts: dict[int, Counter[int]] = {}
+    counted: Counter[int] = Counter()
+    held_out: dict[str, HeldOut] = {}
+    held_out_total = 0
+    skipped: Counter[str] = Counter()
+    label_sources: Counter[str] = Counter()
+    for index, part in enumerate(parts):
+        recode = np.array([codes_of[language] for language in part.languages], dtype=np.int64)
+        lines[recode[: len(part.lines)]] += part.lines
+        nbytes[recode[: len(part.nbytes)]] += part.nbytes
+        for local, entries in part.char_batches.items():
+            code = int(recode[local])
+            start = counted[code]  # counted by the parts before this one
+            for before, size, counts in entries:
+                # the batches one pass would count: those that start under the limit
+                if start + before < CHAR_COUNT_LIMIT:
+                    char_counts.setdefault(code, Counter()).update(counts)
+                    counted[code] += size
+        for language, kept in part.held_out.items():
+            merged = held_out.setdefault(language, HeldOut())
+            room = report_lines - len(merged.texts)
+            merged.texts.extend(kept.texts[:room])
+            merged.english.extend(kept.english[:room])
+        held_out_total += part.held_out_total
+        skipped.update(part.skipped)
+        label_sources.update(part.label_sources)
+        if index:
+            local = np.fromfile(caches[index], dtype=np.uint16).astype(np.int64)
+            table = np.append(recode, HELD_OUT)  # HELD_OUT is past every local code
+            codes = table[np.where(local == HELD_OUT, len(recode), local)]
+            with open(caches[0], "ab") as cache:
+                codes.astype(np.uint16).tofile(cache)
+            caches[index].unlink()
     languages = list(codes_of)
     for counts in char_counts.values():
         counts.pop(ord("\n"), None)
@@ -165,7 +307,7 @@ def take_census(
         held_out=held_out,
         held_out_total=held_out_total,
         skipped=skipped,
-        label_sources=labeler.sources,
+        label_sources=label_sources,
     )
 
 
@@ -218,10 +360,13 @@ def iter_sample(
     label_cache: Path,
     stats: SampleStats,
     copy_to: Path | None = None,
-) -> Iterator[list[str]]:
-    """Pass 2: batches of sampled lines, each training line `copies` times, in corpus order.
+) -> Iterator[tuple[list[str], int]]:
+    """Pass 2: the sample as (lines, copies) groups: every line of `lines` is sampled `copies`
+    times. Groups come per read batch, in corpus order; each sampled line is in one group.
 
-    Counts into `stats` as it goes; also writes the lines to `copy_to` when given.
+    The sample is never expanded in memory: the trainer needs each line once with its weight.
+    Counts into `stats` as it goes; also writes the expanded sample (each line `copies` times,
+    in corpus order) to `copy_to` when given.
     """
     rate_of_code = np.array([rates.get(language, 0.0) for language in census.languages])
     generator = np.random.Generator(np.random.PCG64(seed))
@@ -234,15 +379,16 @@ def iter_sample(
             codes = np.fromfile(cache, dtype=np.uint16, count=len(batch)).astype(np.int64)
             train = np.flatnonzero(codes != HELD_OUT)
             copies = sample_copies(rate_of_code[codes[train]], generator.random(len(train)))
-            picked = np.repeat(train, copies)  # line indices, each as often as it is sampled
-            if picked.size == 0:
+            if not copies.any():
                 continue
-            texts = [batch.texts[i] for i in picked.tolist()]
-            sizes = np.fromiter(map(len, map(str.encode, batch.texts)), np.int64, len(batch))
+            texts = batch.texts
+            picked = np.repeat(train, copies)  # line indices, each as often as it is sampled
+            sizes = np.fromiter(map(len, map(str.encode, texts)), np.int64, len(batch))
             for code, indices in _by_code(codes, picked):
                 language = census.languages[code]
                 stats.lines[language] += len(indices)
                 stats.bytes[language] += int(sizes[indices].sum()) + len(indices)  # + newlines
             if copy:
-                copy.write("\n".join(texts) + "\n")
-            yield texts
+                copy.write("\n".join([texts[i] for i in picked.tolist()]) + "\n")
+            for count in np.unique(copies[copies > 0]).tolist():
+                yield [texts[i] for i in train[copies == count].tolist()], count

@@ -3,7 +3,9 @@ summary printed on stdout. Written with the toolkit's shared report writer."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import threading
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,21 +42,24 @@ def evaluate(
     vocabulary in id order, when the caller has it.
     """
     tokens = tokens or vocabulary(tokenizer)
-    metrics: dict[str, LanguageMetrics] = measure_languages(
-        tokenizer,
-        {
-            language: (lines.texts, None if language == english else lines.english)
-            for language, lines in sorted(held_out.items())
-        },
-        tokens,
-    )
+    # Counting scripts is Python work; it runs while the Rust tokenizer encodes the lines.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        counted = pool.submit(script_shares, tokens)
+        metrics: dict[str, LanguageMetrics] = measure_languages(
+            tokenizer,
+            {
+                language: (lines.texts, None if language == english else lines.english)
+                for language, lines in sorted(held_out.items())
+            },
+            tokens,
+        )
+        scripts = counted.result()
     languages = {}
     for language, values in metrics.items():
         row = values.as_dict()
         if train_lines is not None:
             row["train_lines"] = train_lines.get(language, 0)
         languages[language] = row
-    scripts = script_shares(tokens)
     result = {
         "vocab_size": len(tokens),
         "languages": languages,
@@ -82,6 +87,22 @@ def evaluate(
             "met": not failing,
         }
     return result
+
+
+def preload_plotting() -> threading.Thread:
+    """Import matplotlib in a background thread (started while the trainer merges, which
+    leaves part of a core idle); a later import waits for it instead of starting over.
+    Join the thread before forking again: a forked child would inherit the import lock."""
+
+    def load() -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot  # noqa: F401
+
+    thread = threading.Thread(target=load, name="preload_plotting", daemon=True)
+    thread.start()
+    return thread
 
 
 def build_report(
