@@ -1,20 +1,20 @@
 """Benchmark the filter: the pipeline against a single-process pandas implementation of the same
 filters on the same synthetic rows, language-ID rows/s per core, and peak memory at scale.
 
-    python data/bench_filter.py                       # 1M rows, about 3 minutes on 2 cores
-    python data/bench_filter.py --memory-rows 10000000  # adds the 10M-row peak-memory run
+    python data/bench_filter.py                  # 1M rows, 3 interleaved runs: ~5 min on 2 cores
+    python data/bench_filter.py --rows 100000 --repeats 1   # a quick look, ~20 s
+    python data/bench_filter.py --memory-rows 1000000 3000000 10000000   # adds peak memory
 
 Writes bench-output/filter/bench_filter.{json,md}. Both implementations read the same parquet
-in the same run; the ratio compares rows per second on this machine at this moment.
+in the same process, runs interleaved; the ratio compares rows per second on this machine at
+this moment, and the 1-minute load average at each start is recorded beside it.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -127,24 +127,124 @@ def _filter_argv(inputs: list[Path], output: Path, vocabulary_size: int, lid: bo
     return argv + ([] if lid else ["--no-language-id"])
 
 
+def language_id_per_core(captions: list[str], repeats: int = 3) -> dict[str, float]:
+    """Rows per CPU-second of one process labelling `captions` (CPU time, so other jobs on the
+    machine count against it less), and per wall-second alongside."""
+    from data.language_id import LanguageIdentifier
+
+    cpu, wall = [], []
+    for _ in range(repeats):
+        identifier = LanguageIdentifier()  # a fresh one: nothing remembered from the last run
+        identifier.predict(["a first call, not timed"])
+        start_cpu, start_wall = time.process_time(), time.perf_counter()
+        identifier.predict(captions)
+        cpu.append(time.process_time() - start_cpu)
+        wall.append(time.perf_counter() - start_wall)
+    return {
+        "rows_per_cpu_second": len(captions) / statistics.median(cpu),
+        "rows_per_wall_second": len(captions) / statistics.median(wall),
+    }
+
+
+def language_id_prefix_agreement(lengths=(150, 250, 400), windows: int = 10) -> list[dict] | None:
+    """How often lid.176 on the first MAX_CHARS characters gives the full text's label, on
+    UDHR text (gflanguages, the dev extra) in the languages lid.176 labels right on the whole
+    sample; `windows` random windows of each length per language. None without gflanguages."""
+    try:
+        import gflanguages
+    except ImportError:
+        return None
+    import random
+
+    from data.language_id import MAX_CHARS, LanguageIdentifier
+
+    full_text = LanguageIdentifier(max_chars=1 << 30)
+    prefix = LanguageIdentifier()
+    samples = []
+    for code, language in sorted(gflanguages.LoadLanguages().items()):
+        if language.HasField("sample_text"):
+            sample = language.sample_text
+            fields = (sample.specimen_16, sample.specimen_21, sample.tester, sample.specimen_32)
+            samples.append((code.split("_")[0], " ".join(" ".join(f.split()) for f in fields)))
+    labels, _ = full_text.predict([text for _, text in samples])
+    known = [
+        (code, text) for (code, text), label in zip(samples, labels, strict=True) if label == code
+    ]
+    rng = random.Random(0)
+    rows = []
+    for length in lengths:
+        texts, truth = [], []
+        for code, text in known:
+            for _ in range(windows):
+                start = rng.randrange(max(1, len(text) - length))
+                texts.append(text[start : start + length])
+                truth.append(code)
+        whole, _ = full_text.predict(texts)
+        first, _ = prefix.predict(texts)
+        rows.append(
+            {
+                "languages": len(known),
+                "text_chars": length,
+                "prefix_chars": MAX_CHARS,
+                "agreement": sum(a == b for a, b in zip(whole, first, strict=True)) / len(texts),
+                "accuracy_full": sum(a == b for a, b in zip(whole, truth, strict=True))
+                / len(texts),
+                "accuracy_prefix": sum(a == b for a, b in zip(first, truth, strict=True))
+                / len(texts),
+            }
+        )
+    return rows
+
+
+def peak_memory(command: list[str], interval: float = 0.05) -> tuple[float, float, float]:
+    """Run `command`; returns (seconds, peak memory of the process and all its children
+    together (proportional set size: shared pages split among their sharers), peak RSS of the
+    largest single process), both in MiB."""
+    import psutil
+
+    start = time.perf_counter()
+    process = psutil.Popen(command)
+    tree_peak = single_peak = 0
+    while process.poll() is None:
+        try:
+            members = [process, *process.children(recursive=True)]
+            # PSS splits the pages forked workers share with their parent among them.
+            shared = sum(m.memory_full_info().pss for m in members)
+            tree_peak = max(tree_peak, shared)
+            single_peak = max(single_peak, *(m.memory_info().rss for m in members))
+        except psutil.Error:
+            pass  # a worker ended between listing and reading it
+        time.sleep(interval)
+    seconds = time.perf_counter() - start
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[:3])} ... exited with {process.returncode}")
+    return seconds, tree_peak / 2**20, single_peak / 2**20
+
+
 def main(argv: list[str] | None = None) -> int:
     # config
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="100000 for a quick run")
     parser.add_argument(
-        "--repeats", type=int, default=1, help="timed runs of each; medians reported"
+        "--repeats", type=int, default=3, help="timed runs of each, interleaved; medians reported"
     )
     parser.add_argument(
         "--vocabulary-size", type=int, default=20_000, help="K, low so rare_token works"
     )
-    parser.add_argument("--memory-rows", type=int, default=0, help="also measure peak memory here")
-    parser.add_argument("--memory-limit", default="2GB", help="DuckDB memory limit for that run")
+    parser.add_argument(
+        "--memory-rows",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also measure peak memory at these row counts, e.g. 1000000 3000000 10000000",
+    )
+    parser.add_argument("--memory-limit", default="1GB", help="DuckDB memory limit for those runs")
     parser.add_argument("--output", default="bench-output/filter")
     args = parser.parse_args(argv)
     from data.filter import main as filter_main
     from data.filter_pandas import filter_reasons
     from data.filters import ImageFilterConfig, TextFilterConfig
-    from data.language_id import LanguageIdentifier
+    from data.language_id import MAX_CHARS
     from mling.report import markdown_table, write_report
 
     out = Path(args.output)
@@ -154,9 +254,17 @@ def main(argv: list[str] | None = None) -> int:
     inputs = write_synthetic(out / f"synthetic-{args.rows}", args.rows)
     captions = pq.read_table(inputs[0], columns=["caption"]).column("caption").to_pylist()[:200_000]
 
-    # pandas baseline vs pipeline, same rows, same process
+    # pandas baseline vs pipeline, same rows, same process, interleaved so load hits all alike;
+    # one untimed run of each on a small slice first, so imports count against neither
+    warmup = out / "warmup" / "part-00000.parquet"
+    warmup.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pq.ParquetFile(inputs[0]).read_row_group(0).slice(0, 10_000), warmup)
+    filter_reasons([warmup], ImageFilterConfig(), text)
+    filter_main(_filter_argv([warmup], out / "kept-warmup", args.vocabulary_size, lid=True))
     timings: dict[str, list[float]] = {"pandas": [], "filters": [], "filters+lid": []}
+    load = []
     for _ in range(args.repeats):
+        load.append(os.getloadavg()[0])
         start = time.perf_counter()
         reasons = filter_reasons(inputs, ImageFilterConfig(), text)
         timings["pandas"].append(time.perf_counter() - start)
@@ -166,26 +274,29 @@ def main(argv: list[str] | None = None) -> int:
             timings[name].append(time.perf_counter() - start)
     kept = sum(pq.ParquetFile(p).metadata.num_rows for p in (out / "kept").glob("part-*.parquet"))
     agree = int(reasons.isna().sum()) == kept
+    del reasons
 
-    # language ID alone, one core
-    identifier = LanguageIdentifier()
-    lid_seconds = []
-    for _ in range(3):
-        start = time.perf_counter()
-        identifier.predict(captions)
-        lid_seconds.append(time.perf_counter() - start)
+    # language ID alone, one process
+    lid = language_id_per_core(captions)
+    agreement = language_id_prefix_agreement()
 
     medians = {name: statistics.median(values) for name, values in timings.items()}
     rows_per_s = {name: args.rows / seconds for name, seconds in medians.items()}
     data = {
         "rows": args.rows,
         "cores": os.cpu_count(),
+        "repeats": args.repeats,
+        "load_average_1min": load,
         "vocabulary_size": args.vocabulary_size,
         "seconds": medians,
+        "seconds_each": timings,
         "rows_per_second": rows_per_s,
         "speedup_vs_pandas": {name: rows_per_s[name] / rows_per_s["pandas"] for name in rows_per_s},
         "kept_rows_agree": agree,
-        "language_id_rows_per_second_per_core": len(captions) / statistics.median(lid_seconds),
+        "language_id_rows_per_second_per_core": lid["rows_per_cpu_second"],
+        "language_id_rows_per_wall_second_one_process": lid["rows_per_wall_second"],
+        "language_id_mean_caption_chars": statistics.mean(map(len, captions)),
+        "language_id_prefix_agreement": agreement,
     }
     table = [
         (
@@ -197,35 +308,88 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("pandas", "filters", "filters+lid")
     ]
     markdown = [
-        f"# Filter benchmark: {args.rows:,} synthetic rows, {os.cpu_count()} cores, K={args.vocabulary_size:,}",
+        f"# Filter benchmark: {args.rows:,} synthetic rows, {os.cpu_count()} cores, "
+        f"K={args.vocabulary_size:,}",
         "",
         markdown_table(["implementation", "seconds (median)", "rows/s", "vs pandas"], table),
         "",
+        f"Medians of {args.repeats} interleaved runs; 1-minute load average at each start: "
+        f"{', '.join(f'{x:.1f}' for x in load)}.",
         f"Kept sets agree (pandas vs pipeline): {'yes' if agree else 'NO'}.",
-        f"Language ID: {data['language_id_rows_per_second_per_core']:,.0f} rows/s on one core.",
+        f"Language ID: {lid['rows_per_cpu_second']:,.0f} rows per CPU-second in one process "
+        f"({lid['rows_per_wall_second']:,.0f} rows/s wall), on {len(captions):,} synthetic "
+        f"captions of {data['language_id_mean_caption_chars']:.0f} characters on average.",
     ]
-
-    # peak memory at scale, in a child process so its RSS is its own
-    if args.memory_rows:
-        big = write_synthetic(out / f"synthetic-{args.memory_rows}", args.memory_rows)
-        command = [sys.executable, str(Path(__file__).with_name("filter.py"))]
-        command += _filter_argv(big, out / "kept-big", args.vocabulary_size, lid=False)
-        command += ["--memory-limit", args.memory_limit]
-        start = time.perf_counter()
-        subprocess.run(command, check=True)
-        seconds = time.perf_counter() - start
-        peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        input_mib = sum(p.stat().st_size for p in big) / 2**20
-        data["memory"] = {
-            "rows": args.memory_rows,
-            "peak_rss_mib": peak_mib,
-            "seconds": seconds,
-            "input_mib": input_mib,
-        }
+    if agreement:
         markdown += [
             "",
-            f"Peak memory on {args.memory_rows:,} rows ({input_mib:,.0f} MiB of parquet, DuckDB memory "
-            f"limit {args.memory_limit}, no language ID): {peak_mib:,.0f} MiB RSS, {seconds:.0f} s.",
+            f"Language ID on the first {MAX_CHARS} characters against the whole text (UDHR text, "
+            f"{agreement[0]['languages']} languages lid.176 knows, 10 windows each):",
+            "",
+            markdown_table(
+                ["text length", "same label", "accuracy, whole text", "accuracy, prefix"],
+                [
+                    (
+                        f"{row['text_chars']} chars",
+                        f"{row['agreement']:.1%}",
+                        f"{row['accuracy_full']:.1%}",
+                        f"{row['accuracy_prefix']:.1%}",
+                    )
+                    for row in agreement
+                ],
+            ),
+        ]
+
+    # peak memory by row count, each run in a child process (no language ID, no image bytes)
+    if args.memory_rows:
+        largest = max(args.memory_rows)
+        shards = write_synthetic(out / "synthetic-memory", largest)
+        memory = []
+        for rows in sorted(args.memory_rows):
+            if rows % 1_000_000:
+                raise SystemExit("bench_filter.py: --memory-rows must be whole millions")
+            command = [sys.executable, str(Path(__file__).with_name("filter.py"))]
+            used = shards[: rows // 1_000_000]
+            command += _filter_argv(used, out / "kept-memory", args.vocabulary_size, lid=False)
+            command += ["--memory-limit", args.memory_limit]
+            seconds, tree_mib, single_mib = peak_memory(command)
+            memory.append(
+                {
+                    "rows": rows,
+                    "input_mib": sum(p.stat().st_size for p in used) / 2**20,
+                    "seconds": seconds,
+                    "peak_pss_all_processes_mib": tree_mib,
+                    "peak_rss_largest_process_mib": single_mib,
+                }
+            )
+        data["memory"] = {"memory_limit": args.memory_limit, "runs": memory}
+        markdown += [
+            "",
+            f"Peak memory (DuckDB `--memory-limit {args.memory_limit}`, no language ID, no image "
+            "bytes; memory of the filter and its pre-pass workers together, as PSS, sampled "
+            "every 50 ms; and the largest single process's RSS):",
+            "",
+            markdown_table(
+                [
+                    "rows",
+                    "input parquet",
+                    "seconds",
+                    "rows/s",
+                    "peak, all processes",
+                    "peak, largest",
+                ],
+                [
+                    (
+                        f"{m['rows']:,}",
+                        f"{m['input_mib']:,.0f} MiB",
+                        f"{m['seconds']:.0f}",
+                        f"{m['rows'] / m['seconds']:,.0f}",
+                        f"{m['peak_pss_all_processes_mib']:,.0f} MiB",
+                        f"{m['peak_rss_largest_process_mib']:,.0f} MiB",
+                    )
+                    for m in memory
+                ],
+            ),
         ]
     write_report(out, "bench_filter", data, "\n".join(markdown))
     print("\n".join(markdown))

@@ -1,7 +1,8 @@
-"""The embedded engine: DuckDB, no server, all cores, out-of-core through its own database file.
+"""The embedded engine: DuckDB, no server, all cores, out-of-core.
 
-Stage tables live in `work_dir/engine.duckdb`, and operators that outgrow `memory_limit`
-spill to `work_dir/duckdb-tmp`, so peak memory stays bounded however many rows come in.
+Stage tables are temporary tables: held in memory while they fit, written to
+`work_dir/duckdb-tmp` (with the operators' own spills) once the data outgrows `memory_limit`,
+so peak memory stays bounded however many rows come in, and no table is written twice.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from data.filter_sql import DUCKDB, Dialect
+from data.filter_sql import DUCKDB, Dialect, Stage
 
 
 class DuckDBEngine:
@@ -20,8 +21,9 @@ class DuckDBEngine:
     def __init__(self, work_dir: Path, threads: int | None = None, memory_limit: str | None = None):
         import duckdb
 
-        self._connection = duckdb.connect(str(work_dir / "engine.duckdb"))
+        self._connection = duckdb.connect(":memory:")
         self._connection.execute(f"SET temp_directory = '{work_dir / 'duckdb-tmp'}'")
+        self._connection.execute("SET enable_progress_bar = false")
         # Rows come out in row_id order only when asked (ORDER BY); elsewhere order is free.
         self._connection.execute("SET preserve_insertion_order = false")
         if threads:
@@ -36,8 +38,9 @@ class DuckDBEngine:
             f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet([{paths}])"
         )
 
-    def materialize(self, name: str, sql: str) -> None:
-        self._connection.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}")
+    def define(self, stage: Stage) -> None:
+        kind = "TEMP TABLE" if stage.table else "VIEW"
+        self._connection.execute(f"CREATE OR REPLACE {kind} {stage.name} AS {stage.sql}")
 
     def query(self, sql: str) -> pa.Table:
         """A small result (report aggregates) as an Arrow table."""

@@ -1,7 +1,8 @@
 """The scale-out engine: Apache Spark, local mode or a cluster (`--spark-master URL`).
 
 Every stage table is written as parquet under `work_dir` and read back, so Spark never holds
-more than a stage in memory and each stage can be inspected. On a cluster, `work_dir` (the
+more than a stage in memory and each stage can be inspected; view stages are planned into
+the stages that read them. On a cluster, `work_dir` (the
 `--work-dir` option) must be storage every executor can read, such as a shared file system.
 The SQL needs no Python on the executors: ICU runs in the pre-pass, so no UDF is shipped.
 """
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from data.filter_sql import SPARK, Dialect
+from data.filter_sql import SPARK, Dialect, Stage
 
 
 class SparkEngine:
@@ -50,10 +51,13 @@ class SparkEngine:
     def register(self, name: str, files: list[Path]) -> None:
         self._spark.read.parquet(*map(str, files)).createOrReplaceTempView(name)
 
-    def materialize(self, name: str, sql: str) -> None:
-        path = str(self._work_dir / "spark-stages" / name)
-        self._spark.sql(sql).write.mode("overwrite").parquet(path)
-        self._spark.read.parquet(path).createOrReplaceTempView(name)
+    def define(self, stage: Stage) -> None:
+        if not stage.table:
+            self._spark.sql(stage.sql).createOrReplaceTempView(stage.name)
+            return
+        path = str(self._work_dir / "spark-stages" / stage.name)
+        self._spark.sql(stage.sql).write.mode("overwrite").parquet(path)
+        self._spark.read.parquet(path).createOrReplaceTempView(stage.name)
 
     def query(self, sql: str) -> pa.Table:
         return self._spark.sql(sql).toArrow()

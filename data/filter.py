@@ -17,6 +17,7 @@ the report: nothing is kept or dropped by language.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
@@ -49,6 +50,13 @@ from mling.report import write_report
 DEFAULTS_IMAGE, DEFAULTS_TEXT = ImageFilterConfig(), TextFilterConfig()
 # Columns the filter adds to every output row: the report's language label.
 DECISION_FIELDS = {"language": pa.string(), "language_score": pa.float32()}
+
+
+def _cores() -> int:
+    """Cores this process may run on (all of the machine's where the OS cannot say)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -103,6 +111,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb")
     run.add_argument("--spark-master", default="local[*]", help="Spark master URL")
     run.add_argument("--threads", type=int, help="DuckDB threads (default: all cores)")
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=_cores(),
+        help="pre-pass processes (ICU, language ID); default: all cores",
+    )
     run.add_argument("--memory-limit", help="DuckDB memory before spilling to disk, e.g. 4GB")
     run.add_argument("--work-dir", help="scratch space (default: beside --output; removed after)")
     run.add_argument(
@@ -204,10 +218,13 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     engine = None
     try:
-        # pre-pass: one features row per input row (validation, identity, ICU, language)
+        # pre-pass: one features row per input row (validation, identity, ICU, language),
+        # in --workers processes
         context = RowContext(image=image, eval_set=eval_set or None, identify=identify)
         with clock.stage("pre-pass"), _progress(total_rows, "pre-pass", args.quiet) as bar:
-            prepass = write_features(read_input(), work / "features", context, on_batch=bar.update)
+            prepass = write_features(
+                read_input(), work / "features", context, args.workers, on_batch=bar.update
+            )
 
         # engine: every cross-row statistic and the decision for each row
         with clock.stage("engine start"):
@@ -220,9 +237,9 @@ def main(argv: list[str] | None = None) -> int:
 
                 engine = DuckDBEngine(work, threads=args.threads, memory_limit=args.memory_limit)
             engine.register("features", prepass.files)
-        for name, sql in stages(image, text, engine.dialect):
-            with clock.stage(name):
-                engine.materialize(name, sql)
+        for stage in stages(image, text, engine.dialect):
+            with clock.stage(stage.name):
+                engine.define(stage)
         with clock.stage("aggregates"):
             decision_files = engine.export_sorted(
                 "SELECT row_id, reason, language, language_score FROM decisions", work / "decisions"

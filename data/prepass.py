@@ -5,15 +5,22 @@ the first malformed-row reason the row has (all but `duplicate_key`, which needs
 validated caption and sizes, the normalized caption, the image identity, the near-duplicate
 flag, ICU unigrams for captions that need the dictionary path, and the language label.
 Everything across rows (counts, joins, the vocabulary) is left to the SQL engine.
+
+Rows are independent here, so chunks of input go to forked worker processes (`workers`), each
+writing its own features file; the row ids come from the chunk's place in the input.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -41,6 +48,12 @@ FEATURES_SCHEMA = pa.schema(
     ]
 )
 _WHITESPACE = r"[\s\x{0B}\x{1C}-\x{1F}\x{85}\p{Z}]+"  # what Python str.isspace() calls space
+# A caption needs its whitespace collapsed only when it has a space other than U+0020, two in a
+# row, or one at either end; most have none, and the check costs a tenth of the replacement.
+_SPACES_OTHER_THAN_SPACE = "".join(
+    f"\\x{{{code:X}}}" for code in range(0x3001) if chr(code).isspace() and code != 0x20
+)
+_NEEDS_COLLAPSE = rf"[{_SPACES_OTHER_THAN_SPACE}]|  |^ | $"
 
 
 @dataclass
@@ -134,10 +147,33 @@ def _whole_number(value: float | str | None) -> int | None:
     return int(value)
 
 
+def _image_bytes(column: pa.Array) -> tuple[pa.Array, dict[int, bytes]]:
+    """(B,) bool: the row carries image bytes; and those bytes by row, for those rows only."""
+    kind = column.type
+    if pa.types.is_null(kind):
+        return pa.array([False] * len(column)), {}
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        column, kind = pc.cast(column, pa.large_binary()), pa.large_binary()
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        has = pc.fill_null(pc.greater(pc.binary_length(column), 0), False)
+        rows = np.flatnonzero(has.to_numpy(zero_copy_only=False))
+        return has, dict(zip(rows.tolist(), column.take(rows).to_pylist(), strict=True))
+    values = column.to_pylist()  # an unusual type: judged value by value, as stored
+    return pa.array([bool(v) for v in values]), {i: v for i, v in enumerate(values) if v}
+
+
+def collapse_whitespace(captions: pa.Array) -> pa.Array:
+    """Every run of (Unicode) whitespace as one space, trimmed."""
+    needs = pc.fill_null(pc.match_substring_regex(captions, _NEEDS_COLLAPSE), False)
+    if pc.any(needs).as_py():
+        collapsed = pc.replace_substring_regex(pc.filter(captions, needs), _WHITESPACE, " ")
+        captions = pc.replace_with_mask(captions, needs, collapsed)
+    return pc.utf8_trim_whitespace(captions)
+
+
 def normalize_captions(captions: pa.Array) -> pa.Array:
     """Lowercase and collapse every run of (Unicode) whitespace to one space, trimmed."""
-    collapsed = pc.replace_substring_regex(pc.utf8_lower(captions), _WHITESPACE, " ")
-    return pc.utf8_trim_whitespace(collapsed)
+    return pc.utf8_lower(collapse_whitespace(captions))
 
 
 def row_features(batch: pa.RecordBatch, first_row_id: int, context: RowContext) -> pa.RecordBatch:
@@ -153,48 +189,58 @@ def row_features(batch: pa.RecordBatch, first_row_id: int, context: RowContext) 
         _reason(missing_key, "missing_key"), caption_reason, width_reason, height_reason
     )
 
-    images = batch.column("image").to_pylist()
-    digests = [sha256_hex(image) if image else None for image in images]
+    has_image, images = _image_bytes(batch.column("image"))
+    digests: list[str | None] = [None] * count
+    for i, data in images.items():
+        digests[i] = sha256_hex(data)
+    digest = pa.array(digests, pa.string())
     urls = batch.column("url")
-    urls = urls.to_pylist() if pa.types.is_string(urls.type) else [None] * count
-    key_list = keys.to_pylist()
-    identity = [
-        f"sha256:{d}" if d else (f"url:{u}" if u else f"key:{k}")
-        for d, u, k in zip(digests, urls, key_list, strict=True)
-    ]
+    urls = urls if pa.types.is_string(urls.type) else pa.nulls(count, pa.string())
+    urls = pc.if_else(pc.equal(urls, ""), pa.scalar(None, pa.string()), urls)
+    # The image identity: bytes when the row has them, else the URL, else the row's own key.
+    identity = pc.coalesce(
+        pc.binary_join_element_wise("sha256:", digest, ""),
+        pc.binary_join_element_wise("url:", urls, ""),
+        pc.binary_join_element_wise("key:", pc.fill_null(keys, "None"), ""),
+    )
 
-    near = [False] * count
+    near = pa.array([False] * count)
     eval_set = context.eval_set
     if eval_set:
+        url_list = urls.to_pylist()
         sizes_ok = zip(width.to_pylist(), height.to_pylist(), strict=True)
         # Images the size filters drop anyway are never decoded.
         hashed = [
-            phash_bytes(image)
-            if image and w and h and w > 0 and h > 0 and passes_size(w, h, context.image)
+            phash_bytes(images[i])
+            if i in images and w and h and w > 0 and h > 0 and passes_size(w, h, context.image)
             else None
-            for image, (w, h) in zip(images, sizes_ok, strict=True)
+            for i, (w, h) in enumerate(sizes_ok)
         ]
-        near = eval_set.near(hashed, digests, context.image.eval_radius).tolist()
-        near = [
-            n or (d is None and u in eval_set.urls)
-            for n, d, u in zip(near, digests, urls, strict=True)
-        ]
+        flags = eval_set.near(hashed, digests, context.image.eval_radius).tolist()
+        near = pa.array(
+            [
+                n or (d is None and u in eval_set.urls)
+                for n, d, u in zip(flags, digests, url_list, strict=True)
+            ]
+        )
 
+    # ICU for the captions the engines' regular expression cannot segment, and only those.
     routed = pc.fill_null(pc.match_substring_regex(caption, ENGINE_NEEDS_DICTIONARY_PATTERN), False)
-    texts = caption.to_pylist()
-    dictionary_words = pa.array(
-        [icu_unigrams(t) if r else None for t, r in zip(texts, routed.to_pylist(), strict=True)],
-        pa.list_(pa.string()),
-    )
+    words: list[list[str] | None] = [None] * count
+    routed_rows = np.flatnonzero(routed.to_numpy(zero_copy_only=False))
+    segmented: dict[str, list[str]] = {}  # alt-text repeats a lot: segment each text once
+    for i, text in zip(routed_rows, caption.take(routed_rows).to_pylist(), strict=True):
+        found = segmented.get(text)
+        words[i] = found if found is not None else segmented.setdefault(text, icu_unigrams(text))
+    dictionary_words = pa.array(words, pa.list_(pa.string()))
 
-    if context.identify is not None:
-        valid = [i for i, t in enumerate(texts) if t is not None]
-        labels, scores = context.identify([texts[i] for i in valid])
-        language, language_score = ["und"] * count, [0.0] * count
-        for i, label, score in zip(valid, labels, scores, strict=True):
-            language[i], language_score[i] = label, score
-    else:
-        language, language_score = ["und"] * count, [0.0] * count
+    language = pa.array(["und"] * count, pa.string())
+    language_score = pa.array([0.0] * count, pa.float32())
+    valid = caption.is_valid()
+    if context.identify is not None and pc.any(valid).as_py():
+        labels, scores = context.identify(caption.drop_null().to_pylist())
+        language = pc.replace_with_mask(language, valid, pa.array(labels, pa.string()))
+        language_score = pc.replace_with_mask(language_score, valid, pa.array(scores, pa.float32()))
 
     columns = {
         "row_id": pa.array(range(first_row_id, first_row_id + count), pa.int64()),
@@ -204,12 +250,12 @@ def row_features(batch: pa.RecordBatch, first_row_id: int, context: RowContext) 
         "malformed": malformed,
         "width": width,
         "height": height,
-        "identity": pa.array(identity, pa.string()),
-        "near_eval": pa.array(near, pa.bool_()),
+        "identity": identity,
+        "near_eval": near,
         "dictionary_words": dictionary_words,
-        "language": pa.array(language, pa.string()),
-        "language_score": pa.array(language_score, pa.float32()),
-        "has_image": pa.array([bool(image) for image in images]),
+        "language": language,
+        "language_score": language_score,
+        "has_image": has_image,
     }
     return pa.RecordBatch.from_pydict(columns, schema=FEATURES_SCHEMA)
 
@@ -218,24 +264,44 @@ def row_features(batch: pa.RecordBatch, first_row_id: int, context: RowContext) 
 class PrepassResult:
     rows: int  # input rows read
     rows_with_image: int  # rows that carry image bytes
-    files: list[Path]  # features shards written
+    files: list[Path]  # features shards written, in row_id order
     extra_fields: dict[str, pa.DataType]  # columns beyond the pair schema, across all inputs
 
 
-def write_features(
+# The context a worker process inherits when the pool forks it (the language-ID model included,
+# which could not be pickled), set once by the pool's initializer.
+_worker_context: RowContext | None = None
+
+
+def _set_worker_context(context: RowContext) -> None:
+    global _worker_context
+    _worker_context = context
+
+
+def _features_file(
+    batches: list[pa.RecordBatch], first_row_id: int, path: Path, context: RowContext | None
+) -> tuple[int, int]:
+    """Features of consecutive input batches -> one parquet file. Returns (rows, with image)."""
+    context = context or _worker_context
+    features, row_id = [], first_row_id
+    for batch in batches:
+        features.append(row_features(batch, row_id, context))
+        row_id += batch.num_rows
+    table = pa.Table.from_batches(features, schema=FEATURES_SCHEMA)
+    pq.write_table(table, path)
+    return table.num_rows, pc.sum(table.column("has_image")).as_py() or 0
+
+
+def _chunks(
     batches: Iterable[pa.RecordBatch],
-    out_dir: Path,
-    context: RowContext,
-    file_rows: int = 1_000_000,
-    on_batch: Callable[[int], None] | None = None,
-) -> PrepassResult:
-    """Stream input batches -> `out_dir/features-*.parquet`, `file_rows` rows per file."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rows = with_image = 0
-    files: list[Path] = []
-    extras: dict[str, pa.DataType] = {}
-    writer: pq.ParquetWriter | None = None
-    writer_rows = 0
+    extras: dict[str, pa.DataType],
+    chunk_rows: int,
+    chunk_bytes: int,
+) -> Iterator[list[pa.RecordBatch]]:
+    """Consecutive batches, grouped up to chunk_rows rows or chunk_bytes bytes, pair columns
+    only; records every extra column's type in `extras` on the way."""
+    chunk: list[pa.RecordBatch] = []
+    rows = size = 0
     for batch in batches:
         for field in batch.schema:
             if field.name not in PAIR_COLUMNS:
@@ -243,21 +309,65 @@ def write_features(
                 known = extras.setdefault(field.name, field.type)
                 if known != field.type and not pa.types.is_null(field.type):
                     extras[field.name] = field.type if pa.types.is_null(known) else pa.string()
-        features = row_features(batch, rows, context)
-        if writer is None or writer_rows >= file_rows:
-            if writer is not None:
-                writer.close()
-            files.append(out_dir / f"features-{len(files):05d}.parquet")
-            writer, writer_rows = pq.ParquetWriter(files[-1], FEATURES_SCHEMA), 0
-        writer.write_batch(features)
-        writer_rows += features.num_rows
-        rows += features.num_rows
-        with_image += pc.sum(features.column("has_image")).as_py() or 0
+        batch = batch.select(list(PAIR_COLUMNS))
+        chunk.append(batch)
+        rows, size = rows + batch.num_rows, size + batch.nbytes
+        if rows >= chunk_rows or size >= chunk_bytes:
+            yield chunk
+            chunk, rows, size = [], 0, 0
+    if chunk:
+        yield chunk
+
+
+def write_features(
+    batches: Iterable[pa.RecordBatch],
+    out_dir: Path,
+    context: RowContext,
+    workers: int = 1,
+    chunk_rows: int = 262_144,
+    chunk_bytes: int = 128 << 20,
+    on_batch: Callable[[int], None] | None = None,
+) -> PrepassResult:
+    """Stream input batches -> `out_dir/features-*.parquet`, one file per chunk of input.
+
+    With workers > 1, chunks are processed by that many forked processes while this one reads
+    ahead; at most two chunks per worker are in flight, so memory stays bounded.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    extras: dict[str, pa.DataType] = {}
+    files: list[Path] = []
+    rows = with_image = 0
+
+    def done(counts: tuple[int, int]) -> None:
+        nonlocal rows, with_image
+        rows, with_image = rows + counts[0], with_image + counts[1]
         if on_batch is not None:
-            on_batch(features.num_rows)
-    if writer is None:  # no input rows: one empty file so the engines see the schema
+            on_batch(counts[0])
+
+    chunks = _chunks(batches, extras, chunk_rows, chunk_bytes)
+    first_row_id = 0
+    if workers <= 1:
+        for chunk in chunks:
+            files.append(out_dir / f"features-{len(files):05d}.parquet")
+            done(_features_file(chunk, first_row_id, files[-1], context))
+            first_row_id += sum(batch.num_rows for batch in chunk)
+    else:
+        # Fork, not spawn: workers inherit the loaded model and any test double in place.
+        forked = multiprocessing.get_context("fork")
+        pool = ProcessPoolExecutor(
+            workers, mp_context=forked, initializer=_set_worker_context, initargs=(context,)
+        )
+        with pool:
+            pending: deque[Future] = deque()
+            for chunk in chunks:
+                files.append(out_dir / f"features-{len(files):05d}.parquet")
+                pending.append(pool.submit(_features_file, chunk, first_row_id, files[-1], None))
+                first_row_id += sum(batch.num_rows for batch in chunk)
+                if len(pending) >= 2 * workers:
+                    done(pending.popleft().result())
+            while pending:
+                done(pending.popleft().result())
+    if not files:  # no input rows: one empty file so the engines see the schema
         files.append(out_dir / "features-00000.parquet")
         pq.write_table(FEATURES_SCHEMA.empty_table(), files[-1])
-    else:
-        writer.close()
     return PrepassResult(rows=rows, rows_with_image=with_image, files=files, extra_fields=extras)

@@ -6,8 +6,9 @@ Khmer, Myanmar, Chinese and Japanese with dictionaries, where splitting on space
 "word" per phrase.
 
 The dictionary path costs a Python loop over boundaries, so only captions that contain a
-character of a script written without spaces take it. Every other caption goes through one
-compiled regular expression that encodes the same rules (UAX #29 as ICU tailors it: letters
+character of a script written without spaces take it. Captions of plain words separated by
+single spaces (most of them, in any alphabet) are split on the space, once a regular expression
+has checked that they are; every other caption goes through one compiled regular expression that encodes the same rules (UAX #29 as ICU tailors it: letters
 joined by `'`, `.`, `:` and `·` between letters, numbers by `.` and `,` between digits,
 `_` joining both, combining marks attached). Its character classes are built from ICU's own
 property sets, so both paths agree on every Unicode version ICU ships; `test_filter_segment`
@@ -58,8 +59,9 @@ _MID_NUMBER = "[[:WB=MidNum:][:WB=MidNumLet:][:WB=Single_Quote:]]"
 _WORD_CHARS = f"[{_EXTEND}{_LETTER}{_NUMBER}{_JOINER}{_MID_LETTER}{_MID_NUMBER}]"
 
 
-def _patterns(escape: str) -> tuple[str, str]:
-    """(word, needs_dictionary) regular expressions with code points written by `escape`.
+def _patterns(escape: str, end: str) -> tuple[str, str, str]:
+    """(word, needs_dictionary, spaced) regular expressions with code points written by `escape`
+    and `end` anchoring the end of the text.
 
     The word expression covers the Basic Multilingual Plane only: RE2 runs classes with
     4-byte UTF-8 sequences 30x slower, and a caption with a word character beyond it (rare:
@@ -86,12 +88,22 @@ def _patterns(escape: str) -> tuple[str, str]:
     beyond_bmp = _char_class(f"[{_WORD_CHARS}-{_BMP}]", escape)
     routed = _char_class(f"[{_DICTIONARY}{_JOINER}]", escape)
     needs = f"[{routed}{beyond_bmp}]|[{hebrew}]{ex}[{quotes}]|{hangul}{chars(_EXTEND)}"
-    return word, needs
+    # The fast path: words of letters, numbers and marks (no middle characters, `'` or `.`),
+    # or of Hangul syllables, each separated by exactly one space. For such a caption the word
+    # expression finds exactly the space-separated pieces, so splitting on " " is enough; a
+    # search anchored by ^ and \z (not $, which Java lets match before a final newline).
+    start = chars(f"[{_LETTER}{_NUMBER}]")
+    rest = chars(f"[{_LETTER}{_NUMBER}{_EXTEND}]")
+    piece = f"(?:{start}{rest}*|{hangul})"
+    spaced = f"^{piece}(?: {piece})*{end}"
+    return word, needs, spaced
 
 
-# RE2 (DuckDB) and Java (Spark) both read `\x{HHHH}`; Python reads `\UHHHHHHHH`.
-ENGINE_WORD_PATTERN, ENGINE_NEEDS_DICTIONARY_PATTERN = _patterns("\\x{{{:X}}}")
-_PY_WORD, _PY_NEEDS = (re.compile(p) for p in _patterns("\\U{:08X}"))
+# RE2 (DuckDB) and Java (Spark) both read `\x{HHHH}` and `\z`; Python reads `\UHHHHHHHH`, `\Z`.
+ENGINE_WORD_PATTERN, ENGINE_NEEDS_DICTIONARY_PATTERN, ENGINE_SPACED_PATTERN = _patterns(
+    "\\x{{{:X}}}", "\\z"
+)
+_PY_WORD, _PY_NEEDS, _PY_SPACED = (re.compile(p) for p in _patterns("\\U{:08X}", "\\Z"))
 
 
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
@@ -124,6 +136,13 @@ def regex_unigrams(text: str) -> list[str]:
     """Unigrams by the engines' regular expression, run by Python's `re` (for tests: slower
     than ICU here). Equal to `icu_unigrams` on text where `needs_dictionary` is False."""
     return _PY_WORD.findall(text)
+
+
+def spaced_unigrams(text: str) -> list[str] | None:
+    """The engines' fast path: `text.split(" ")` when every piece between single spaces is a
+    plain word (letters, numbers and marks, or Hangul), else None. Equal to `regex_unigrams`
+    (and so to `icu_unigrams`) wherever it is not None."""
+    return text.split(" ") if _PY_SPACED.search(text) else None
 
 
 def needs_dictionary(text: str) -> bool:

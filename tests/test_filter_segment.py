@@ -11,11 +11,13 @@ import pytest
 from data.filter_sql import _literal
 from data.segment import (
     ENGINE_NEEDS_DICTIONARY_PATTERN,
+    ENGINE_SPACED_PATTERN,
     ENGINE_WORD_PATTERN,
     icu_unigrams,
     needs_dictionary,
     regex_unigrams,
     space_unigrams,
+    spaced_unigrams,
     unigrams,
 )
 
@@ -104,17 +106,87 @@ def test_regex_equals_icu_on_udhr_text_in_hundreds_of_languages():
     assert mismatches == []
 
 
+# Captions the fast path splits on spaces, one per script (12), and ones it must leave alone.
+SPACED = {
+    "Latin": "Ein brauner Hund läuft über das grüne Gras",
+    "Vietnamese": "Một con chó nâu chạy trên bãi cỏ xanh",  # combining marks in NFD too
+    "Cyrillic": "Коричневая собака бежит по зелёной траве",
+    "Greek": "Ένας καφέ σκύλος τρέχει στο πράσινο γρασίδι",
+    "Arabic": "كلب بني يركض على العشب الأخضر",
+    "Hebrew": "כלב חום רץ על הדשא הירוק",
+    "Devanagari": "एक भूरा कुत्ता हरी घास पर दौड़ रहा है",
+    "Bengali": "একটি বাদামী কুকুর সবুজ ঘাসে দৌড়াচ্ছে",
+    "Tamil": "ஒரு பழுப்பு நாய் பச்சை புல்லில் ஓடுகிறது",
+    "Hangul": "갈색 개가 푸른 잔디 위를 달린다",
+    "Ethiopic": "ቡናማ ውሻ በአረንጓዴ ሣር ላይ ይሮጣል",
+    "Armenian": "Շագանակագույն շունը վազում է կանաչ խոտի վրա",
+    "Georgian": "ყავისფერი ძაღლი მწვანე ბალახზე დარბის",
+    "digits": "3 dogs on 2 lawns in 2024",
+}
+NOT_SPACED = [
+    "A brown dog runs.",  # punctuation
+    "two  spaces",
+    " leading",
+    "trailing ",
+    "l'herbe verte",  # a middle character
+    "3.5 cm",
+    "tab\there",
+    "line\n",
+    "",
+]
+
+
+@pytest.mark.parametrize("script", list(SPACED))
+def test_fast_path_splits_plain_captions_exactly_like_icu(script):
+    import unicodedata
+
+    for text in (SPACED[script], unicodedata.normalize("NFD", SPACED[script])):
+        assert not needs_dictionary(text)
+        assert spaced_unigrams(text) == icu_unigrams(text) == text.split(" ")
+
+
+@pytest.mark.parametrize("text", NOT_SPACED)
+def test_fast_path_leaves_other_captions_to_the_expression(text):
+    assert spaced_unigrams(text) is None
+
+
+def test_fast_path_equals_icu_on_udhr_and_random_text():
+    import random
+
+    rng = random.Random(0)
+    alphabet = "aé1٣ж" + "\u0301\u093f\u00ad" + "가각" + "'.:,_-" + "  \t"
+    randoms = [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12))) for _ in range(20000)
+    ]
+    lines = _udhr_lines() + [text for _, text, _ in CASES] + randoms
+    taken = 0
+    for line in lines:
+        if needs_dictionary(line):
+            continue
+        fast = spaced_unigrams(line)
+        if fast is not None:
+            taken += 1
+            assert fast == icu_unigrams(line), line
+    assert taken > 1000  # the fast path is really taken, on real text and random text alike
+
+
 def test_duckdb_runs_the_same_regex_and_routing_as_python():
     import duckdb
     import pyarrow as pa
 
     lines = _udhr_lines()[:1500] + [text for _, text, _ in CASES] + [text for text, _ in CORNERS]
+    lines += [*SPACED.values(), *NOT_SPACED]
     texts = pa.table({"i": list(range(len(lines))), "t": lines})  # noqa: F841 (read by DuckDB)
     rows = duckdb.sql(
         f"SELECT i, regexp_extract_all(t, {_literal(ENGINE_WORD_PATTERN)}) AS words, "
-        f"regexp_matches(t, {_literal(ENGINE_NEEDS_DICTIONARY_PATTERN)}) AS routed FROM texts ORDER BY i"
+        f"regexp_matches(t, {_literal(ENGINE_NEEDS_DICTIONARY_PATTERN)}) AS routed, "
+        f"regexp_matches(t, {_literal(ENGINE_SPACED_PATTERN)}) AS spaced, "
+        "string_split(t, ' ') AS pieces FROM texts ORDER BY i"
     ).fetchall()
-    for i, words, routed in rows:
+    for i, words, routed, spaced, pieces in rows:
         assert routed == needs_dictionary(lines[i]), lines[i]
+        assert spaced == (spaced_unigrams(lines[i]) is not None), lines[i]
         if not routed:
             assert words == icu_unigrams(lines[i]), lines[i]
+            if spaced:
+                assert pieces == words, lines[i]

@@ -5,8 +5,8 @@ on the same sampled text, in the same run.
 
 Corpus: the UDHR samples of 755 languages (gflanguages), cut into caption-length lines with
 per-language sizes falling with speaker population (so balancing matters), plus Multi30k
-task 1 (en/de/fr/cs, parallel) when /work/shared has it. Held out from it: the last 20% of every
-UDHR text, Multi30k's test_2016_flickr and the 16-language parallel captions of
+task 1 (en/de/fr/cs, parallel) when ../shared (beside the clone) has it. Held out from it: the
+last 20% of every UDHR text, Multi30k's test_2016_flickr and the 16-language parallel captions of
 `tests/multilingual.py`, none of which either vocabulary sees.
 
 Runs, each in its own process so its peak memory (ru_maxrss: Python and Rust alike) is its
@@ -39,7 +39,8 @@ from pathlib import Path
 
 from mling.report import markdown_table, write_report
 
-MULTI30K = Path("/work/shared/data/multi30k/data")  # optional, used when present
+# optional, used when present: the team's shared material beside the clone
+MULTI30K = Path(__file__).resolve().parents[2] / "shared" / "data" / "multi30k" / "data"
 SHORT = {  # Multi30k and tests/multilingual.py codes -> gflanguages ids
     "en": "en_Latn", "de": "de_Latn", "fr": "fr_Latn", "cs": "cs_Latn", "ru": "ru_Cyrl",
     "el": "el_Grek", "ar": "ar_Arab", "he": "he_Hebr", "hi": "hi_Deva", "th": "th_Thai",
