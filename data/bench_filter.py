@@ -2,7 +2,7 @@
 filters on the same synthetic rows, language-ID rows/s per core, and peak memory at scale.
 
     python data/bench_filter.py                  # 1M rows, 3 interleaved runs: ~5 min on 2 cores
-    python data/bench_filter.py --rows 100000 --repeats 1   # a quick look, ~20 s
+    python data/bench_filter.py --rows 100000 --repeats 1   # a quick look, ~30 s
     python data/bench_filter.py --memory-rows 1000000 3000000 10000000   # adds peak memory
 
 Writes bench-output/filter/bench_filter.{json,md}. Both implementations read the same parquet

@@ -5,7 +5,8 @@ query the engine defines in order, as a table (written once, read by later stage
 view (cheap to recompute, or read once); the last, `decisions`, holds one row per input row
 with its reason (null: kept) and one flag per filter (whether the row fails it on its own, for
 the fairness report). Both engines speak this SQL; `Dialect` holds the places where their
-function names differ (regex extraction, list explosion and length, hashes).
+function names differ (regex extraction and matching, splitting, list explosion and length,
+hashes).
 
 Tokens, images (identities) and alt-texts (normalized captions) are grouped and joined by
 64-bit hash, not by their text: two distinct values collide with probability about n^2 / 2^65
@@ -124,14 +125,14 @@ def stages(image: ImageFilterConfig, text: TextFilterConfig, dialect: Dialect) -
         f"coalesce(malformed IS NULL AND ({expr}), false) AS {name}" for name, expr in flags.items()
     )
     row_tokens = f"SELECT row_id, {dialect.explode.format(items='tokens')} AS token FROM row_words"
-    if k <= SMALL_VOCABULARY:
-        vocabulary = "SELECT c.token FROM token_counts c, vocabulary v WHERE c.n >= v.min_count"
-        found = "NOT EXISTS"
-    else:
-        vocabulary = "SELECT c.token FROM token_counts c, vocabulary v WHERE c.n < v.min_count"
-        found = "EXISTS"
+    if k <= SMALL_VOCABULARY:  # a token outside the vocabulary
+        token_set = "SELECT c.token FROM token_counts c, vocabulary v WHERE c.n >= v.min_count"
+        in_set = "NOT EXISTS"
+    else:  # a token among the rare ones
+        token_set = "SELECT c.token FROM token_counts c, vocabulary v WHERE c.n < v.min_count"
+        in_set = "EXISTS"
     rare_rows = f"""SELECT DISTINCT t.row_id FROM ({row_tokens}) t
-        WHERE {found} (SELECT 1 FROM ({vocabulary}) s WHERE s.token = t.token)"""
+        WHERE {in_set} (SELECT 1 FROM ({token_set}) s WHERE s.token = t.token)"""
     reason = "CASE WHEN malformed IS NOT NULL THEN malformed "
     reason += " ".join(f"WHEN {name} THEN '{name}'" for name in FILTERS) + " END"
     return [
