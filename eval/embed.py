@@ -255,7 +255,9 @@ class Embedder:
 
     def _image_forward(self, image_processor, images) -> torch.Tensor:
         pixel_values = image_processor(images, return_tensors="pt")["pixel_values"]
-        embeds = _pooled(self.model.get_image_features(pixel_values=pixel_values.to(self.device)))
+        # NHWC: about 2x faster EfficientNet on CPU; the weights are untouched.
+        pixel_values = pixel_values.to(self.device).contiguous(memory_format=torch.channels_last)
+        embeds = _pooled(self.model.get_image_features(pixel_values=pixel_values))
         return F.normalize(embeds.float(), dim=-1).cpu()
 
     @torch.inference_mode()

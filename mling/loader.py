@@ -213,6 +213,8 @@ class PairStream(IterableDataset):
     block_rows: int = 1024
     shuffle_rows: int = 8192
     cache_mb: int = 512
+    flip: bool = True  # random horizontal flips; the draws are made either way, so a stream's
+    # crops do not depend on it
     positions: dict[int, int] = field(default_factory=dict)  # reader -> rows consumed (resume)
     worker_offset: int = 0  # logical worker served first (resume mid round-robin)
 
@@ -307,7 +309,7 @@ class PairStream(IterableDataset):
                         captions[j],
                         images[j],
                         tuple(offsets[i]),
-                        bool(flips[i]),
+                        self.flip and bool(flips[i]),
                     )
                 position += size
 

@@ -51,6 +51,7 @@ class DataConfig:
     block_rows: int = 1024  # rows per shuffled read unit; shards larger than this are split
     shuffle_rows: int = 8192  # rows mixed together (several random blocks) before batching
     cache_mb: int = 512  # per loader process: decoded-shard cache for split shards, MiB
+    flip: bool = True  # random horizontal flip (paper: on); off when captions say left or right
     column_preset: str = ""  # data.pairs column preset for foreign layouts: laion, wit, coyo, ...
     columns: list[str] = field(default_factory=list)  # SRC=DEST renames, e.g. TEXT=caption
 
@@ -68,6 +69,9 @@ class OptimConfig:
     warmup_steps: int = 10_000  # optimizer steps, linear from 0 to lr
     decay_steps: int = 0  # step at which the linear decay reaches 0; 0 means max_steps
     weight_decay: float = 1e-5  # on weight matrices and kernels only
+    # The word-embedding table with the matrices (decay, LAMB trust ratio: plain LAMB), or, by
+    # default, with the biases: its rows are sparse, updated only when their token is in a batch.
+    embedding_decay: bool = False
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-6

@@ -158,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         block_rows=data_cfg.block_rows,
         shuffle_rows=data_cfg.shuffle_rows,
         cache_mb=data_cfg.cache_mb,
+        flip=data_cfg.flip,
     )
 
     # model and optimizer

@@ -26,7 +26,7 @@ PAPER = {  # preset: (EfficientNet width, depth, embedding dim, BERT layers, hid
 
 
 def test_every_preset_file_loads():
-    assert sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")) == sorted([*PAPER, "tiny"])
+    assert sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")) == sorted([*PAPER, "tiny", "demo"])
     for name in [*PAPER, "tiny"]:
         load_recipe(name)
 

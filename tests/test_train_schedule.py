@@ -51,13 +51,25 @@ def test_weight_decay_on_weights_only(tiny):
     assert (decay["weight_decay"], no_decay["weight_decay"]) == (1e-5, 0.0)
     assert "align.temperature" in kept
     assert "align.text_projection.weight" in decayed and "align.text_projection.bias" in kept
-    assert "align.text_model.embeddings.word_embeddings.weight" in decayed
+    # sparse rows: LAMB's whole-table trust ratio would starve them (see param_groups)
+    assert "align.text_model.embeddings.word_embeddings.weight" in kept
+    assert "align.text_model.embeddings.position_embeddings.weight" in decayed
     assert "align.text_model.embeddings.LayerNorm.weight" in kept
     assert "align.vision_model.embeddings.convolution.weight" in decayed
     assert "align.vision_model.embeddings.batchnorm.weight" in kept
     assert not any("pooler" in n for n in decayed | kept)  # frozen, unused by ALIGN
     assert all(tiny.get_parameter(n).ndim >= 2 for n in decayed)
-    assert all(tiny.get_parameter(n).ndim <= 1 for n in kept)
+    assert all(
+        tiny.get_parameter(n).ndim <= 1
+        for n in kept - {"align.text_model.embeddings.word_embeddings.weight"}
+    )
+
+
+def test_plain_lamb_decays_the_word_embeddings_too(tiny):
+    decay, _ = param_groups(tiny, weight_decay=1e-5, embedding_decay=True)
+    assert any(
+        p is tiny.align.text_model.embeddings.word_embeddings.weight for p in decay["params"]
+    )
 
 
 @pytest.mark.parametrize("name", ["lamb", "adamw"])
