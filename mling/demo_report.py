@@ -161,7 +161,7 @@ def write_demo_report(out: Path, config: dict, seconds: dict[str, float]) -> dic
     bars_ax.set_xticks(range(len(LANGUAGES)), LANGUAGES)
     bars_ax.set_ylabel("mR")
     bars_ax.set_title("Multi30k-layout retrieval")
-    bars_ax.legend(fontsize=8)
+    bars_ax.legend(fontsize=8, loc="upper right")
     labels = [r for r, _ in funnel_rows[:-2]] + ["kept"]
     funnel_ax.barh(labels, [n for _, n in funnel_rows[:-1]])
     funnel_ax.invert_yaxis()
