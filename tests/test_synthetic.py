@@ -112,7 +112,8 @@ def test_filters_catch_the_noise_they_target(corpus, tmp_path):
     out = tmp_path / "filtered"
     argv = ["--input", str(corpus / "pairs"), "--output", str(out), "--write-rejected"]
     argv += ["--eval-images", str(corpus / "images"), "--eval-radius", "2", "--quiet"]
-    argv += ["--max-alt-texts", str(REUSE), "--workers", "1"]
+    # thresholds scaled to 1200 pairs, as the demo scales them to 20000
+    argv += ["--max-alt-texts", str(REUSE), "--max-images", "3", "--workers", "1"]
     assert data.filter.main(argv) == 0
     kept = pq.read_table(sorted(out.glob("part-*.parquet"))).to_pandas()
     rejected = pq.read_table(out / "rejected").to_pandas()
@@ -121,7 +122,13 @@ def test_filters_catch_the_noise_they_target(corpus, tmp_path):
     assert reasons["too_small"] == {"image_too_small"}
     assert reasons["extreme_aspect"] == {"aspect_ratio"}
     assert reasons["reused_image"] == {"image_many_alt_texts"}
-    assert "boilerplate" not in set(kept.synthetic_noise)
+    # Boilerplate is dropped wherever it is shared by more than 3 images; in so small a corpus
+    # a few of the 16 strings may be rarer than that, and those may stay.
+    table = pq.read_table(corpus / "pairs").to_pandas()
+    counts = table[table.synthetic_noise == "boilerplate"].caption.value_counts()
+    frequent = set(counts[counts > 3].index)
+    assert frequent
+    assert not frequent & set(kept[kept.synthetic_noise == "boilerplate"].caption)
     assert (
         "too_short" not in set(kept.synthetic_noise)
         or (kept.synthetic_noise == "too_short").sum() <= 5
