@@ -34,7 +34,7 @@ import pyarrow as pa
 from data.captions import LANGUAGES, PHRASINGS
 from data.corpus import LANGUAGE_WEIGHTS, RowPlan, SceneConfig, build_row, plan_corpus
 from data.noise import KINDS, NoiseRates
-from data.pairs import PAIR_SCHEMA, write_pair_shards
+from data.pairs import PAIR_SCHEMA, publish_dir, write_pair_shards
 from data.synthetic_multi30k import write_multi30k
 from data.synthetic_report import write_synthetic_report
 
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": round(time.perf_counter() - started, 1),
         }
         write_synthetic_report(tmp, summary)
-        _publish(tmp, output)
+        publish_dir(tmp, output)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -190,17 +190,6 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.test_images} test images, {summary['seconds']} s -> {output}"
     )
     return 0
-
-
-def _publish(tmp: Path, output: Path) -> None:
-    """Move the finished folder into place; an older output is replaced whole."""
-    if output.exists():
-        old = output.with_name(f".{output.name}.old-{os.getpid()}")
-        os.replace(output, old)
-        os.replace(tmp, output)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, output)
 
 
 if __name__ == "__main__":

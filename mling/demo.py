@@ -1,6 +1,6 @@
 """`make demo`: the whole ALIGN recipe on a laptop, through the entry points a user runs.
 
-    python mling/demo.py --output demo-output [--pairs 20000] [--steps 800] [--seed 0]
+    python mling/demo.py --output demo-output [--pairs 20000] [--steps N] [--seed 0]
 
 Each stage runs the real entry point in a subprocess, on the output of the stage before:
 
@@ -43,7 +43,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pairs", type=int, default=20_000, help="rows in the noisy corpus")
     parser.add_argument("--test-images", type=int, default=1000, help="Multi30k-layout test set")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=600, help="optimizer steps per model")
+    parser.add_argument(
+        "--steps", type=int, help="optimizer steps per model (default: the preset's max_steps)"
+    )
     parser.add_argument("--config", default="demo", help="training preset (mling/configs)")
     parser.add_argument("--vocab-size", type=int, default=8000, help="WordPiece vocabulary")
     parser.add_argument(
@@ -76,11 +78,13 @@ def run_stage(number: int, name: str, argv: list[str], logs: Path) -> float:
     with log.open("w", encoding="utf-8") as out:
         code = subprocess.call([sys.executable, *argv], cwd=ROOT, stdout=out, stderr=out)
     seconds = time.perf_counter() - started
+    lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
     if code != 0:
-        tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
-        raise SystemExit(f"demo.py: {name} failed (exit {code}); see {log}:\n" + "\n".join(tail))
-    last = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
-    summary = next((line for line in reversed(last) if line.startswith(argv[0].split("/")[-1])), "")
+        tail = "\n".join(lines[-5:])
+        raise SystemExit(f"demo.py: {name} failed (exit {code}); see {log}:\n{tail}")
+    summary = next(
+        (line for line in reversed(lines) if line.startswith(argv[0].split("/")[-1])), ""
+    )
     print(f"      {seconds:.0f} s. {summary}", flush=True)
     return seconds
 
@@ -88,15 +92,13 @@ def run_stage(number: int, name: str, argv: list[str], logs: Path) -> float:
 def english_subset(filtered: Path, output: Path) -> int:
     """The kept pairs whose caption is English (the corpus's own label), as pair shards."""
     import pyarrow.dataset as ds
-    import pyarrow.parquet as pq
+
+    from data.pairs import write_pair_shards
 
     table = ds.dataset(sorted(filtered.glob("part-*.parquet")), format="parquet").to_table(
         filter=ds.field("synthetic_language") == "en"
     )
-    output.mkdir(parents=True, exist_ok=True)
-    for old in output.glob("part-*.parquet"):
-        old.unlink()
-    pq.write_table(table, output / "part-00000.parquet", row_group_size=1024)
+    write_pair_shards(table.to_batches(), output)
     return table.num_rows
 
 
@@ -127,7 +129,7 @@ def train_all(runs: dict[str, Path], args: argparse.Namespace, out: Path) -> flo
         while pending and len(active) < max(1, args.parallel):
             name, data = pending.pop(0)
             threads = max(1, cores // min(args.parallel, len(runs)))
-            env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1"}
+            env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
             log = (out / "logs" / f"train-{name}.log").open("w", encoding="utf-8")
             argv = [sys.executable, "mling/train.py", "--config", args.config]
             argv += ["--train-data", str(data), "--tokenizer", str(out / "vocab")]
@@ -173,6 +175,10 @@ def _last_step(metrics: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     # config
     args = parse_args(argv)
+    if args.steps is None:
+        from mling.recipe import load_recipe
+
+        args.steps = load_recipe(args.config).run.max_steps
     out = args.output.resolve()
     (out / "logs").mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
