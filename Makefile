@@ -20,6 +20,7 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .
@@ -34,11 +35,12 @@ test-fast: lint
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) mling/demo.py --output demo-output
 
+# Benchmarks run as modules from the repository root, so they share the tests' fixtures.
 bench: $(STAMP)
-	HF_HUB_OFFLINE=1 $(PY) tokenizer_training/bench_vocab.py
-	HF_HUB_OFFLINE=1 $(PY) data/bench_filter.py
-	HF_HUB_OFFLINE=1 $(PY) mling/bench_train.py
-	HF_HUB_OFFLINE=1 $(PY) eval/bench_eval.py --output bench-output/eval
+	HF_HUB_OFFLINE=1 $(PY) -m benchmarks.bench_vocab
+	HF_HUB_OFFLINE=1 $(PY) -m benchmarks.bench_filter
+	HF_HUB_OFFLINE=1 $(PY) -m benchmarks.bench_train
+	HF_HUB_OFFLINE=1 $(PY) -m benchmarks.bench_eval --output bench-output/eval
 
 clean:
 	rm -rf demo-output bench-output

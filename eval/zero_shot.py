@@ -1,89 +1,12 @@
-"""Zero-shot image classification with prompt ensembling, in any language, models side by side.
+"""Zero-shot image classification with prompt ensembling, in any language.
 
-    python eval/zero_shot.py --model runs/mling/model --images imagenette/val \
-        --classes classes.json --output zs-out
+    python eval/zero_shot.py --model MODEL_DIR... --images DIR --output DIR
 
-`--images` holds one subfolder per class (or pass --labels FILE.jsonl); `--classes` gives class
-names and templates per language (see eval/zero_shot_data.py); without it the folder names are
-the English class names. Writes zs-out/report.{json,md,csv,png} and prints the top-1 table.
+The code is in `mling.evaluation.zero_shot` (installed with the package); this script is the door the README
+names, so it runs from any working directory. `--help` lists the options; docs/evaluation.md explains them.
 """
 
-from __future__ import annotations
-
-import argparse
-import sys
-import time
-
-import torch
-
-from data.pairs import InputError
-from eval.classification import class_prompts, ensemble_class_embeds, label_ranks, top_k_accuracy
-from eval.embed import Embedder, add_model_arguments, embed_config, language_list, model_names
-from eval.image_files import check_images
-from eval.zero_shot_data import read_class_prompts, read_labelled_images
-from eval.zero_shot_report import write_zero_shot_report
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_model_arguments(parser)
-    parser.add_argument("--images", required=True, help="image folder, one subfolder per class")
-    parser.add_argument("--labels", help='JSONL of {"image": PATH, "label": CLASS} under --images')
-    parser.add_argument("--classes", help="JSON with class names and templates per language")
-    parser.add_argument(
-        "--languages",
-        type=language_list,
-        default=[],
-        help="comma-separated (default: every templates language)",
-    )
-    parser.add_argument("--title", default="Zero-shot classification")
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    # config
-    args = parse_args(argv)
-    started = time.perf_counter()
-    results: dict[str, dict[str, dict[str, float]]] = {}
-    try:
-        cfg = embed_config(args)
-        models = model_names(args.model, args.name)
-
-        # data
-        labelled = read_labelled_images(args.images, args.labels)
-        prompts = read_class_prompts(args.classes, labelled.labels, args.languages or None)
-        check_images(labelled.images, args.workers)
-        index = {c: i for i, c in enumerate(prompts.classes)}
-        labels = torch.tensor([index[label] for label in labelled.labels])
-
-        # evaluate: images once per model, one classifier per language
-        for name, model_dir in models.items():
-            embedder = Embedder(model_dir, cfg)
-            print(f"{name}: {model_dir} on {embedder.device}", file=sys.stderr)
-            image_embeds = embedder.images(labelled.images)
-            results[name] = {}
-            for language, templates in prompts.templates.items():
-                texts, prompt_to_class = class_prompts(prompts.names[language], templates)
-                class_embeds = ensemble_class_embeds(
-                    embedder.texts(texts), prompt_to_class, len(prompts.classes)
-                )
-                ranks = label_ranks(image_embeds, class_embeds, labels)
-                results[name][language] = top_k_accuracy(ranks, num_classes=len(index))
-    except InputError as error:
-        print(f"zero_shot.py: {error}", file=sys.stderr)
-        return 2
-
-    # report
-    data = {
-        "images": len(labelled.images),
-        "classes": len(prompts.classes),
-        "templates": {lang: len(t) for lang, t in prompts.templates.items()},
-    }
-    paths, table = write_zero_shot_report(args.output, args.title, results, data)
-    print(table)
-    print(f"report: {paths['md']} ({time.perf_counter() - started:.1f} s)")
-    return 0
-
+from mling.evaluation.zero_shot import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -2,7 +2,8 @@
 
     python mling/demo.py --output demo-output [--pairs 20000] [--steps N] [--seed 0]
 
-Each stage runs the real entry point in a subprocess, on the output of the stage before:
+Each stage runs the real entry point in a subprocess (its module, the same `main` that the
+script named below calls), on the output of the stage before:
 
     1 data/synthetic.py                  OUT/synthetic/  noisy multilingual pairs + Multi30k-layout test set
     2 tokenizer_training/build_vocab.py  OUT/vocab/      WordPiece vocabulary on the corpus's text
@@ -28,13 +29,18 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # `python mling/demo.py` from a checkout without an install
-    sys.path.insert(0, str(ROOT))
-
-from mling.demo_report import MODELS, write_demo_report  # noqa: E402
+from mling.demo_report import MODELS, write_demo_report
 
 STAGES = 7
+# The script a user runs for each stage -> the module it calls, which the demo runs as
+# `python -m` so that it works from an installed wheel as from a clone.
+MODULES = {
+    "data/synthetic.py": "mling.synthetic.generate",
+    "tokenizer_training/build_vocab.py": "mling.vocab.build_vocab",
+    "data/filter.py": "mling.filtering.filter",
+    "mling/train.py": "mling.train",
+    "eval/multi30k.py": "mling.evaluation.multi30k",
+}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -70,13 +76,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def entry_command(script: str, args: list[str]) -> list[str]:
+    """`python -m MODULE ARGS` for the entry point a user runs as `python SCRIPT ARGS`."""
+    return [sys.executable, "-m", MODULES[script], *args]
+
+
 def run_stage(number: int, name: str, argv: list[str], logs: Path) -> float:
-    """Run one entry point to completion, its output in logs/NAME.log; exit on failure."""
+    """Run one entry point (argv: its script, then its arguments) to completion, its output in
+    logs/NAME.log; exit on failure. The working directory is the log folder, our own, so no
+    folder of the user's is on the entry point's import path."""
     print(f"[{number}/{STAGES}] {name}: {' '.join(argv)}", flush=True)
     started = time.perf_counter()
     log = logs / f"{name}.log"
     with log.open("w", encoding="utf-8") as out:
-        code = subprocess.call([sys.executable, *argv], cwd=ROOT, stdout=out, stderr=out)
+        command = entry_command(argv[0], argv[1:])
+        code = subprocess.call(command, cwd=logs, stdout=out, stderr=out)
     seconds = time.perf_counter() - started
     lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
     if code != 0:
@@ -93,7 +107,7 @@ def english_subset(filtered: Path, output: Path) -> int:
     """The kept pairs whose caption is English (the corpus's own label), as pair shards."""
     import pyarrow.dataset as ds
 
-    from data.pairs import write_pair_shards
+    from mling.pairs.shards import write_pair_shards
 
     table = ds.dataset(sorted(filtered.glob("part-*.parquet")), format="parquet").to_table(
         filter=ds.field("synthetic_language") == "en"
@@ -131,11 +145,12 @@ def train_all(runs: dict[str, Path], args: argparse.Namespace, out: Path) -> flo
             threads = max(1, cores // min(args.parallel, len(runs)))
             env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
             log = (out / "logs" / f"train-{name}.log").open("w", encoding="utf-8")
-            argv = [sys.executable, "mling/train.py", "--config", args.config]
+            argv = ["--config", args.config]
             argv += ["--train-data", str(data), "--tokenizer", str(out / "vocab")]
             argv += ["--output-dir", str(out / name), "--max-steps", str(args.steps)]
             argv += ["--seed", str(args.seed)]
-            proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=log, env=env)
+            command = entry_command("mling/train.py", argv)
+            proc = subprocess.Popen(command, cwd=out / "logs", stdout=log, stderr=log, env=env)
             active[name] = (proc, log)
         time.sleep(1.0)
         for name in list(active):
@@ -176,9 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     # config
     args = parse_args(argv)
     if args.steps is None:
-        from mling.recipe import load_recipe
+        from mling.training.recipe import load_recipe
 
         args.steps = load_recipe(args.config).run.max_steps
+    if Path(args.config).is_file():  # stages run in OUT/logs: a relative YAML path must hold
+        args.config = str(Path(args.config).resolve())
     out = args.output.resolve()
     (out / "logs").mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -12,7 +12,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from mling.report import markdown_table, new_figure, write_report
+from mling.common.report import markdown_table, new_figure, write_report
 
 MODELS = ("mling", "en", "mling-unfiltered")
 LANGUAGES = ("en", "de", "fr", "cs")

@@ -1,4 +1,4 @@
-"""Export a trained model as a directory the Hugging Face ecosystem loads as it is.
+"""Export a training checkpoint as a model directory the Hugging Face ecosystem loads as it is.
 
     python mling/export.py --checkpoint OUTPUT_DIR/checkpoints/step-00010000 --output DIR
 
@@ -6,55 +6,20 @@ writes `config.json` + `model.safetensors` (AlignModel.from_pretrained), the tok
 model was trained with and an EfficientNet image processor that reproduces the evaluation
 transform (AlignProcessor.from_pretrained), so that
 `transformers.pipeline("zero-shot-image-classification", model=DIR)` works offline.
-Training calls export_model at the end, into OUTPUT_DIR/model.
+Training itself exports into OUTPUT_DIR/model at the end.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
-import sys
-import tempfile
 from pathlib import Path
 
-from safetensors.torch import load_file
-from transformers import AlignConfig, AlignModel, AlignProcessor, AutoTokenizer
-
-from mling.checkpoint import CheckpointError, resolve, save_tokenizer
-from mling.recipe import recipe_from_dict
-from mling.transforms import image_processor
+from mling.common.cli import one_line_errors
+from mling.training.checkpoint import CheckpointError, resolve
+from mling.training.export import export_model, load_checkpoint_model
 
 
-def export_model(model: AlignModel, tokenizer, image_size: int, out_dir: str | Path) -> Path:
-    """Save model + processor into out_dir, whole or not at all (temp dir, then rename)."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
-        model.save_pretrained(tmp, safe_serialization=True)
-        processor = AlignProcessor(image_processor=image_processor(image_size), tokenizer=tokenizer)
-        processor.save_pretrained(tmp)
-        save_tokenizer(tokenizer, tmp)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out_dir
-
-
-def load_checkpoint_model(checkpoint: Path) -> tuple[AlignModel, object, int]:
-    """A checkpoint directory -> (AlignModel with its weights, tokenizer, image size)."""
-    import yaml
-
-    model = AlignModel(AlignConfig.from_json_file(checkpoint / "config.json"))
-    model.load_state_dict(load_file(str(checkpoint / "model.safetensors")), strict=True)
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint / "tokenizer")
-    recipe = recipe_from_dict(yaml.safe_load((checkpoint / "recipe.yaml").read_text("utf-8")))
-    return model.eval(), tokenizer, recipe.model.image_size
-
-
+@one_line_errors("export.py")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -63,16 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", required=True, type=Path, help="export directory (replaced)")
     args = parser.parse_args(argv)
 
-    try:
-        path = Path(args.checkpoint)
-        checkpoint = (
-            resolve("latest", path) if (path / "checkpoints").is_dir() else resolve(str(path), path)
-        )
-        if checkpoint is None:
-            raise CheckpointError(f"{path}/checkpoints has no finished checkpoint yet")
-    except CheckpointError as error:
-        print(f"export.py: {error}", file=sys.stderr)
-        return 2
+    path = Path(args.checkpoint)
+    checkpoint = (
+        resolve("latest", path) if (path / "checkpoints").is_dir() else resolve(str(path), path)
+    )
+    if checkpoint is None:
+        raise CheckpointError(f"{path}/checkpoints has no finished checkpoint yet")
     model, tokenizer, image_size = load_checkpoint_model(checkpoint)
     export_model(model, tokenizer, image_size, args.output)
     print(f"export.py: {checkpoint} -> {args.output}")

@@ -3,7 +3,7 @@
     accelerate launch mling/train.py --config mling/configs/tiny.yaml --train-data PAIRS \\
         --tokenizer VOCAB_DIR --output-dir runs/tiny [--max-steps N] [--key value ...]
 
-Any recipe field is a flag (`--image-size 64 --batch-size 128 --lr 1e-3`); see mling/recipe.py.
+Any recipe field is a flag (`--image-size 64 --batch-size 128 --lr 1e-3`); see mling/training/recipe.py.
 Writes OUTPUT_DIR/metrics.jsonl (one line per logged step), TensorBoard logs in
 OUTPUT_DIR/tensorboard, checkpoints in OUTPUT_DIR/checkpoints (`--resume latest` continues
 from the exact data position and RNG state) and the final model in OUTPUT_DIR/model.
@@ -21,18 +21,18 @@ import torch
 from accelerate import Accelerator
 from transformers import AutoTokenizer
 
-from data.pairs import InputError, column_map
-from mling.checkpoint import (
-    CheckpointError,
+from mling.common.cli import deprecation_notice, one_line_errors
+from mling.pairs.schema import add_column_arguments, column_map
+from mling.training.checkpoint import (
     load_checkpoint,
     prune,
     resolve,
     save_checkpoint,
     set_rng_state,
 )
-from mling.eval_hook import run_eval_hook
-from mling.export import export_model
-from mling.loader import (
+from mling.training.eval_hook import run_eval_hook
+from mling.training.export import export_model
+from mling.training.loader import (
     SKIP_REASONS,
     PairStream,
     StreamState,
@@ -40,18 +40,25 @@ from mling.loader import (
     index_sources,
     per_process_batch,
 )
-from mling.loss import contrastive_loss, gather_with_grad
-from mling.model import DualEncoder, build_model, count_parameters, enable_gradient_checkpointing
-from mling.optim import build_optimizer
-from mling.recipe import Recipe, RecipeError, load_recipe, parse_overrides
-from mling.schedule import lr_at
-from mling.train_log import TrainLog
-from mling.transforms import to_model_pixels
+from mling.training.loss import contrastive_loss, gather_with_grad
+from mling.training.model import (
+    DualEncoder,
+    build_model,
+    count_parameters,
+    enable_gradient_checkpointing,
+)
+from mling.training.optim import build_optimizer
+from mling.training.recipe import Recipe, load_recipe, parse_overrides
+from mling.training.schedule import lr_at
+from mling.training.train_log import TrainLog
+from mling.training.transforms import to_model_pixels
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(
-        description="Train ALIGN.", epilog="Any recipe field is also a flag: --image-size 64."
+        description="Train ALIGN.",
+        epilog="Any recipe field is also a flag: --image-size 64.",
+        allow_abbrev=False,  # an unknown flag is a recipe field, never an abbreviation
     )
     parser.add_argument("--config", required=True, help="preset name (tiny, b3-mini, ...) or YAML")
     parser.add_argument("--train-data", required=True, nargs="+", help="pair shards, dirs, globs")
@@ -59,6 +66,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--output-dir", required=True, type=Path)
     parser.add_argument("--max-steps", type=int, help="optimizer steps (overrides the preset)")
     parser.add_argument("--resume", help="'latest' or a checkpoint directory")
+    add_column_arguments(parser)
     return parser.parse_known_args(argv)
 
 
@@ -113,17 +121,20 @@ def train_step(
     return loss
 
 
+@one_line_errors("train.py")
 def main(argv: list[str] | None = None) -> int:
-    # config
+    # config: the preset, then the flags
     args, extra = parse_args(argv)
-    try:
-        overrides = parse_overrides(extra)
-        if args.max_steps is not None:
-            overrides["max_steps"] = args.max_steps
-        recipe = load_recipe(args.config, overrides)
-    except RecipeError as error:
-        print(f"train.py: {error}", file=sys.stderr)
-        return 2
+    overrides = parse_overrides(extra)
+    if "columns" in overrides:
+        deprecation_notice("train.py", "--columns A=B,C=D", "--column A=B --column C=D")
+    if args.max_steps is not None:
+        overrides["max_steps"] = args.max_steps
+    if args.column_preset:
+        overrides["column_preset"] = args.column_preset
+    if args.column:
+        overrides["columns"] = args.column
+    recipe = load_recipe(args.config, overrides)
     run, model_cfg, data_cfg = recipe.run, recipe.model, recipe.data
     output_dir, checkpoints = args.output_dir, args.output_dir / "checkpoints"
     accelerator = Accelerator(
@@ -136,14 +147,10 @@ def main(argv: list[str] | None = None) -> int:
 
     # data
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
-    try:
-        mapping = column_map(data_cfg.column_preset or None, data_cfg.columns)
-        sources = index_sources(args.train_data, mapping)
-        batch_size = per_process_batch(data_cfg.batch_size, world)
-        resume = resolve(args.resume, output_dir) if args.resume else None
-    except (InputError, CheckpointError) as error:
-        print(f"train.py: {error}", file=sys.stderr)
-        return 2
+    mapping = column_map(data_cfg.column_preset or None, data_cfg.columns)
+    sources = index_sources(args.train_data, mapping)
+    batch_size = per_process_batch(data_cfg.batch_size, world)
+    resume = resolve(args.resume, output_dir) if args.resume else None
     stream = PairStream(
         sources,
         args.tokenizer,

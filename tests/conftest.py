@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from eval.tiny_model import build_tiny_tokenizer
-from tests.multilingual import ALL_CAPTIONS
+from tests.helpers.multilingual import ALL_CAPTIONS
+from tests.helpers.tiny_model import build_tiny_tokenizer
 
 # Set before any test imports transformers: nothing in the test suite may reach a model hub.
 os.environ["HF_HUB_OFFLINE"] = "1"

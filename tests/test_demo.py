@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import mling.demo
-from eval.retrieval import retrieval_metrics
 from mling.demo_report import LANGUAGES, MODELS, targets
+from mling.evaluation.retrieval import retrieval_metrics
 
 
 def test_targets_are_judged_on_the_numbers():

@@ -7,7 +7,12 @@ import math
 import pytest
 import torch
 
-from eval.classification import class_prompts, ensemble_class_embeds, label_ranks, top_k_accuracy
+from mling.evaluation.classification import (
+    class_prompts,
+    ensemble_class_embeds,
+    label_ranks,
+    top_k_accuracy,
+)
 
 
 def test_class_prompts_are_names_times_templates_in_any_script():

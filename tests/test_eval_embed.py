@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from data.pairs import InputError
-from eval.embed import EmbedConfig, Embedder, language_list, model_names, resolve_device
-from eval.tiny_model import build_tiny_align
-from tests.multilingual import CAPTIONS
+from mling.common.errors import InputError
+from mling.evaluation.embed import EmbedConfig, Embedder, language_list, model_names, resolve_device
+from tests.helpers.multilingual import CAPTIONS
+from tests.helpers.tiny_model import build_tiny_align
 
 
 def test_model_names_from_folders_or_flags(tmp_path):

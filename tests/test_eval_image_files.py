@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from data.pairs import InputError
-from eval.image_files import check_images, image_problem, load_rgb
-from tests.eval_helpers import write_images
+from mling.common.errors import InputError
+from mling.evaluation.image_files import check_images, image_problem, load_rgb
+from tests.helpers.eval_fixtures import write_images
 
 
 def test_problems_by_kind(tmp_path):

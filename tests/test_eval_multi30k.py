@@ -10,13 +10,13 @@ import re
 import pytest
 import torch
 
-from data.pairs import InputError
-from eval import multi30k
-from eval.multi30k_data import comparability_note, read_multi30k
-from eval.retrieval import retrieval_metrics
-from eval.tiny_model import build_tiny_align
-from tests.eval_helpers import N_IMAGES, tiny_models, write_images, write_multi30k
-from tests.multilingual import CAPTIONS
+from mling.common.errors import InputError
+from mling.evaluation import multi30k
+from mling.evaluation.multi30k_data import comparability_note, read_multi30k
+from mling.evaluation.retrieval import retrieval_metrics
+from tests.helpers.eval_fixtures import N_IMAGES, tiny_models, write_images, write_multi30k
+from tests.helpers.multilingual import CAPTIONS
+from tests.helpers.tiny_model import build_tiny_align
 
 # reader
 

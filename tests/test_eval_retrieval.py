@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from eval.retrieval import (
+from mling.evaluation.retrieval import (
     TIE_TOLERANCE,
     image_to_text_ranks,
     recall_at_k,

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from data.pairs import InputError
-from eval import retrieval_set
-from eval.caption_sets import read_caption_file
-from tests.eval_helpers import tiny_models, write_images
-from tests.multilingual import CAPTIONS
+from mling.common.errors import InputError
+from mling.evaluation import retrieval_set
+from mling.evaluation.caption_sets import read_caption_file
+from tests.helpers.eval_fixtures import tiny_models, write_images
+from tests.helpers.multilingual import CAPTIONS
 
 LANGUAGES = ("en", "ar", "th", "ja", "zh", "hi")  # Latin, RTL, no spaces, CJK, Devanagari
 

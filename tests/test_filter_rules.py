@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data.fairness import retention_table
-from data.filters import (
+from mling.filtering.filters import (
     MALFORMED,
     REASON_NAMES,
     ImageFilterConfig,
     passes_size,
     vocabulary_min_count,
 )
-from data.image_hash import within_radius
+from mling.filtering.image_hash import within_radius
+from tests.helpers.fairness import retention_table
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from data.filter_sql import _literal
-from data.segment import (
+from mling.filtering.filter_sql import _literal
+from mling.filtering.segment import (
     ENGINE_NEEDS_DICTIONARY_PATTERN,
     ENGINE_SPACED_PATTERN,
     ENGINE_WORD_PATTERN,

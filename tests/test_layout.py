@@ -1,20 +1,36 @@
-"""The layout: the four packages import, and no module shadows a library when run as a script.
+"""The layout: one installed package, `mling`; the folders people know hold only its doors.
 
-`python data/filter.py` puts `data/` first on sys.path, so a `data/io.py` or `data/datasets.py`
-would replace the real module for every library that filter.py imports.
+`python data/filter.py` puts `data/` first on sys.path and `accelerate launch mling/train.py`
+puts `mling/`, so no door script and no top-level name inside `mling/` may be named like a
+standard-library or dependency module: it would replace the real one for every library.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.metadata
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.user_project import user_project
+
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ["mling", "tokenizer_training", "data", "eval"]
+PARTS = ["common", "pairs", "vocab", "filtering", "synthetic", "training", "evaluation"]
+# door script -> the module whose main it calls; the README names these commands.
+DOORS = {
+    "tokenizer_training/build_vocab.py": "mling.vocab.build_vocab",
+    "data/filter.py": "mling.filtering.filter",
+    "data/synthetic.py": "mling.synthetic.generate",
+    "eval/multi30k.py": "mling.evaluation.multi30k",
+    "eval/retrieval_set.py": "mling.evaluation.retrieval_set",
+    "eval/zero_shot.py": "mling.evaluation.zero_shot",
+}
+ENTRY_MODULES = ["mling/train.py", "mling/export.py", "mling/demo.py"]
 
 
 def _top_level_names_of_installed_distributions() -> set[str]:
@@ -30,18 +46,60 @@ def _top_level_names_of_installed_distributions() -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("package", PACKAGES)
-def test_package_imports(package):
-    assert importlib.import_module(package).__file__
+@pytest.mark.parametrize("part", PARTS)
+def test_every_part_imports(part):
+    assert importlib.import_module(f"mling.{part}").__file__
 
 
-def test_no_module_shadows_the_standard_library_or_a_dependency():
+def test_no_name_on_a_script_path_shadows_a_library():
     taken = set(sys.stdlib_module_names) | _top_level_names_of_installed_distributions()
-    taken -= set(PACKAGES)  # our own packages are the installed names themselves
-    clashes = [
-        str(path.relative_to(ROOT))
-        for package in PACKAGES
-        for path in (ROOT / package).rglob("*.py")
-        if path.stem in taken and path.stem != "__init__"
+    taken.discard("mling")
+    on_script_paths = [p.stem for p in (ROOT / "mling").iterdir() if p.suffix == ".py"]
+    on_script_paths += [p.name for p in (ROOT / "mling").iterdir() if (p / "__init__.py").exists()]
+    on_script_paths += [Path(door).stem for door in DOORS]
+    clashes = sorted(set(on_script_paths) & taken - {"__init__"})
+    assert clashes == [], f"rename these, they shadow libraries: {clashes}"
+
+
+def test_the_folders_people_know_hold_only_doors_and_docs():
+    for folder in ("tokenizer_training", "data", "eval"):
+        assert not (ROOT / folder / "__init__.py").exists(), f"{folder}/ must not be a package"
+        scripts = {str(p.relative_to(ROOT)) for p in (ROOT / folder).glob("*.py")}
+        assert scripts <= set(DOORS), f"library code belongs in mling/: {scripts - set(DOORS)}"
+
+
+@pytest.mark.parametrize("door", sorted(DOORS))
+def test_a_door_is_a_few_lines_that_call_the_package(door):
+    tree = ast.parse((ROOT / door).read_text(encoding="utf-8"))
+    imports = [node for node in tree.body if isinstance(node, ast.ImportFrom)]
+    assert [(node.module, [a.name for a in node.names]) for node in imports] == [
+        (DOORS[door], ["main"])
     ]
-    assert clashes == [], f"rename these modules, they shadow libraries: {clashes}"
+    assert len(tree.body) <= 3  # docstring, the import, the __main__ guard
+
+
+def test_no_module_loads_another_file_by_path():
+    patterns = ("spec_from_file_location", "sys.path.insert", "sys.path.append")
+    offenders = [
+        str(path.relative_to(ROOT))
+        for folder in ("mling", "benchmarks", "tests", "data", "eval", "tokenizer_training")
+        for path in (ROOT / folder).rglob("*.py")
+        if path != Path(__file__).resolve()
+        and any(pattern in path.read_text(encoding="utf-8") for pattern in patterns)
+    ]
+    assert offenders == []
+
+
+@pytest.mark.parametrize("door", ["data/filter.py", "eval/multi30k.py"])
+def test_doors_run_from_a_folder_with_the_users_own_data_and_eval(tmp_path, door):
+    project = user_project(tmp_path / "project", namespace=False)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / door), "--help"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(project)},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "usage:" in done.stdout

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mling.loss import contrastive_loss, gather_with_grad
+from mling.training.loss import contrastive_loss, gather_with_grad
 
 IDENTITY = torch.eye(2)  # two pairs, each image exactly its own caption, orthogonal to the other
 

@@ -9,16 +9,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from data.pairs import (
-    PAIR_SCHEMA,
-    InputError,
-    column_map,
+from mling.common.errors import InputError
+from mling.pairs.schema import PAIR_SCHEMA, column_map
+from mling.pairs.shards import (
     expand_inputs,
     iter_pair_batches,
     write_pair_shards,
     write_webdataset_shards,
 )
-from tests.multilingual import CAPTIONS
+from tests.helpers.multilingual import CAPTIONS
 
 
 def _pairs(n_per_language: int = 2) -> pa.Table:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from mling.report import markdown_table, new_figure, write_report
+from mling.common.report import markdown_table, new_figure, write_report
 
 
 def test_write_report_writes_three_files(tmp_path):

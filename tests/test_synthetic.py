@@ -12,13 +12,13 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-import data.filter
-import data.synthetic
-from data.captions import LANGUAGES, PHRASINGS, caption
-from data.image_hash import phash_bytes
-from data.noise import NoiseRates
-from data.scenes import Group, Scene
-from eval.multi30k_data import read_multi30k
+from mling.evaluation.multi30k_data import read_multi30k
+from mling.filtering import filter as filter_entry
+from mling.filtering.image_hash import phash_bytes
+from mling.synthetic import generate
+from mling.synthetic.captions import LANGUAGES, PHRASINGS, caption
+from mling.synthetic.noise import NoiseRates
+from mling.synthetic.scenes import Group, Scene
 
 PAIRS, TEST_IMAGES, REUSE = 1200, 60, 40
 
@@ -28,7 +28,7 @@ def corpus(tmp_path_factory):
     out = tmp_path_factory.mktemp("synthetic") / "corpus"
     argv = ["--output", str(out), "--pairs", str(PAIRS), "--test-images", str(TEST_IMAGES)]
     argv += ["--reuse-threshold", str(REUSE), "--workers", "1", "--quiet", "--seed", "3"]
-    assert data.synthetic.main(argv) == 0
+    assert generate.main(argv) == 0
     return out
 
 
@@ -41,7 +41,7 @@ def test_same_seed_same_corpus(corpus, tmp_path):
     again = tmp_path / "again"
     argv = ["--output", str(again), "--pairs", str(PAIRS), "--test-images", str(TEST_IMAGES)]
     argv += ["--reuse-threshold", str(REUSE), "--workers", "1", "--quiet", "--seed", "3"]
-    assert data.synthetic.main(argv) == 0
+    assert generate.main(argv) == 0
     assert _digest(again / "pairs") == _digest(corpus / "pairs")
     first = sorted(p.read_bytes() for p in (corpus / "images").iterdir())
     assert first == sorted(p.read_bytes() for p in (again / "images").iterdir())
@@ -114,7 +114,7 @@ def test_filters_catch_the_noise_they_target(corpus, tmp_path):
     argv += ["--eval-images", str(corpus / "images"), "--eval-radius", "2", "--quiet"]
     # thresholds scaled to 1200 pairs, as the demo scales them to 20000
     argv += ["--max-alt-texts", str(REUSE), "--max-images", "3", "--workers", "1"]
-    assert data.filter.main(argv) == 0
+    assert filter_entry.main(argv) == 0
     kept = pq.read_table(sorted(out.glob("part-*.parquet"))).to_pandas()
     rejected = pq.read_table(out / "rejected").to_pandas()
     assert len(kept) + len(rejected) == PAIRS

@@ -14,8 +14,9 @@ import pytest
 import torch
 from PIL import Image
 
-from data.pairs import InputError, write_webdataset_shards
-from mling.loader import (
+from mling.common.errors import InputError
+from mling.pairs.shards import write_webdataset_shards
+from mling.training.loader import (
     Block,
     PairStream,
     Source,
@@ -24,8 +25,7 @@ from mling.loader import (
     index_sources,
     make_blocks,
 )
-from mling.toy_pairs import toy_table
-from mling.transforms import (
+from mling.training.transforms import (
     decode_image,
     eval_crop,
     image_processor,
@@ -34,8 +34,9 @@ from mling.transforms import (
     to_model_pixels,
     train_crop,
 )
-from tests import train_fixtures
-from tests.multilingual import CAPTIONS
+from tests.helpers import train_fixtures
+from tests.helpers.multilingual import CAPTIONS
+from tests.helpers.toy_pairs import toy_table
 
 toy_tokenizer = train_fixtures.toy_tokenizer  # fixture
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from mling.loss import contrastive_loss, gather_with_grad
-from mling.model import DualEncoder, build_model
-from mling.recipe import load_recipe
+from mling.training.loss import contrastive_loss, gather_with_grad
+from mling.training.model import DualEncoder, build_model
+from mling.training.recipe import load_recipe
 
 PER_PROCESS = 4  # pairs per process; the single-process reference sees 2 x 4
 VOCAB = 50

@@ -6,8 +6,8 @@ import json
 import textwrap
 
 import mling.train
-from tests import train_fixtures
-from tests.train_fixtures import tiny_argv
+from tests.helpers import train_fixtures
+from tests.helpers.train_fixtures import tiny_argv
 
 toy_pairs = train_fixtures.toy_pairs  # fixture
 toy_tokenizer = train_fixtures.toy_tokenizer  # fixture

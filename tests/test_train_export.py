@@ -14,11 +14,12 @@ from safetensors.torch import load_file
 
 import mling.export
 import mling.train
-from mling.model import DualEncoder
-from mling.toy_pairs import RGB, toy_caption
-from mling.transforms import eval_crop, to_model_pixels
-from tests import train_fixtures
-from tests.train_fixtures import tiny_argv
+import mling.training.export
+from mling.training.model import DualEncoder
+from mling.training.transforms import eval_crop, to_model_pixels
+from tests.helpers import train_fixtures
+from tests.helpers.toy_pairs import RGB, toy_caption
+from tests.helpers.train_fixtures import tiny_argv
 
 toy_pairs = train_fixtures.toy_pairs  # fixture
 toy_tokenizer = train_fixtures.toy_tokenizer  # fixture
@@ -60,7 +61,7 @@ def test_export_reproduces_the_training_embeddings(run_dir):
     from transformers import AlignModel, AlignProcessor
 
     checkpoint = run_dir / "checkpoints" / "step-00000003"
-    align, tokenizer, image_size = mling.export.load_checkpoint_model(checkpoint)
+    align, tokenizer, image_size = mling.training.export.load_checkpoint_model(checkpoint)
     picture = square_picture(3, 4)
     pixels = to_model_pixels(torch.from_numpy(eval_crop(picture, image_size))[None])
     tokens = tokenizer(

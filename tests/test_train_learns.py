@@ -13,9 +13,9 @@ import torch
 from PIL import Image
 
 import mling.train
-from mling.toy_pairs import toy_caption, toy_image, write_toy_shards
-from tests import train_fixtures
-from tests.train_fixtures import tiny_argv
+from tests.helpers import train_fixtures
+from tests.helpers.toy_pairs import toy_caption, toy_image, write_toy_shards
+from tests.helpers.train_fixtures import tiny_argv
 
 toy_tokenizer = train_fixtures.toy_tokenizer  # fixture
 

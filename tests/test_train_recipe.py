@@ -8,14 +8,14 @@ import pytest
 import torch
 from transformers.models.align.modeling_align import round_filters
 
-from mling.model import (
+from mling.training.model import (
     DualEncoder,
     align_config,
     build_model,
     enable_gradient_checkpointing,
     image_embed_dim,
 )
-from mling.recipe import CONFIG_DIR, RecipeError, load_recipe, parse_overrides
+from mling.training.recipe import CONFIG_DIR, RecipeError, load_recipe, parse_overrides
 
 PAPER = {  # preset: (EfficientNet width, depth, embedding dim, BERT layers, hidden)
     "b3-mini": (1.2, 1.4, 384, 4, 256),

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-import mling.checkpoint
 import mling.train
-from mling.schedule import lr_at
-from tests import train_fixtures
-from tests.train_fixtures import tiny_argv
+import mling.training.checkpoint
+from mling.training.schedule import lr_at
+from tests.helpers import train_fixtures
+from tests.helpers.train_fixtures import tiny_argv
 
 toy_pairs = train_fixtures.toy_pairs  # fixture
 toy_tokenizer = train_fixtures.toy_tokenizer  # fixture
@@ -92,7 +92,7 @@ def test_sigterm_checkpoints_and_resume_continues_exactly(
 def test_a_crash_while_saving_leaves_latest_on_the_previous_checkpoint(
     tmp_path, toy_pairs, toy_tokenizer, monkeypatch
 ):
-    real_save_state = mling.checkpoint.save_state
+    real_save_state = mling.training.checkpoint.save_state
 
     def crash_on_the_second_save(directory, stem, state):
         if stem == "optimizer" and "step-00000004" in str(directory):
@@ -101,7 +101,7 @@ def test_a_crash_while_saving_leaves_latest_on_the_previous_checkpoint(
 
     argv = tiny_argv(toy_pairs, toy_tokenizer, tmp_path, "--max-steps", "4", "--save-every", "2")
     with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
-        patch.setattr(mling.checkpoint, "save_state", crash_on_the_second_save)
+        patch.setattr(mling.training.checkpoint, "save_state", crash_on_the_second_save)
         mling.train.main(argv)
     root = tmp_path / "checkpoints"
     assert (root / "latest").read_text() == "step-00000002"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mling.model import DualEncoder, build_model
-from mling.optim import build_optimizer, param_groups
-from mling.recipe import OptimConfig, load_recipe
-from mling.schedule import lr_at
+from mling.training.model import DualEncoder, build_model
+from mling.training.optim import build_optimizer, param_groups
+from mling.training.recipe import OptimConfig, load_recipe
+from mling.training.schedule import lr_at
 
 PAPER = OptimConfig(lr=1e-3, warmup_steps=10_000)
 

@@ -6,10 +6,10 @@ from collections import Counter
 
 import pytest
 
-from tokenizer_training.alphabet import AlphabetConfig, coverage_set
-from tokenizer_training.alphabet import select_alphabet as select
-from tokenizer_training.exemplars import fitting_exemplars, gflanguages_exemplars, icu_exemplars
-from tokenizer_training.normalization import NormalizationConfig, Pipeline
+from mling.vocab.alphabet import AlphabetConfig, coverage_set
+from mling.vocab.alphabet import select_alphabet as select
+from mling.vocab.exemplars import fitting_exemplars, gflanguages_exemplars, icu_exemplars
+from mling.vocab.normalization import NormalizationConfig, Pipeline
 
 PIPELINE = Pipeline(NormalizationConfig())
 

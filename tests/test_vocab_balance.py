@@ -5,13 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tokenizer_training.balance import (
-    effective_alpha,
-    sample_copies,
-    sampling_rates,
-    smoothed_shares,
-)
-from tokenizer_training.sample import held_out_mask
+from mling.vocab.balance import effective_alpha, sample_copies, sampling_rates, smoothed_shares
+from mling.vocab.sample import held_out_mask
 
 
 def test_smoothed_shares_by_hand():

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.multilingual import ALL_CAPTIONS, CAPTIONS
-from tokenizer_training.build_vocab import main
-from tokenizer_training.normalization import SPECIAL_TOKENS
+from mling.vocab.build_vocab import main
+from mling.vocab.normalization import SPECIAL_TOKENS
+from tests.helpers.multilingual import ALL_CAPTIONS, CAPTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 # Text the agreement must hold on beyond the captions: mixed scripts and punctuation, emoji,

@@ -11,10 +11,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from data.pairs import InputError, write_webdataset_shards
-from tokenizer_training import corpus as corpus_module
-from tokenizer_training.corpus import CorpusConfig, discover, iter_corpus
-from tokenizer_training.labels import compile_filename_pattern, filename_language, sibling_path
+from mling.common.errors import InputError
+from mling.pairs.shards import write_webdataset_shards
+from mling.vocab import corpus as corpus_module
+from mling.vocab.corpus import CorpusConfig, discover, iter_corpus
+from mling.vocab.labels import compile_filename_pattern, filename_language, sibling_path
 
 LINES = ["Ein Hund läuft.", "สุนัขวิ่งบนหญ้า", "一只狗在草地上跑", "Собака бежит."]
 

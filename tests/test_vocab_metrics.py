@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tokenizer_training.export import bert_tokenizer
-from tokenizer_training.metrics import count_words, measure, script_shares, spread, token_script
-from tokenizer_training.normalization import SPECIAL_TOKENS, NormalizationConfig
+from mling.vocab.export import bert_tokenizer
+from mling.vocab.metrics import count_words, measure, script_shares, spread, token_script
+from mling.vocab.normalization import SPECIAL_TOKENS, NormalizationConfig
 
 TOKENS = [*SPECIAL_TOKENS, "a", "##b", "dog", ".", "ก", "##ข", "##ค", "狗", "x"]
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.multilingual import CAPTIONS
-from tokenizer_training import sample as sample_module
-from tokenizer_training.corpus import CorpusConfig, discover
-from tokenizer_training.labels import Labeler
-from tokenizer_training.sample import SamplingConfig, take_census
+from mling.vocab import sample as sample_module
+from mling.vocab.corpus import CorpusConfig, discover
+from mling.vocab.labels import Labeler
+from mling.vocab.sample import SamplingConfig, take_census
+from tests.helpers.multilingual import CAPTIONS
 
 
 def write_files(root: Path) -> CorpusConfig:

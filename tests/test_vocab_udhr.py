@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tokenizer_training.build_vocab import main
-from tokenizer_training.normalization import (
+from mling.vocab.build_vocab import main
+from mling.vocab.normalization import (
     MAX_WORD_CHARS,
     SLOW_FAST_EXCEPTIONS,
     NormalizationConfig,
@@ -27,7 +27,7 @@ pytest.importorskip("gflanguages")
 
 @pytest.fixture(scope="module")
 def udhr(tmp_path_factory) -> tuple[Path, dict[str, list[str]]]:
-    from tokenizer_training.udhr_corpus import udhr_lines
+    from tests.helpers.udhr_corpus import udhr_lines
 
     root = tmp_path_factory.mktemp("udhr")
     lines = udhr_lines()

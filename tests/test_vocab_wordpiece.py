@@ -11,11 +11,10 @@ from __future__ import annotations
 import pytest
 from tokenizers import Tokenizer, models, trainers
 
-from tests.multilingual import ALL_CAPTIONS
-from tokenizer_training import wordpiece
-from tokenizer_training.alphabet import Alphabet
-from tokenizer_training.forked import ForkedStream
-from tokenizer_training.normalization import (
+from mling.vocab import wordpiece
+from mling.vocab.alphabet import Alphabet
+from mling.vocab.forked import ForkedStream
+from mling.vocab.normalization import (
     CONTINUATION,
     MAX_WORD_CHARS,
     SPECIAL_TOKENS,
@@ -25,7 +24,8 @@ from tokenizer_training.normalization import (
     bert_normalizer,
     bert_pre_tokenizer,
 )
-from tokenizer_training.wordpiece import train_wordpiece, word_sequences
+from mling.vocab.wordpiece import train_wordpiece, word_sequences
+from tests.helpers.multilingual import ALL_CAPTIONS
 
 # Whitespace of every kind, control and format characters (ZWNJ, soft hyphen), CJK inside
 # Latin, punctuation glued to words, combining marks, case that folds, a 120-character word.

@@ -1,0 +1,53 @@
+"""Command-line conventions every entry point shares.
+
+Bad input ends in one line on stderr, `PROG: what is wrong and what to do`, and exit code 2;
+a flag renamed for consistency keeps its old spelling for one release, with a one-line notice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from collections.abc import Callable
+
+from mling.common.errors import InputError
+
+Main = Callable[[list[str] | None], int]
+
+
+def one_line_errors(prog: str) -> Callable[[Main], Main]:
+    """Decorate `main(argv) -> int` so that an InputError anywhere in it prints
+    `PROG: message` on stderr and returns 2, instead of a traceback."""
+
+    def decorate(main: Main) -> Main:
+        @functools.wraps(main)
+        def wrapped(argv: list[str] | None = None) -> int:
+            try:
+                return main(argv)
+            except InputError as error:
+                print(f"{prog}: {error}", file=sys.stderr)
+                return 2
+
+        return wrapped
+
+    return decorate
+
+
+def deprecated_flag(new: str, append: bool = False) -> type[argparse.Action]:
+    """An argparse action for an old flag spelling: it stores (or appends) like the new one and
+    says once on stderr which spelling to use."""
+
+    class Deprecated(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            print(f"{parser.prog}: {option_string} is deprecated; use {new}", file=sys.stderr)
+            if append:
+                values = [*(getattr(namespace, self.dest, None) or []), values]
+            setattr(namespace, self.dest, values)
+
+    return Deprecated
+
+
+def deprecation_notice(prog: str, old: str, new: str) -> None:
+    """The same one line, for names that argparse does not see (recipe keys, module names)."""
+    print(f"{prog}: {old} is deprecated; use {new}", file=sys.stderr)

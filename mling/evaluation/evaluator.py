@@ -1,0 +1,62 @@
+"""The skeleton every evaluation entry point shares: config, data, evaluate, report.
+
+An entry point supplies its own arguments and one function that reads its data, evaluates
+every model on it and writes its report; `run_evaluator` does the rest the same way for all of
+them: the model and embedding options, model names, bad input as one line with exit code 2,
+and the closing lines (the table, notes, where the report is, how long it took).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mling.common.cli import one_line_errors
+from mling.evaluation.embed import EmbedConfig, add_model_arguments, embed_config, model_names
+
+
+@dataclass
+class Outcome:
+    """What an evaluation wrote: the report's paths, the table to print, notes to print."""
+
+    paths: dict[str, Path]
+    table: str
+    notes: list[str] = field(default_factory=list)
+
+
+# (args, {report name: model directory}, embedding config) -> Outcome
+Evaluate = Callable[[argparse.Namespace, dict[str, Path], EmbedConfig], Outcome]
+
+
+def run_evaluator(
+    prog: str,
+    description: str,
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    evaluate: Evaluate,
+    argv: list[str] | None,
+) -> int:
+    """Parse argv, evaluate, print the outcome; InputError anywhere -> one line, exit 2."""
+
+    @one_line_errors(prog)
+    def main(argv: list[str] | None) -> int:
+        # config
+        parser = argparse.ArgumentParser(prog=prog, description=description)
+        add_model_arguments(parser)
+        add_arguments(parser)
+        args = parser.parse_args(argv)
+        started = time.perf_counter()
+        cfg = embed_config(args)
+        models = model_names(args.model, args.name)
+
+        # data, evaluate, report
+        outcome = evaluate(args, models, cfg)
+        print(outcome.table)
+        for note in outcome.notes:
+            print(f"note: {note}")
+        print(f"report: {outcome.paths['md']} ({time.perf_counter() - started:.1f} s)")
+        return 0
+
+    return main(argv)

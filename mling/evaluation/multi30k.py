@@ -1,0 +1,77 @@
+"""Multi30k zero-shot image-text retrieval in en/de/fr/cs, models side by side (ALIGN Table 11).
+
+    python eval/multi30k.py --model runs/mling/model --model runs/en/model \
+        --multi30k multi30k-dataset --images flickr30k-images --output eval-out
+
+Writes eval-out/report.{json,md,csv,png} and prints the mR table. Defaults follow the paper:
+the 1,000-image test_2016 split, en/de with 5 captions per image (task 2), fr/cs with 1 (task 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mling.evaluation.embed import EmbedConfig, language_list
+from mling.evaluation.evaluator import Outcome, run_evaluator
+from mling.evaluation.image_files import check_images
+from mling.evaluation.multi30k_data import (
+    LANGUAGES,
+    SOURCES,
+    SPLITS,
+    comparability_note,
+    read_multi30k,
+)
+from mling.evaluation.retrieval_eval import evaluate_retrieval
+from mling.evaluation.retrieval_report import MULTI30K_REFERENCE, write_retrieval_report
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--multi30k", required=True, help="clone of github.com/multi30k/dataset")
+    parser.add_argument("--images", required=True, help="folder of the split's images")
+    parser.add_argument("--split", default="test_2016", choices=SPLITS)
+    parser.add_argument(
+        "--languages", type=language_list, default=",".join(LANGUAGES), help="comma-separated"
+    )
+    parser.add_argument(
+        "--captions",
+        default="auto",
+        choices=SOURCES,
+        help="auto: task2's 5 captions for en/de where the split has them, task1 otherwise",
+    )
+
+
+def evaluate(args: argparse.Namespace, models: dict[str, Path], cfg: EmbedConfig) -> Outcome:
+    # data: every language's captions, then every image checked once before any model runs
+    sets = [
+        read_multi30k(args.multi30k, lang, args.split, args.captions, args.images)
+        for lang in args.languages
+    ]
+    check_images(
+        [path for caption_set in sets for path in caption_set.images],
+        args.workers,
+        hint="pass --images pointing at the folder that holds the split's image files",
+    )
+
+    # evaluate
+    results = evaluate_retrieval(models, sets, cfg)
+
+    # report
+    note = comparability_note(args.split, len(sets[0].images))
+    paths, table = write_retrieval_report(
+        args.output,
+        f"Multi30k zero-shot retrieval, {args.split}",
+        results,
+        {s.language: s.describe() for s in sets},
+        reference=MULTI30K_REFERENCE if args.split == "test_2016" else None,
+        notes=[note] if note else [],
+    )
+    return Outcome(paths, table, [note] if note else [])
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_evaluator("multi30k.py", __doc__.split("\n")[0], add_arguments, evaluate, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

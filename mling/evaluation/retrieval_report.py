@@ -1,0 +1,159 @@
+"""The per-language report: models by languages, like Table 11 of the ALIGN paper.
+
+`report.json` ({"models": {NAME: {LANG: {"i2t": {"R@1", "R@5", "R@10"}, "t2i": {...}, "mR"}}}}
+plus `languages`, `data`, `reference`, `notes`), `report.md` (the mR table with the paper's
+rows, a detail table with R@1/5/10 per direction, the data), `report.csv` (one row per model
+and language) and `report.png` (grouped bars: languages by models). The table and chart
+helpers are shared with zero-shot classification.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from mling.common.atomic import write_atomic
+from mling.common.report import markdown_table, new_figure, write_report
+
+STEM = "report"
+DIRECTIONS = ("i2t", "t2i")
+ARROWS = {"i2t": "image→text", "t2i": "text→image"}
+KS = ("R@1", "R@5", "R@10")
+
+# Jia et al. 2021 (ALIGN), Table 11: Multi30k test_2016 image-text retrieval, mR.
+# ALIGN and M3P are zero-shot; UC2 is fine-tuned on Multi30k.
+MULTI30K_REFERENCE = {
+    "source": "Jia et al. 2021, ALIGN, Table 11 (Multi30k test_2016, mR)",
+    "models": {
+        "ALIGN-EN (paper)": {"en": 92.2},
+        "ALIGN-mling (paper)": {"en": 90.2, "de": 84.1, "fr": 84.9, "cs": 63.2},
+        "M3P zero-shot (paper)": {"en": 57.9, "de": 36.8, "fr": 27.1, "cs": 20.4},
+        "UC2 fine-tuned (paper)": {"en": 88.2, "de": 84.5, "fr": 83.9, "cs": 81.2},
+    },
+}
+
+
+def language_table(
+    rows: Mapping[str, Mapping[str, float | None]],
+    languages: Sequence[str],
+    first_header: str = "model",
+    italic: Sequence[str] = (),
+) -> str:
+    """Rows by languages, with each row's mean and spread (max - min) across its languages."""
+    spread = len(languages) > 1
+    headers = [first_header, *languages] + (["mean", "spread"] if spread else [])
+    body = []
+    for name, values in rows.items():
+        cells = [values.get(language) for language in languages]
+        present = [v for v in cells if v is not None]
+        label = f"*{name}*" if name in italic else name
+        summary = []
+        if spread:
+            # mean and spread only over complete rows: a mean over fewer languages misleads
+            complete = len(present) == len(cells)
+            mean = sum(present) / len(present) if complete else None
+            summary = [mean, max(present) - min(present) if complete else None]
+        body.append([label, *cells, *summary])
+    return markdown_table(headers, body)
+
+
+def language_bars(
+    series: Mapping[str, Mapping[str, float]],
+    languages: Sequence[str],
+    title: str,
+    ylabel: str,
+    reference: Mapping[str, Mapping[str, float]] | None = None,
+):
+    """Grouped bar chart, one group per language, one bar per series; reference series hollow."""
+    figure, axes = new_figure(max(6.0, 1.2 * len(languages) + 4.0), 4.5)
+    reference = reference or {}
+    names = [*series, *reference]
+    width = 0.8 / max(len(names), 1)
+    for k, name in enumerate(names):
+        values = {**series, **reference}[name]
+        xs = [i + (k - (len(names) - 1) / 2) * width for i in range(len(languages))]
+        heights = [values.get(language, 0.0) or 0.0 for language in languages]
+        style = {"fill": False, "hatch": "//", "edgecolor": f"C{k}"} if name in reference else {}
+        bars = axes.bar(xs, heights, width, label=name, **style)
+        if name in series:
+            axes.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
+    axes.set_xticks(range(len(languages)), languages)
+    axes.set_ylabel(ylabel)
+    axes.set_ylim(0, 100)
+    axes.set_title(title)
+    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return figure
+
+
+def retrieval_csv(results: Mapping[str, Mapping[str, dict]]) -> str:
+    """One row per model and language: the six recalls and mR, in percent."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["model", "language", *[f"{d} {k}" for d in DIRECTIONS for k in KS], "mR"])
+    for name, by_language in results.items():
+        for language, m in by_language.items():
+            recalls = [round(m[d][k], 4) for d in DIRECTIONS for k in KS]
+            writer.writerow([name, language, *recalls, round(m["mR"], 4)])
+    return buffer.getvalue()
+
+
+def write_retrieval_report(
+    out_dir: str | Path,
+    title: str,
+    results: Mapping[str, Mapping[str, dict]],
+    data: Mapping[str, dict],
+    reference: Mapping | None = None,
+    notes: Sequence[str] = (),
+) -> tuple[dict[str, Path], str]:
+    """Write report.{json,md,csv,png}; returns (paths, the mR table for stdout).
+
+    `results` is {model: {language: retrieval_metrics(...)}}, `data` {language: counts}.
+    """
+    languages = list(data)
+    ref_models = dict(reference["models"]) if reference else {}
+    mr = {name: {lang: m["mR"] for lang, m in by_lang.items()} for name, by_lang in results.items()}
+    table = language_table({**mr, **ref_models}, languages, italic=list(ref_models))
+
+    detail_rows = [
+        [name, lang, *[m[d][k] for d in DIRECTIONS for k in KS], m["mR"]]
+        for name, by_lang in results.items()
+        for lang, m in by_lang.items()
+    ]
+    detail = markdown_table(
+        ["model", "language", *[f"{ARROWS[d]} {k}" for d in DIRECTIONS for k in KS], "mR"],
+        detail_rows,
+    )
+    data_table = markdown_table(
+        ["language", "images", "captions", "set", "captions from"],
+        [[lang, d["images"], d["captions"], d["set"], d["source"]] for lang, d in data.items()],
+    )
+    lines = [
+        f"# {title}",
+        "",
+        "Cells are mR: the mean of R@1, R@5 and R@10 for image→text and text→image, in percent. "
+        "Image→text counts a hit when any of the image's captions is in the top K. Ties count "
+        "against the model. Mean and spread (max − min) are across languages.",
+        "",
+        table,
+        "",
+    ]
+    if reference:
+        lines += [f"Rows in italics: {reference['source']}.", ""]
+    lines += ["## Recall by direction", "", detail, "", "## Data", "", data_table, ""]
+    lines += [f"Note: {note}" for note in notes]
+    lines += ["", f"![mR by language]({STEM}.png)"]
+
+    figure = language_bars(mr, languages, title, "mR (%)", ref_models)
+    report = {
+        "title": title,
+        "languages": languages,
+        "models": {name: dict(by_lang) for name, by_lang in results.items()},
+        "data": dict(data),
+        "reference": dict(reference) if reference else None,
+        "notes": list(notes),
+    }
+    paths = write_report(out_dir, STEM, report, "\n".join(lines), figure)
+    paths["csv"] = write_atomic(Path(out_dir) / f"{STEM}.csv", retrieval_csv(results).encode())
+    return paths, table

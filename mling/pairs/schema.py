@@ -1,0 +1,80 @@
+"""The pair schema: image-text pairs as img2dataset writes them, and how other layouts map onto it.
+
+Every part of the toolkit reads and writes these columns; `--column-preset` and `--column
+SRC=DEST` (the same two flags on every entry point that reads pairs) rename a source's columns.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable
+
+import pyarrow as pa
+
+from mling.common.cli import deprecated_flag
+from mling.common.errors import InputError
+
+PAIR_SCHEMA = pa.schema(
+    [
+        ("key", pa.string()),  # unique id of the pair
+        ("caption", pa.string()),  # the alt-text, any language
+        ("url", pa.string()),  # where the image came from; null when unknown
+        ("width", pa.int64()),  # original image width, pixels
+        ("height", pa.int64()),  # original image height, pixels
+        ("image", pa.binary()),  # encoded JPEG/PNG bytes; null when not downloaded
+    ]
+)
+PAIR_COLUMNS = tuple(PAIR_SCHEMA.names)
+
+COLUMN_PRESETS: dict[str, dict[str, str]] = {
+    "img2dataset": {"original_width": "width", "original_height": "height", "jpg": "image"},
+    "laion": {"TEXT": "caption", "URL": "url", "WIDTH": "width", "HEIGHT": "height"},
+    "wit": {"caption_alt_text_description": "caption", "image_url": "url"},
+    "coyo": {"text": "caption"},
+}
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+
+
+def column_map(preset: str | None = None, specs: Iterable[str] | None = None) -> dict[str, str]:
+    """Source column -> pair-schema column, from a preset and `SRC=DEST` flags (flags win)."""
+    mapping: dict[str, str] = {}
+    if preset:
+        if preset not in COLUMN_PRESETS:
+            names = ", ".join(sorted(COLUMN_PRESETS))
+            raise InputError(f"unknown column preset {preset!r}; choose one of: {names}")
+        mapping.update(COLUMN_PRESETS[preset])
+    for spec in specs or ():
+        source, sep, dest = spec.partition("=")
+        if not sep or not source or dest not in PAIR_COLUMNS:
+            raise InputError(
+                f"bad --column {spec!r}: write SOURCE=DEST with DEST one of {', '.join(PAIR_COLUMNS)}"
+            )
+        mapping[source] = dest
+    return mapping
+
+
+def add_column_arguments(parser: argparse.ArgumentParser, old_preset_flag: bool = False) -> None:
+    """`--column-preset NAME` and `--column SRC=DEST` (repeatable), as every entry point spells
+    them (`parser` may be an argument group). `old_preset_flag` keeps the filter's old spelling
+    `--preset` for one release, with a one-line notice."""
+    help_preset = "source layout: " + ", ".join(
+        f"{name} ({', '.join(f'{s}->{d}' for s, d in mapping.items())})"
+        for name, mapping in sorted(COLUMN_PRESETS.items())
+    )
+    parser.add_argument("--column-preset", choices=sorted(COLUMN_PRESETS), help=help_preset)
+    if old_preset_flag:
+        parser.add_argument(
+            "--preset",
+            dest="column_preset",
+            choices=sorted(COLUMN_PRESETS),
+            action=deprecated_flag("--column-preset"),
+            help=argparse.SUPPRESS,
+        )
+    parser.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        metavar="SRC=DEST",
+        help="rename a source column to a pair column (repeatable; wins over the preset)",
+    )

@@ -1,0 +1,219 @@
+"""Pair shards: image-text pairs in the pair schema, read and written as parquet or webdataset.
+
+Parquet shards carry `key`, `caption`, `url`, `width`, `height` (original size in pixels) and
+`image` (encoded bytes, optional). Webdataset tar shards carry `{key}.jpg`, `{key}.txt` and
+`{key}.json` per sample. Other layouts (LAION, WIT, COYO) map their column names onto ours.
+
+Readers return values as stored: a caption that is a number or a width that is a string stays
+so, and the filter gives it a reason instead of this module coercing it away.
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+import json
+import tarfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mling.common.atomic import staged_output
+from mling.common.errors import InputError
+from mling.pairs.schema import IMAGE_SUFFIXES, PAIR_COLUMNS, PAIR_SCHEMA
+
+
+def expand_inputs(
+    paths: Iterable[str | Path], suffixes: tuple[str, ...] = (".parquet", ".tar")
+) -> list[Path]:
+    """Files, directories and globs -> sorted shard files.
+
+    A directory contributes the shards directly inside it, not those in subfolders, so a filter
+    output's `rejected/` and `webdataset/` never leak into training; use a `**` glob to recurse.
+
+    Raises InputError naming the first path that matches nothing.
+    """
+    found: list[Path] = []
+    for raw in paths:
+        text = str(raw)
+        matches = sorted(glob.glob(text, recursive=True)) if glob.has_magic(text) else [text]
+        if not matches or not Path(matches[0]).exists():
+            raise InputError(f"input not found: {text}")
+        for match in map(Path, matches):
+            if match.is_dir():
+                found.extend(
+                    p for p in sorted(match.iterdir()) if p.is_file() and p.name.endswith(suffixes)
+                )
+            else:
+                found.append(match)
+    unique = list(dict.fromkeys(found))
+    if not unique:
+        raise InputError(f"no {'/'.join(suffixes)} files in: {', '.join(map(str, paths))}")
+    return unique
+
+
+def _rename(table: pa.Table, mapping: dict[str, str], columns: list[str] | None) -> pa.Table:
+    """Apply the column mapping, add missing optional pair columns as nulls, select columns."""
+    names = [mapping.get(name, name) for name in table.column_names]
+    table = table.rename_columns(names)
+    for field in PAIR_SCHEMA:
+        if field.name not in table.column_names:
+            table = table.append_column(field.name, pa.nulls(len(table), field.type))
+    if columns is not None:
+        table = table.select(columns)
+    return table
+
+
+def _iter_parquet(path: Path, batch_rows: int) -> Iterator[pa.Table]:
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as error:  # pyarrow raises several types for a damaged file
+        raise InputError(f"cannot read parquet {path}: {error}") from error
+    for batch in parquet.iter_batches(batch_size=batch_rows):
+        yield pa.Table.from_batches([batch])
+
+
+def _sample_key(member_name: str) -> tuple[str, str]:
+    """Webdataset convention: the key is everything before the first dot of the basename."""
+    directory, _, base = member_name.rpartition("/")
+    stem, _, extension = base.partition(".")
+    return (f"{directory}/{stem}" if directory else stem), extension.lower()
+
+
+def _iter_tar(path: Path, batch_rows: int) -> Iterator[pa.Table]:
+    rows: list[dict] = []
+    current_key: str | None = None
+    sample: dict = {}
+
+    def finish(sample: dict) -> dict:
+        meta = sample.pop("json", {})
+        row = {name: meta.get(name) for name in PAIR_COLUMNS if name != "image"}
+        row.update({k: v for k, v in meta.items() if k not in row})
+        row["key"] = meta.get("key") or sample["__key__"]
+        if "txt" in sample:
+            row["caption"] = sample["txt"]
+        row["image"] = next((sample[s[1:]] for s in IMAGE_SUFFIXES if s[1:] in sample), None)
+        return row
+
+    try:
+        with tarfile.open(path, "r|*") as tar:
+            for member in tar:
+                if not member.isfile():
+                    continue
+                key, extension = _sample_key(member.name)
+                if key != current_key and sample:
+                    rows.append(finish(sample))
+                    sample = {}
+                    if len(rows) >= batch_rows:
+                        yield _rows_to_table(rows)
+                        rows = []
+                current_key = key
+                payload = tar.extractfile(member).read()
+                sample["__key__"] = key
+                if extension == "json":
+                    try:
+                        sample["json"] = json.loads(payload)
+                    except ValueError:
+                        sample["json"] = {}
+                elif extension == "txt":
+                    # Undecodable text stays visible as U+FFFD so the filter can reject it.
+                    sample["txt"] = payload.decode("utf-8", errors="replace")
+                else:
+                    sample[extension] = payload
+    except tarfile.TarError as error:
+        raise InputError(f"cannot read webdataset shard {path}: {error}") from error
+    if sample:
+        rows.append(finish(sample))
+    if rows:
+        yield _rows_to_table(rows)
+
+
+def _rows_to_table(rows: list[dict]) -> pa.Table:
+    """Rows from tar metadata; values kept as stored (mixed types become strings)."""
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    columns = {}
+    for name in names:
+        values = [row.get(name) for row in rows]
+        try:
+            columns[name] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            columns[name] = pa.array([None if v is None else str(v) for v in values])
+    return pa.table(columns)
+
+
+def iter_pair_batches(
+    paths: Iterable[str | Path],
+    column_map: dict[str, str] | None = None,
+    batch_rows: int = 8192,
+    columns: list[str] | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """Stream pair-schema record batches from parquet and webdataset shards.
+
+    Each batch has at most `batch_rows` rows, the pair columns (missing optional ones as
+    nulls) plus any extra source columns, or exactly `columns` when given.
+    """
+    mapping = column_map or {}
+    for path in expand_inputs(paths):
+        reader = _iter_tar if path.name.endswith(".tar") else _iter_parquet
+        for table in reader(path, batch_rows):
+            yield from _rename(table, mapping, columns).to_batches(max_chunksize=batch_rows)
+
+
+def _regroup(batches: Iterable[pa.RecordBatch], shard_rows: int) -> Iterator[pa.Table]:
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        while batch.num_rows:
+            take = min(shard_rows - count, batch.num_rows)
+            pending.append(batch.slice(0, take))
+            batch = batch.slice(take)
+            count += take
+            if count == shard_rows:
+                yield pa.Table.from_batches(pending)
+                pending, count = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending)
+
+
+def write_pair_shards(
+    batches: Iterable[pa.RecordBatch], out_dir: str | Path, shard_rows: int = 50_000
+) -> list[Path]:
+    """Write `part-00000.parquet`, ... atomically into `out_dir`. Returns the shard paths."""
+    out_dir = Path(out_dir)
+    names = []
+    with staged_output(out_dir) as staged:
+        for index, table in enumerate(_regroup(batches, shard_rows)):
+            name = f"part-{index:05d}.parquet"
+            pq.write_table(table, staged / name)
+            names.append(name)
+    return [out_dir / name for name in names]
+
+
+def write_webdataset_shards(
+    batches: Iterable[pa.RecordBatch], out_dir: str | Path, shard_rows: int = 10_000
+) -> list[Path]:
+    """Write `{key}.jpg/.txt/.json` samples into `shard-00000.tar`, ... atomically.
+
+    Rows without image bytes are written without a `.jpg` member.
+    """
+    out_dir = Path(out_dir)
+    names = []
+    with staged_output(out_dir) as staged:
+        for index, table in enumerate(_regroup(batches, shard_rows)):
+            name = f"shard-{index:05d}.tar"
+            with tarfile.open(staged / name, "w") as tar:
+                for row in table.to_pylist():
+                    image = row.pop("image", None)
+                    key = str(row["key"])
+                    members = {"txt": (row.get("caption") or "").encode("utf-8")}
+                    members["json"] = json.dumps(row, ensure_ascii=False, default=str).encode()
+                    if image is not None:
+                        members["jpg"] = image
+                    for extension, payload in members.items():
+                        info = tarfile.TarInfo(f"{key}.{extension}")
+                        info.size = len(payload)
+                        tar.addfile(info, io.BytesIO(payload))
+            names.append(name)
+    return [out_dir / name for name in names]

@@ -1,0 +1,216 @@
+"""Checkpoints that a kill cannot break, and that load without unpickling anything.
+
+Layout of OUTPUT_DIR/checkpoints:
+
+    step-00001000/            one finished checkpoint
+        model.safetensors     AlignModel weights
+        config.json           its transformers config
+        recipe.yaml           the resolved training recipe
+        tokenizer/            the vocabulary the model was trained with
+        optimizer.safetensors + optimizer.json   optimizer tensors + everything else
+        trainer.json          step, samples seen, skipped rows by reason, loss scaler
+        process-{rank}.safetensors + process-{rank}.json   RNG states, loader positions
+    latest                    text file naming the newest finished checkpoint
+
+A checkpoint is written into `.tmp-step-...` and renamed when complete; `latest` is replaced
+atomically after the rename, so it never names a partial directory.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from mling.common.atomic import publish_dir, write_atomic
+from mling.common.errors import InputError
+from mling.training.recipe import save_recipe
+
+LATEST = "latest"
+
+
+class CheckpointError(InputError):
+    """A missing or unusable checkpoint, named in one line."""
+
+
+def step_name(step: int) -> str:
+    return f"step-{step:08d}"
+
+
+def temp_dir(root: Path, step: int) -> Path:
+    """Where every process writes its part of the checkpoint for `step` before publishing."""
+    return root / f".tmp-{step_name(step)}"
+
+
+# ---- nested state (optimizer, RNG) as JSON + safetensors ----
+
+
+def flatten_state(obj: Any, tensors: dict[str, torch.Tensor], path: str = "t") -> Any:
+    """Replace every tensor in a nested structure by {"__tensor__": key}, collecting the tensors.
+
+    Dicts with non-string keys (an optimizer's parameter ids) become {"__items__": [[k, v], ...]}.
+    """
+    if isinstance(obj, torch.Tensor):
+        tensors[path] = obj.detach().cpu().contiguous()
+        return {"__tensor__": path}
+    if isinstance(obj, np.ndarray):
+        tensors[path] = torch.from_numpy(np.ascontiguousarray(obj))
+        return {"__ndarray__": path}
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj):
+            return {k: flatten_state(v, tensors, f"{path}.{k}") for k, v in obj.items()}
+        return {
+            "__items__": [[k, flatten_state(v, tensors, f"{path}.{k}")] for k, v in obj.items()]
+        }
+    if isinstance(obj, list | tuple):
+        return [flatten_state(v, tensors, f"{path}.{i}") for i, v in enumerate(obj)]
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    raise TypeError(f"cannot store {type(obj).__name__} in a checkpoint")
+
+
+def unflatten_state(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(obj, dict):
+        if "__tensor__" in obj:
+            return tensors[obj["__tensor__"]]
+        if "__ndarray__" in obj:
+            return tensors[obj["__ndarray__"]].numpy()
+        if "__items__" in obj:
+            return {k: unflatten_state(v, tensors) for k, v in obj["__items__"]}
+        return {k: unflatten_state(v, tensors) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [unflatten_state(v, tensors) for v in obj]
+    return obj
+
+
+def save_state(directory: Path, stem: str, state: Any) -> None:
+    tensors: dict[str, torch.Tensor] = {}
+    skeleton = flatten_state(state, tensors)
+    save_file(tensors, str(directory / f"{stem}.safetensors"))
+    (directory / f"{stem}.json").write_text(json.dumps(skeleton), encoding="utf-8")
+
+
+def load_state(directory: Path, stem: str) -> Any:
+    skeleton = json.loads((directory / f"{stem}.json").read_text(encoding="utf-8"))
+    return unflatten_state(skeleton, load_file(str(directory / f"{stem}.safetensors")))
+
+
+# ---- random number generators ----
+
+
+def rng_state() -> dict:
+    """Every generator a training process draws from: torch (CPU, CUDA), numpy, Python."""
+    state = {"torch": torch.get_rng_state(), "numpy": list(np.random.get_state())}
+    state["python"] = random.getstate()
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(tuple(state["numpy"]))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+def save_tokenizer(tokenizer, out_dir: str | Path) -> None:
+    """save_pretrained, plus the WordPiece vocab.txt it was loaded with (transformers 5 writes
+    only tokenizer.json; the toolkit's vocabulary contract has both)."""
+    tokenizer.save_pretrained(out_dir)
+    vocab = Path(getattr(tokenizer, "name_or_path", "") or ".") / "vocab.txt"
+    if vocab.is_file() and not (Path(out_dir) / "vocab.txt").exists():
+        shutil.copyfile(vocab, Path(out_dir) / "vocab.txt")
+
+
+# ---- finding and publishing ----
+
+
+def publish(root: Path, step: int) -> Path:
+    """Rename the finished temp dir into place, then point `latest` at it."""
+    final = publish_dir(temp_dir(root, step), root / step_name(step))
+    write_atomic(root / LATEST, final.name.encode())
+    return final
+
+
+def prune(root: Path, keep: int) -> None:
+    """Keep the `keep` most recent finished checkpoints."""
+    finished = sorted(p for p in root.glob("step-*") if p.is_dir())
+    for old in finished[: max(0, len(finished) - keep)]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def clear_temp(root: Path) -> None:
+    """Remove what a killed run left half-written."""
+    for stale in root.glob(".tmp-step-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def resolve(resume: str, output_dir: Path) -> Path | None:
+    """`latest` (None when the run has no checkpoint yet) or a checkpoint directory."""
+    if resume == "latest":
+        marker = output_dir / "checkpoints" / LATEST
+        if not marker.exists():
+            return None
+        path = output_dir / "checkpoints" / marker.read_text(encoding="utf-8").strip()
+    else:
+        path = Path(resume)
+    if not (path / "model.safetensors").exists():
+        raise CheckpointError(
+            f"{path} is not a checkpoint (no model.safetensors); pass --resume latest"
+        )
+    return path
+
+
+# ---- the whole checkpoint, written by every process of a run ----
+
+
+def save_checkpoint(
+    accelerator, root: Path, step: int, align, optimizer, recipe, tokenizer, process: dict
+) -> Path:
+    """Every process writes its RNG and loader state; the main process writes the rest and
+    publishes. Collective: all processes must call it at the same step."""
+    tmp = temp_dir(root, step)
+    if accelerator.is_main_process:
+        clear_temp(root)
+        tmp.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    save_state(tmp, f"process-{accelerator.process_index}", {"rng": rng_state(), **process})
+    if accelerator.is_main_process:
+        weights = {k: v.detach().cpu().contiguous() for k, v in align.state_dict().items()}
+        save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        align.config.to_json_file(tmp / "config.json")
+        save_recipe(recipe, tmp / "recipe.yaml")
+        save_tokenizer(tokenizer, tmp / "tokenizer")
+        save_state(tmp, "optimizer", optimizer.state_dict())
+        scaler = accelerator.scaler.state_dict() if accelerator.scaler is not None else None
+        trainer = {"step": step, "world_size": accelerator.num_processes, "scaler": scaler}
+        save_state(tmp, "trainer", trainer)
+    accelerator.wait_for_everyone()
+    final = root / step_name(step)
+    if accelerator.is_main_process:
+        publish(root, step)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def load_checkpoint(accelerator, path: Path, align, optimizer) -> dict:
+    """Restore weights, optimizer and loss scaler; returns this process's saved state
+    (call set_rng_state(state["rng"]) last, after anything else that draws random numbers)."""
+    align.load_state_dict(load_file(str(path / "model.safetensors")), strict=True)
+    optimizer.load_state_dict(load_state(path, "optimizer"))
+    trainer = load_state(path, "trainer")
+    if trainer.get("scaler") and accelerator.scaler is not None:
+        accelerator.scaler.load_state_dict(trainer["scaler"])
+    stem = f"process-{accelerator.process_index}"
+    if not (path / f"{stem}.json").exists():  # more processes than the run that saved it
+        return {"step": trainer["step"]}
+    return {**load_state(path, stem), "step": trainer["step"]}

@@ -1,0 +1,426 @@
+"""Streaming training batches from pair shards, deterministic and resumable to the row.
+
+Sources: parquet shards with image bytes and webdataset tar shards (read through mling.pairs,
+so every column preset works) and `datasets` saved with save_to_disk. Every source is cut into
+blocks of at most block_rows rows. Each epoch the blocks are shuffled with the seed and dealt
+round-robin to the readers (training processes x loader workers): each reader reads only its
+own blocks. A reader mixes the rows of several consecutive blocks (a window of shuffle_rows),
+decodes and augments them, skips undecodable ones (counted by reason), and yields full batches
+of static shape.
+
+A reader's stream is a pure function of (seed, reader, readers), so its position is one number,
+the rows it has consumed; resuming skips whole windows without reading them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import tarfile
+import warnings
+from collections import Counter, OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from mling.common.errors import InputError
+from mling.common.text import nfc
+from mling.pairs.shards import expand_inputs, iter_pair_batches
+from mling.training.transforms import decode_image, random_crops, resize_size, train_crop
+
+SKIP_REASONS = ("missing_caption", "missing_image", "corrupt_image")
+
+
+@dataclass(frozen=True)
+class Source:
+    path: str
+    kind: str  # parquet, tar, or arrow (a `datasets` directory)
+    part_rows: tuple[int, ...]  # rows per part: parquet row groups; one part otherwise
+
+
+@dataclass(frozen=True)
+class Block:
+    source: int  # index into the source list
+    part: int  # row group of a parquet source; 0 otherwise
+    start: int  # first row within the part
+    stop: int  # one past the last row
+
+    @property
+    def rows(self) -> int:
+        return self.stop - self.start
+
+
+def is_saved_dataset(path: Path) -> bool:
+    return path.is_dir() and any((path / n).exists() for n in ("state.json", "dataset_dict.json"))
+
+
+def _load_saved_dataset(path: str):
+    """A `datasets` directory as an Arrow-formatted Dataset (its train split for a DatasetDict)."""
+    import datasets
+
+    loaded = datasets.load_from_disk(path)
+    if isinstance(loaded, datasets.DatasetDict):
+        if "train" not in loaded:
+            raise InputError(
+                f"{path} has splits {list(loaded)} but no 'train'; save the split itself"
+            )
+        loaded = loaded["train"]
+    return loaded.with_format("arrow")
+
+
+def _tar_samples(path: Path) -> int:
+    """Samples in a webdataset tar: distinct keys (names up to the first dot), headers only."""
+    keys = set()
+    with tarfile.open(path, "r:") as tar:
+        for member in tar:
+            if member.isfile():
+                directory, _, base = member.name.rpartition("/")
+                keys.add((directory, base.partition(".")[0]))
+    return len(keys)
+
+
+def _require_columns(path: object, names: set[str], wanted: dict[str, str]) -> None:
+    for column in ("caption", "image"):
+        if wanted.get(column, column) not in names:
+            raise InputError(
+                f"{path} has no {column} column {wanted.get(column, column)!r} (it has "
+                f"{', '.join(sorted(names))}); pass --columns SRC={column} or --column-preset"
+            )
+
+
+def index_sources(paths: list[str | Path], mapping: dict[str, str]) -> list[Source]:
+    """Every input (files, directories, globs, `datasets` directories) -> sources with row counts.
+
+    Raises InputError when a parquet shard lacks a caption or image column.
+    """
+    wanted = {dest: src for src, dest in mapping.items()}
+    sources = []
+    for raw in paths:
+        if is_saved_dataset(Path(raw)):
+            dataset = _load_saved_dataset(str(raw))
+            _require_columns(raw, set(dataset.column_names), wanted)
+            sources.append(Source(str(raw), "arrow", (len(dataset),)))
+            continue
+        for path in expand_inputs([raw]):
+            if path.name.endswith(".tar"):
+                sources.append(Source(str(path), "tar", (_tar_samples(path),)))
+                continue
+            metadata = pq.ParquetFile(path).metadata
+            _require_columns(path, set(metadata.schema.names), wanted)
+            rows = tuple(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups))
+            sources.append(Source(str(path), "parquet", rows))
+    return sources
+
+
+def make_blocks(sources: list[Source], block_rows: int, readers: int) -> list[Block]:
+    """Cut every part into blocks; small corpora get smaller blocks so each reader has ~4+.
+
+    Raises InputError when there are fewer rows than readers.
+    """
+    total = sum(sum(s.part_rows) for s in sources)
+    if total < readers:
+        raise InputError(
+            f"{total} pairs cannot feed {readers} loader processes; lower --num-workers"
+        )
+    size = max(1, min(block_rows, total // (4 * readers)))
+    blocks = []
+    for index, source in enumerate(sources):
+        for part, rows in enumerate(source.part_rows):
+            blocks.extend(
+                Block(index, part, start, min(start + size, rows)) for start in range(0, rows, size)
+            )
+    return blocks
+
+
+def _image_bytes(column: pa.ChunkedArray) -> list[bytes | None]:
+    """Binary column, or a `datasets` Image struct {bytes, path} -> encoded bytes per row."""
+    if pa.types.is_struct(column.type):
+        column = pc.struct_field(column, "bytes")
+    return column.to_pylist()
+
+
+def caption_encoder(tokenizer_dir: str, max_length: int):
+    """captions -> (input_ids, attention_mask), (B, max_length) int64, padded and truncated.
+
+    Calls the Rust tokenizer directly (3x faster than the transformers wrapper, which it
+    matches token for token); slow tokenizers go through the wrapper.
+    """
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+
+        def encode_slow(captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+            out = tokenizer(
+                [nfc(caption) for caption in captions],
+                padding="max_length",
+                truncation=True,
+                max_length=max_length,
+            )
+            return torch.tensor(out["input_ids"]), torch.tensor(out["attention_mask"])
+
+        return encode_slow
+    from tokenizers import Tokenizer
+
+    backend = Tokenizer.from_str(backend.to_str())  # a copy: the settings below stay ours
+    backend.enable_padding(
+        length=max_length, pad_id=tokenizer.pad_token_id, pad_token=tokenizer.pad_token
+    )
+    backend.enable_truncation(max_length)
+
+    def encode(captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        encodings = backend.encode_batch([nfc(caption) for caption in captions])
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        return torch.from_numpy(ids), torch.from_numpy(mask)
+
+    return encode
+
+
+@dataclass
+class PairStream(IterableDataset):
+    """Yields per-process training batches forever (see the module docstring).
+
+    Each batch: pixel_values (B, 3, S, S) uint8, input_ids and attention_mask (B, L) int64,
+    reader (int), position (rows the reader has consumed after this batch), skipped (reason ->
+    rows dropped while filling this batch).
+    """
+
+    sources: list[Source]
+    tokenizer_dir: str
+    batch_size: int  # pairs per batch of this process
+    image_size: int  # px
+    max_length: int  # tokens
+    mapping: dict[str, str] = field(default_factory=dict)  # source column -> pair column
+    seed: int = 0
+    rank: int = 0
+    world_size: int = 1
+    num_workers: int = 0
+    block_rows: int = 1024
+    shuffle_rows: int = 8192
+    cache_mb: int = 512
+    flip: bool = True  # random horizontal flips; the draws are made either way, so a stream's
+    # crops do not depend on it
+    positions: dict[int, int] = field(default_factory=dict)  # reader -> rows consumed (resume)
+    worker_offset: int = 0  # logical worker served first (resume mid round-robin)
+
+    def __post_init__(self) -> None:
+        super().__init__()
+        self.workers = max(1, self.num_workers)
+        self.readers = self.world_size * self.workers
+        self.blocks = make_blocks(self.sources, self.block_rows, self.readers)
+        self.total_rows = sum(b.rows for b in self.blocks)
+        self._parts: OrderedDict[tuple[int, int], pa.Table] = OrderedDict()
+        self._datasets: dict[int, object] = {}
+
+    # ---- which rows, in which order (no I/O) ----
+
+    def windows(self, reader: int, epoch: int) -> list[list[Block]]:
+        """This reader's blocks for an epoch, grouped into windows of >= shuffle_rows rows."""
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.blocks))
+        windows: list[list[Block]] = [[]]
+        rows = 0
+        for index in order[reader :: self.readers]:
+            if rows >= self.shuffle_rows:
+                windows.append([])
+                rows = 0
+            windows[-1].append(self.blocks[index])
+            rows += self.blocks[index].rows
+        return windows
+
+    # ---- reading ----
+
+    def _part(self, source_index: int, part: int) -> pa.Table:
+        """A whole parquet row group or tar shard as (caption, image), LRU-cached by bytes."""
+        key = (source_index, part)
+        if key in self._parts:
+            self._parts.move_to_end(key)
+            return self._parts[key]
+        source = self.sources[source_index]
+        wanted = {dest: src for src, dest in self.mapping.items()}
+        if source.kind == "parquet":
+            columns = [wanted.get("caption", "caption"), wanted.get("image", "image")]
+            table = pq.ParquetFile(source.path).read_row_group(part, columns=columns)
+            table = table.rename_columns(["caption", "image"])
+        else:
+            batches = iter_pair_batches([source.path], self.mapping, columns=["caption", "image"])
+            table = pa.Table.from_batches(list(batches))
+        self._parts[key] = table
+        budget = self.cache_mb * 2**20
+        while len(self._parts) > 1 and sum(t.nbytes for t in self._parts.values()) > budget:
+            self._parts.popitem(last=False)
+        return table
+
+    def read_block(self, block: Block) -> tuple[list, list]:
+        """-> (captions, encoded images) of the block's rows, values as stored."""
+        source = self.sources[block.source]
+        if source.kind == "arrow":
+            if block.source not in self._datasets:
+                self._datasets[block.source] = _load_saved_dataset(source.path)
+            table = self._datasets[block.source][block.start : block.stop]
+            table = table.rename_columns([self.mapping.get(n, n) for n in table.column_names])
+        else:
+            table = self._part(block.source, block.part).slice(block.start, block.rows)
+        return table.column("caption").to_pylist(), _image_bytes(table.column("image"))
+
+    def rows(
+        self, reader: int, start: int = 0
+    ) -> Iterator[tuple[int, object, object, tuple, bool]]:
+        """(position after this row, caption, image bytes, crop offset, flip), forever.
+
+        Rows before `start` are skipped; whole windows are skipped without reading them.
+        """
+        position = 0
+        for epoch in itertools.count():
+            for number, window in enumerate(self.windows(reader, epoch)):
+                size = sum(b.rows for b in window)
+                if position + size <= start:
+                    position += size
+                    continue
+                captions, images = [], []
+                for block in window:
+                    block_captions, block_images = self.read_block(block)
+                    captions += block_captions
+                    images += block_images
+                if len(captions) != size:  # positions would no longer mean the same rows
+                    paths = sorted({self.sources[b.source].path for b in window})
+                    raise InputError(f"shard changed while training, restart the run: {paths}")
+                rng = np.random.default_rng([self.seed, epoch, reader, number])
+                order = rng.permutation(size)
+                offsets, flips = random_crops(rng, size, self.image_size)
+                for i in range(max(0, start - position), size):
+                    j = order[i]
+                    yield (
+                        position + i + 1,
+                        captions[j],
+                        images[j],
+                        tuple(offsets[i]),
+                        self.flip and bool(flips[i]),
+                    )
+                position += size
+
+    # ---- batching ----
+
+    def _reader(self) -> int:
+        info = get_worker_info()
+        physical = info.id if info is not None else 0
+        logical = (physical + self.worker_offset) % self.workers
+        return self.rank * self.workers + logical
+
+    def __iter__(self) -> Iterator[dict]:
+        warnings.filterwarnings("ignore", module="PIL")  # e.g. palette transparency notices
+        encode = caption_encoder(self.tokenizer_dir, self.max_length)
+        reader = self._reader()
+        size, draft = self.image_size, resize_size(self.image_size)
+        pixels = np.empty((self.batch_size, 3, size, size), dtype=np.uint8)
+        captions: list[str] = []
+        skipped: Counter = Counter()
+        dropped_in_a_row = 0
+        for position, caption, payload, offset, flip in self.rows(
+            reader, self.positions.get(reader, 0)
+        ):
+            reason = None
+            if not isinstance(caption, str) or not caption.strip():
+                reason = "missing_caption"
+            elif payload is None:
+                reason = "missing_image"
+            else:
+                try:
+                    pixels[len(captions)] = train_crop(
+                        decode_image(payload, draft), size, offset, flip
+                    )
+                except Exception:  # PIL raises a dozen types for broken bytes; all mean "skip"
+                    reason = "corrupt_image"
+            if reason:
+                skipped[reason] += 1
+                dropped_in_a_row += 1
+                if dropped_in_a_row > self.total_rows:
+                    raise InputError(
+                        f"no usable pair in {self.total_rows} rows ({dict(skipped)}); check that "
+                        "the data has captions and image bytes (--columns SRC=image)"
+                    )
+                continue
+            dropped_in_a_row = 0
+            captions.append(caption)
+            if len(captions) == self.batch_size:
+                input_ids, attention_mask = encode(captions)
+                yield {
+                    "pixel_values": torch.from_numpy(pixels),
+                    "input_ids": input_ids,
+                    "attention_mask": attention_mask,
+                    "reader": reader,
+                    "position": position,
+                    "skipped": dict(skipped),
+                }
+                pixels = np.empty_like(pixels)
+                captions, skipped = [], Counter()
+
+
+@dataclass
+class StreamState:
+    """What the trainer has consumed of a PairStream; checkpointed, it resumes the stream."""
+
+    readers: int  # processes x workers of the run that consumed it
+    positions: dict[int, int] = field(default_factory=dict)  # reader -> rows consumed
+    batches: int = 0  # batches consumed by this process
+    skipped: Counter = field(default_factory=Counter)  # reason -> rows dropped
+
+    def consume(self, batch: dict) -> None:
+        self.positions[batch["reader"]] = batch["position"]
+        self.skipped.update(batch["skipped"])
+        self.batches += 1
+
+    def to_dict(self) -> dict:
+        positions = {str(k): v for k, v in self.positions.items()}
+        return {"readers": self.readers, "positions": positions, "batches": self.batches,
+                "skipped": dict(self.skipped)}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict) -> StreamState:
+        positions = {int(k): v for k, v in data["positions"].items()}
+        return cls(data["readers"], positions, data["batches"], Counter(data["skipped"]))
+
+    def resume(self, stream: PairStream) -> bool:
+        """Point the stream at the next unconsumed row of every reader; False (and nothing
+        changed) when the stream has other readers than the run that saved this state."""
+        if self.readers != stream.readers:
+            return False
+        stream.positions = dict(self.positions)
+        stream.worker_offset = self.batches % stream.workers  # the next batch's worker
+        return True
+
+
+def build_loader(stream: PairStream, prefetch: int = 4) -> DataLoader:
+    """Workers run the readers; batches come back in round-robin worker order (deterministic).
+
+    The loader has its own generator so creating it never draws from the global torch RNG
+    (which must stay exactly as a resumed checkpoint left it).
+    """
+    workers = stream.num_workers
+    return DataLoader(
+        stream,
+        batch_size=None,
+        num_workers=workers,
+        prefetch_factor=prefetch if workers else None,
+        persistent_workers=workers > 0,
+        pin_memory=torch.cuda.is_available(),
+        generator=torch.Generator().manual_seed(0),
+    )
+
+
+def per_process_batch(batch_size: int, world_size: int) -> int:
+    """The global batch split evenly; contrastive negatives need equal shapes on every process."""
+    if batch_size % world_size:
+        raise InputError(
+            f"--batch-size {batch_size} is not divisible by {world_size} processes; "
+            f"use {math.ceil(batch_size / world_size) * world_size}"
+        )
+    return batch_size // world_size

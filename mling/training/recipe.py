@@ -1,0 +1,250 @@
+"""The training recipe: one dataclass per concern, loaded from a preset file, overridden by flags.
+
+A preset (`mling/configs/NAME.yaml`) has up to five sections, `model`, `data`, `loss`, `optim`
+and `run`, each holding fields of the dataclass of that name. Every field name is unique across
+sections, so the command line overrides any of them flat: `--image-size 64 --lr 1e-3`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from mling.common.cli import deprecation_notice
+from mling.common.errors import InputError
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"  # mling/configs
+
+
+class RecipeError(InputError):
+    """A bad preset or override, named in one line that says what to do."""
+
+
+@dataclass
+class ModelConfig:
+    # Image tower: EfficientNet scaled from B0 by these coefficients (B3 = 1.2/1.4, L2 = 4.3/5.3).
+    width_coefficient: float = 2.0  # channel multiplier; the image embedding is 320 x this
+    depth_coefficient: float = 3.1  # block-repeat multiplier
+    block_repeats: list[int] = field(
+        default_factory=lambda: [1, 2, 2, 3, 3, 4, 1]
+    )  # per stage, x depth
+    image_size: int = 289  # px, square crop the towers see (training and evaluation)
+    drop_connect_rate: float = 0.2  # dropout on residual branches, growing linearly with depth
+    # torch semantics: weight of each new batch in the running statistics (TF's 0.99 is 0.01)
+    bn_momentum: float = 0.01
+    # Text tower: BERT over a fixed number of tokens.
+    text_layers: int = 12  # transformer blocks
+    text_hidden: int = 768  # hidden width, channels
+    text_heads: int = 12  # attention heads
+    text_intermediate: int = 3072  # feed-forward width, channels
+    text_dropout: float = 0.1  # hidden and attention dropout
+    max_length: int = 64  # tokens per caption, padded or truncated (static shapes for XLA)
+    temperature_init: float = 1.0  # softmax temperature at step 0 (paper: learnable, from 1.0)
+
+
+@dataclass
+class DataConfig:
+    batch_size: int = 16384  # pairs per optimizer step, all processes together (the negatives)
+    num_workers: int = 4  # loader processes per training process; 0 decodes in the trainer
+    block_rows: int = 1024  # rows per shuffled read unit; shards larger than this are split
+    shuffle_rows: int = 8192  # rows mixed together (several random blocks) before batching
+    cache_mb: int = 512  # per loader process: decoded-shard cache for split shards, MiB
+    flip: bool = True  # random horizontal flip (paper: on); off when captions say left or right
+    column_preset: str = ""  # mling.pairs column preset for foreign layouts: laion, wit, coyo, ...
+    columns: list[str] = field(default_factory=list)  # SRC=DEST renames, e.g. TEXT=caption
+
+
+@dataclass
+class LossConfig:
+    label_smoothing: float = 0.1  # paper: 0.1 in both directions
+    min_temperature: float = 1e-3  # floor after each step, a guard that a healthy run never hits
+
+
+@dataclass
+class OptimConfig:
+    optimizer: str = "lamb"  # lamb (paper) or adamw
+    lr: float = 1e-3  # peak learning rate, reached at the end of warm-up
+    warmup_steps: int = 10_000  # optimizer steps, linear from 0 to lr
+    decay_steps: int = 0  # step at which the linear decay reaches 0; 0 means max_steps
+    weight_decay: float = 1e-5  # on weight matrices and kernels only
+    # The word-embedding table with the matrices (decay, LAMB trust ratio: plain LAMB), or, by
+    # default, with the biases: its rows are sparse, updated only when their token is in a batch.
+    embedding_decay: bool = False
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-6
+    max_grad_norm: float = 0.0  # global gradient-norm clip; 0 turns it off (paper: off)
+
+
+@dataclass
+class RunConfig:
+    max_steps: int = 1_200_000  # optimizer steps to train for (paper: 1.2M at batch 16384)
+    seed: int = 0  # model init, dropout, data order and augmentation
+    precision: str = "no"  # no, bf16 or fp16 (through accelerate's autocast)
+    grad_checkpointing: bool = False  # recompute text layers and EfficientNet blocks in backward
+    cpu: bool = False  # train on CPU even when an accelerator is present
+    log_every: int = 100  # steps between logged points (the only host syncs in the loop)
+    save_every: int = 5000  # steps between checkpoints; 0 saves only at the end and on signals
+    keep_checkpoints: int = 3  # most recent checkpoints kept on disk
+    eval_every: int = 0  # steps between evaluation hook calls; 0 turns it off
+    eval_module: str = ""  # entry point called with main(argv), e.g. mling.evaluation.multi30k
+    eval_args: str = ""  # its arguments; {model} and {output} are filled in
+
+
+SECTIONS: dict[str, type] = {
+    "model": ModelConfig,
+    "data": DataConfig,
+    "loss": LossConfig,
+    "optim": OptimConfig,
+    "run": RunConfig,
+}
+
+
+@dataclass
+class Recipe:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _field_index() -> dict[str, tuple[str, dataclasses.Field, type]]:
+    """Field name -> (section, field, type); names are unique across sections by design."""
+    index = {}
+    for section, cls in SECTIONS.items():
+        hints = typing.get_type_hints(cls)
+        for item in dataclasses.fields(cls):
+            if item.name in index:
+                raise AssertionError(f"field {item.name} appears in two sections")
+            index[item.name] = (section, item, hints[item.name])
+    return index
+
+
+FIELDS = _field_index()
+
+
+def _coerce(name: str, value: object, kind: type) -> object:
+    """A YAML or command-line value -> the field's type; lists may be comma-separated strings."""
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                if value.lower() not in {"true", "false", "1", "0", "yes", "no"}:
+                    raise ValueError(value)
+                return value.lower() in {"true", "1", "yes"}
+            return bool(value)
+        if typing.get_origin(kind) is list:
+            (item_kind,) = typing.get_args(kind)
+            if isinstance(value, str):
+                value = [v for v in value.split(",") if v.strip()]
+            return [item_kind(v) for v in value]
+        if kind is int and isinstance(value, str):
+            return int(float(value)) if "e" in value.lower() else int(value)
+        if kind is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError(value)
+        return kind(value)
+    except (TypeError, ValueError):
+        raise RecipeError(f"--{name.replace('_', '-')}: cannot read {value!r} as {kind}") from None
+
+
+# Entry-point modules that moved into the package: recipes and saved checkpoints name them
+# by their old homes, which still work for one release.
+MOVED_MODULES = {
+    "eval.multi30k": "mling.evaluation.multi30k",
+    "eval.retrieval_set": "mling.evaluation.retrieval_set",
+    "eval.zero_shot": "mling.evaluation.zero_shot",
+}
+
+
+def _current_module(name: str) -> str:
+    """An eval_module value -> where that module lives now (one line when it moved)."""
+    if name in MOVED_MODULES:
+        deprecation_notice("train.py", f"eval_module {name}", MOVED_MODULES[name])
+        return MOVED_MODULES[name]
+    return name
+
+
+def _unknown(name: str) -> RecipeError:
+    close = difflib.get_close_matches(name, FIELDS, n=3)
+    hint = (
+        f"; did you mean {', '.join('--' + c.replace('_', '-') for c in close)}?" if close else ""
+    )
+    return RecipeError(f"unknown recipe option --{name.replace('_', '-')}{hint}")
+
+
+def preset_path(config: str | Path) -> Path:
+    """A preset name (`tiny`) or a YAML path -> the file; RecipeError when neither exists."""
+    path = Path(config)
+    if path.is_file():
+        return path
+    named = CONFIG_DIR / f"{config}.yaml"
+    if named.is_file():
+        return named
+    names = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+    raise RecipeError(f"config {config} not found; pass a YAML path or one of: {names}")
+
+
+def parse_overrides(args: list[str]) -> dict[str, str]:
+    """`--key value` and `--key=value` pairs -> {key_with_underscores: value}."""
+    overrides: dict[str, str] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--"):
+            raise RecipeError(f"unexpected argument {arg!r}; options look like --image-size 64")
+        key, sep, value = arg[2:].partition("=")
+        if not sep:
+            if i + 1 >= len(args):
+                raise RecipeError(f"{arg} needs a value")
+            value = args[i + 1]
+            i += 1
+        overrides[key.replace("-", "_")] = value
+        i += 1
+    return overrides
+
+
+def load_recipe(
+    config: str | Path | None = None, overrides: dict[str, object] | None = None
+) -> Recipe:
+    """Defaults, then the preset file, then overrides (flat field names)."""
+    values: dict[str, dict[str, object]] = {section: {} for section in SECTIONS}
+    if config is not None:
+        path = preset_path(config)
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for section, body in loaded.items():
+            if section not in SECTIONS:
+                raise RecipeError(f"{path}: unknown section {section!r}; use {', '.join(SECTIONS)}")
+            for name, value in (body or {}).items():
+                if name not in FIELDS or FIELDS[name][0] != section:
+                    raise _unknown(name)
+                values[section][name] = value
+    for name, value in (overrides or {}).items():
+        if name not in FIELDS:
+            raise _unknown(name)
+        values[FIELDS[name][0]][name] = value
+    sections = {}
+    for section, cls in SECTIONS.items():
+        coerced = {n: _coerce(n, v, FIELDS[n][2]) for n, v in values[section].items()}
+        if "eval_module" in coerced:
+            coerced["eval_module"] = _current_module(coerced["eval_module"])
+        sections[section] = cls(**coerced)
+    return Recipe(**sections)
+
+
+def recipe_from_dict(data: dict) -> Recipe:
+    """Inverse of Recipe.to_dict (checkpoints store the resolved recipe as YAML)."""
+    flat = {name: value for body in data.values() for name, value in body.items()}
+    return load_recipe(None, flat)
+
+
+def save_recipe(recipe: Recipe, path: str | Path) -> None:
+    text = yaml.safe_dump(recipe.to_dict(), sort_keys=False, allow_unicode=True)
+    Path(path).write_text(text, encoding="utf-8")
