@@ -41,6 +41,7 @@ bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m benchmarks.bench_filter
 	HF_HUB_OFFLINE=1 $(PY) -m benchmarks.bench_train
 	HF_HUB_OFFLINE=1 $(PY) -m benchmarks.bench_eval --output bench-output/eval
+	$(PY) -m benchmarks.update_docs
 
 clean:
 	rm -rf demo-output bench-output

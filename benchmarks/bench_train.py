@@ -1,6 +1,6 @@
 """Training-loop overhead: the real `train.py` step against a bare step, side by side.
 
-    python -m benchmarks.bench_train [--preset tiny] [--device cpu|cuda] [--key value ...]
+    python -m benchmarks.bench_train [--config tiny] [--device cpu|cuda] [--key value ...]
 
 Bare step: forward, loss, backward and optimizer step over batches already decoded, tokenized
 and on the device. Full step: `mling/train.py` itself on toy parquet shards (decoding in its
@@ -100,18 +100,18 @@ def sync(device: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     # config
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--preset", default="tiny")
+    parser.add_argument("--config", default="tiny", help="training preset, as train.py --config")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--windows", type=int, default=3, help="timed windows per run")
     parser.add_argument("--window", type=int, default=10, help="steps per window")
     parser.add_argument(
         "--rounds", type=int, default=3, help="train.py runs, each between bare runs"
     )
-    parser.add_argument("--output", type=Path, default=Path("bench-output"))
+    parser.add_argument("--output", type=Path, default=Path("bench-output/train"))
     args, extra = parser.parse_known_args(argv)
     overrides = parse_overrides(extra)
     overrides["cpu"] = str(args.device == "cpu")
-    recipe = load_recipe(args.preset, overrides)
+    recipe = load_recipe(args.config, overrides)
     batch_size = recipe.data.batch_size
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in overrides.items() if k != "batch_size"]
 
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = max(8 * batch_size, 2048)
     write_toy_shards(work / "pairs", rows, side=side, shard_rows=rows // 4)
     tokenizer_dir = build_toy_tokenizer(work / "tokenizer")
-    train_argv = ["--config", args.preset, "--train-data", str(work / "pairs")]
+    train_argv = ["--config", args.config, "--train-data", str(work / "pairs")]
     train_argv += ["--tokenizer", str(tokenizer_dir), "--batch-size", str(batch_size), *flags]
 
     # loop: bare, full, bare, ..., full, bare. Each full run is compared with the bare runs
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     markdown = "\n".join(
         [
-            f"# Training-loop overhead: `{args.preset}` on {device}",
+            f"# Training-loop overhead: `{args.config}` on {device}",
             "",
             f"{model_m:.1f}M parameters, batch {batch_size}, {recipe.model.image_size} px, "
             f"{recipe.model.max_length} tokens, precision {recipe.run.precision}, "
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
     )
     data = {
-        "preset": args.preset,
+        "config": args.config,
         "device": device,
         "batch_size": batch_size,
         "image_size": recipe.model.image_size,
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         "ratio": ratio,
         "samples_per_s": batch_size / full_s,
     }
-    write_report(args.output, f"bench_train_{args.preset}_{args.device}", data, markdown)
+    write_report(args.output, f"bench_train_{args.config}_{args.device}", data, markdown)
     print(markdown)
     verdict = "meets" if ratio <= 1.1 else "misses"
     print(f"bench_train.py: ratio {ratio:.2f} {verdict} the 1.1 target", file=sys.stderr)

@@ -11,7 +11,6 @@ own rows, which no gather changes.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -77,15 +76,11 @@ def worker(out: Path) -> None:
     accelerator.wait_for_everyone()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_processes_match_one_process_on_the_concatenated_batch(tmp_path):
     from safetensors.torch import load_file
+
+    from tests.helpers.train_fixtures import free_port  # here: the worker runs without tests/
 
     out = tmp_path / "two_processes.safetensors"
     command = [

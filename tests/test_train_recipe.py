@@ -140,3 +140,26 @@ def test_gradient_checkpointing_recomputes_and_gives_the_same_gradients():
     assert grads[0].keys() == grads[1].keys()
     for name in grads[0]:
         torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-4, atol=1e-7, msg=name)
+
+
+def test_column_flags_are_spelled_as_on_every_entry_point(tmp_path, capsys):
+    """train.py takes --column-preset and a repeated --column SRC=DEST, like filter.py; the old
+    --columns A=B,C=D still works for one release and says so."""
+    from mling.train import parse_args
+
+    args, extra = parse_args(
+        ["--config", "tiny", "--train-data", "x", "--tokenizer", "t", "--output-dir", "o"]
+        + ["--column-preset", "laion", "--column", "alt=caption", "--column", "w=width"]
+    )
+    assert (args.column_preset, args.column, extra) == ("laion", ["alt=caption", "w=width"], [])
+
+
+def test_old_columns_flag_still_works_and_says_so(tmp_path, tiny_tokenizer_dir, capsys):
+    import mling.train
+
+    argv = ["--config", "tiny", "--train-data", str(tmp_path / "absent")]
+    argv += ["--tokenizer", str(tiny_tokenizer_dir), "--output-dir", str(tmp_path / "run")]
+    assert mling.train.main([*argv, "--columns", "TEXT=caption,W=width"]) == 2
+    err = capsys.readouterr().err
+    assert "--columns A=B,C=D is deprecated; use --column A=B --column C=D" in err
+    assert err.strip().splitlines()[-1] == f"train.py: input not found: {tmp_path / 'absent'}"

@@ -233,3 +233,23 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     assert main(["--input", str(corpus), "--output", str(tmp_path / "notes")]) == 2
     assert "not empty and holds no vocabulary" in capsys.readouterr().err
     assert (tmp_path / "notes" / "todo.md").exists()
+
+
+def test_column_preset_names_the_caption_column_as_on_every_entry_point(tmp_path, capsys):
+    """LAION parquet keeps its alt-text in `TEXT`: `--column-preset laion` (or `--column
+    TEXT=caption`) reads it, as filter.py and train.py do; without it, one line says what to do."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    captions = [c for language in ("en", "ja", "ar", "hi") for c in CAPTIONS[language]] * 4
+    pq.write_table(
+        pa.table({"TEXT": captions, "URL": ["u"] * len(captions)}), tmp_path / "a.parquet"
+    )
+    argv = ["--input", str(tmp_path / "a.parquet"), "--vocab-size", "300"]
+    assert main([*argv, "--output", str(tmp_path / "v0")]) == 2
+    assert "pass --text-column NAME" in capsys.readouterr().err
+    for flags, name in ((["--column-preset", "laion"], "v1"), (["--column", "TEXT=caption"], "v2")):
+        assert main([*argv, *flags, "--output", str(tmp_path / name)]) == 0
+    assert (tmp_path / "v1" / "vocab.txt").read_text() == (
+        tmp_path / "v2" / "vocab.txt"
+    ).read_text()

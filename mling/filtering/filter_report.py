@@ -98,7 +98,7 @@ def build(
     stages: list[tuple[str, float]],
     settings: dict[str, Any],
 ) -> tuple[dict[str, Any], str, Any]:
-    """(JSON data, Markdown, matplotlib figure) for `mling.report.write_report`."""
+    """(JSON data, Markdown, matplotlib figure) for `mling.common.report.write_report`."""
     languages = language_rows(aggregates)
     kept = sum(e["kept"] for e in languages)
     dropped = {name: sum(e["dropped"].get(name, 0) for e in languages) for name in REASON_NAMES}

@@ -1,6 +1,6 @@
 """The filtering pipeline, written once in SQL, run by DuckDB or Spark.
 
-Input is the `features` table from the pre-pass (`data/prepass.py`). Each stage is a named
+Input is the `features` table from the pre-pass (`mling/filtering/prepass.py`). Each stage is a named
 query the engine defines in order, as a table (written once, read by later stages) or as a
 view (cheap to recompute, or read once); the last, `decisions`, holds one row per input row
 with its reason (null: kept) and one flag per filter (whether the row fails it on its own, for
@@ -93,7 +93,7 @@ def _pattern_literal(pattern: str, dialect: Dialect) -> str:
 
 def words_sql(dialect: Dialect) -> str:
     """A caption's unigrams: ICU's from the pre-pass, else split on spaces when the caption is
-    plain words between single spaces, else the word expression (see data/segment.py)."""
+    plain words between single spaces, else the word expression (see mling/filtering/segment.py)."""
     spaced = dialect.matches.format(
         text="caption", pattern=_pattern_literal(ENGINE_SPACED_PATTERN, dialect)
     )

@@ -4,7 +4,7 @@ processes, and always come out the same for the same seed.
 
 A row is a pair-schema dict (`key`, `caption`, `url`, `width`, `height`, `image`) plus two
 columns that say what the generator did: `synthetic_noise` (`clean` or a kind from
-`data/noise.py`) and `synthetic_language` (the language of the caption's text; `und` for
+`mling/synthetic/noise.py`) and `synthetic_language` (the language of the caption's text; `und` for
 boilerplate, which has none of its own).
 """
 

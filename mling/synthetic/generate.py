@@ -11,7 +11,7 @@ Writes, deterministically for a seed (no downloads):
                                        --eval-images for data/filter.py's near-duplicate check)
     OUTPUT/report.{json,md,png}        what was generated: rows per noise kind and language
 
-Scenes are in `data/scenes.py`, captions in `data/captions.py`, noise in `data/noise.py`.
+Scenes are in `mling/synthetic/scenes.py`, captions in `mling/synthetic/captions.py`, noise in `mling/synthetic/noise.py`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Synthetic scenes: what an image shows, as data, and how it is drawn.
 
 A scene is a background colour and one or two groups of identical objects; a group has a
-shape, a colour, a size, a count (1 to 3) and a position. Captions (`data/captions.py`) are
+shape, a colour, a size, a count (1 to 3) and a position. Captions (`mling/synthetic/captions.py`) are
 generated from the same `Scene`, so an image and its caption agree by construction, and only a
 caption read in full (shape, colour, size, count, position and background) pins an image down.
 

@@ -1,5 +1,5 @@
 """The generator's report: rows per noise kind and per language, sample pairs, and a contact
-sheet (PNG) with one image of each kind, written with `mling.report.write_report`."""
+sheet (PNG) with one image of each kind, written with `mling.common.report.write_report`."""
 
 from __future__ import annotations
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from mling.common.atomic import publish_dir, staging_dir
 from mling.common.cli import one_line_errors
 from mling.common.errors import InputError
+from mling.pairs.schema import add_column_arguments, column_map
 from mling.vocab.alphabet import AlphabetConfig, select_alphabet
 from mling.vocab.balance import sampling_rates
 from mling.vocab.corpus import CorpusConfig, discover
@@ -76,6 +77,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     paths.add_argument("--output", type=Path, help="vocabulary directory (report.* goes inside)")
     paths.add_argument("--text-column", default="caption", help="JSONL/parquet/tar/datasets text")
+    add_column_arguments(paths)  # for pairs in a foreign layout: the source of `caption`
     paths.add_argument("--lang-column", help="column with a language code per line")
     paths.add_argument(
         "--lang-from-filename",
@@ -346,9 +348,16 @@ def _cpu_seconds() -> float:
 @one_line_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # Pairs in another layout (`--column-preset laion`, `--column TEXT=caption`) name the
+    # column that the pair schema calls `caption`; an explicit --text-column wins.
+    renamed = [
+        src
+        for src, dest in column_map(args.column_preset, args.column).items()
+        if dest == "caption"
+    ]
     corpus = CorpusConfig(
         inputs=tuple(args.input),
-        text_column=args.text_column,
+        text_column=renamed[-1] if renamed and args.text_column == "caption" else args.text_column,
         lang_column=args.lang_column,
         english_column=args.english_column,
         lang_from_filename=args.lang_from_filename,

@@ -5,6 +5,7 @@ Import the fixtures into a test module (`from tests.train_fixtures import toy_pa
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,10 @@ def tiny_argv(data: Path, tokenizer: Path, output: Path, *extra: str) -> list[st
         "--cpu", "true",
         *extra,
     ]  # fmt: skip
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now, for a launched run's rendezvous."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -1,0 +1,66 @@
+"""Copy the newest benchmark reports into the docs, so no table there outlives the code.
+
+    python -m benchmarks.update_docs          # after `make bench` (which runs it last)
+
+In any `docs/*.md`, a block
+
+    <!-- generated from bench-output/vocab/bench.md by `make bench`; do not edit -->
+    ...
+    <!-- end generated -->
+
+is replaced by that report's Markdown (its title line dropped) and the date the report was
+written. A report that is missing leaves its block as it is and is named on stderr, so a
+partial run updates what it measured and nothing else.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BLOCK = re.compile(
+    r"(?P<open><!-- generated from (?P<source>\S+) by `(?P<command>[^`]+)`; do not edit -->\n)"
+    r".*?(?P<close><!-- end generated -->)",
+    re.S,
+)
+
+
+def render(source: Path, command: str) -> str:
+    """A report's Markdown without its `# title` line, and where and when it came from."""
+    lines = source.read_text(encoding="utf-8").strip().splitlines()
+    if lines and lines[0].startswith("# "):
+        lines = lines[1:]
+    written = time.strftime("%Y-%m-%d", time.localtime(source.stat().st_mtime))
+    body = "\n".join(lines).strip()
+    return f"{body}\n\n*From `{command}`, run on {written}.*\n"
+
+
+def update(text: str, missing: list[str]) -> str:
+    def replace(match: re.Match) -> str:
+        source = ROOT / match["source"]
+        if not source.is_file():
+            missing.append(match["source"])
+            return match.group(0)
+        return match["open"] + render(source, match["command"]) + match["close"]
+
+    return BLOCK.sub(replace, text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    missing: list[str] = []
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        text = page.read_text(encoding="utf-8")
+        updated = update(text, missing)
+        if updated != text:
+            page.write_text(updated, encoding="utf-8")
+            print(f"update_docs.py: {page.relative_to(ROOT)} updated")
+    for source in missing:
+        print(f"update_docs.py: {source} not found; its block is unchanged", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
