@@ -137,3 +137,11 @@ def test_filters_catch_the_noise_they_target(corpus, tmp_path):
         (kept.synthetic_noise == "clean").sum() + (rejected.synthetic_noise == "clean").sum()
     )
     assert clean >= 0.95
+
+
+def test_bad_noise_spec_is_one_line_and_exit_2(tmp_path, capsys):
+    for spec, says in (("bogus=1", "unknown noise kind 'bogus'"), ("garbage=x", "write KIND=RATE")):
+        assert generate.main(["--output", str(tmp_path / "out"), "--noise", spec]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("synthetic.py: ") and says in err and "\n" not in err
+    assert not (tmp_path / "out").exists()

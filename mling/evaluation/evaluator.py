@@ -56,7 +56,8 @@ def run_evaluator(
         print(outcome.table)
         for note in outcome.notes:
             print(f"note: {note}")
-        print(f"report: {outcome.paths['md']} ({time.perf_counter() - started:.1f} s)")
+        seconds = time.perf_counter() - started
+        print(f"{prog}: {len(models)} model(s) in {seconds:.1f} s; report at {outcome.paths['md']}")
         return 0
 
     return main(argv)

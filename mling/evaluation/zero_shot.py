@@ -77,7 +77,7 @@ def evaluate(args: argparse.Namespace, models: dict[str, Path], cfg: EmbedConfig
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_evaluator("zero_shot.py", __doc__.split("\n")[0], add_arguments, evaluate, argv)
+    return run_evaluator("zero_shot.py", __doc__.split("\n\n")[0], add_arguments, evaluate, argv)
 
 
 if __name__ == "__main__":

@@ -98,15 +98,11 @@ def noise_rates(specs: list[str]) -> NoiseRates:
     for spec in specs:
         kind, _, value = spec.partition("=")
         if kind not in KINDS:
-            raise SystemExit(
-                f"synthetic.py: unknown noise kind {kind!r}; choose from {', '.join(KINDS)}"
-            )
+            raise InputError(f"unknown noise kind {kind!r}; choose from {', '.join(KINDS)}")
         try:
             setattr(rates, kind, float(value))
         except ValueError:
-            raise SystemExit(
-                f"synthetic.py: --noise {spec!r}: write KIND=RATE, e.g. {kind}=0.05"
-            ) from None
+            raise InputError(f"--noise {spec!r}: write KIND=RATE, e.g. {kind}=0.05") from None
     return rates
 
 

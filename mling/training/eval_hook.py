@@ -1,4 +1,4 @@
-"""The periodic evaluation hook: export the model, then call an `eval/` entry point on it.
+"""The periodic evaluation hook: export the model, then call an evaluation entry point on it.
 
 Every entry point of the toolkit is `main(argv) -> int`, so the hook needs only the module
 name and its arguments, e.g. `--eval-every 5000 --eval-module mling.evaluation.multi30k --eval-args
