@@ -16,7 +16,9 @@ from pathlib import Path
 
 from mling.common.cli import one_line_errors
 from mling.training.checkpoint import CheckpointError, resolve
-from mling.training.export import export_model, load_checkpoint_model
+from mling.training.export import export_model, load_checkpoint_model, push_to_hub
+from mling.training.model_card import DEFAULT_LICENSE, model_card
+from mling.training.recipe import load_recipe
 
 
 @one_line_errors("export.py")
@@ -26,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
         "--checkpoint", required=True, help="a checkpoint dir, or OUTPUT_DIR with 'latest'"
     )
     parser.add_argument("--output", required=True, type=Path, help="export directory (replaced)")
+    parser.add_argument(
+        "--license", default=DEFAULT_LICENSE, help="the model card's license field (the data's)"
+    )
+    parser.add_argument("--push-to-hub", metavar="REPO", help="also upload it (a hub id)")
     args = parser.parse_args(argv)
 
     path = Path(args.checkpoint)
@@ -35,8 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     if checkpoint is None:
         raise CheckpointError(f"{path}/checkpoints has no finished checkpoint yet")
     model, tokenizer, image_size = load_checkpoint_model(checkpoint)
-    export_model(model, tokenizer, image_size, args.output)
+    run_dir = checkpoint.parent.parent  # OUTPUT_DIR/checkpoints/step-N: its evals/ are beside
+    card = model_card(load_recipe(checkpoint / "recipe.yaml"), None, run_dir, args.license)
+    export_model(model, tokenizer, image_size, args.output, card)
     print(f"export.py: {checkpoint} -> {args.output}")
+    if args.push_to_hub:
+        print(f"export.py: uploaded to {push_to_hub(args.output, args.push_to_hub)}")
     return 0
 
 

@@ -22,8 +22,10 @@ from accelerate import Accelerator
 from transformers import AutoTokenizer
 
 from mling.common.cli import deprecation_notice, one_line_errors
+from mling.common.hub import resolve_source
 from mling.pairs.schema import add_column_arguments, column_map
 from mling.training.checkpoint import (
+    checkpoint_architecture,
     load_checkpoint,
     prune,
     resolve,
@@ -31,7 +33,7 @@ from mling.training.checkpoint import (
     set_rng_state,
 )
 from mling.training.eval_hook import run_eval_hook
-from mling.training.export import export_model
+from mling.training.export import export_model, push_to_hub
 from mling.training.loader import (
     SKIP_REASONS,
     PairStream,
@@ -47,8 +49,10 @@ from mling.training.model import (
     count_parameters,
     enable_gradient_checkpointing,
 )
+from mling.training.model_card import DEFAULT_LICENSE, model_card
 from mling.training.optim import build_optimizer
-from mling.training.recipe import Recipe, load_recipe, parse_overrides
+from mling.training.pretrained import build_initial_model, freeze, resolve_init
+from mling.training.recipe import FREEZABLE, Recipe, load_recipe, parse_overrides
 from mling.training.schedule import lr_at
 from mling.training.train_log import TrainLog
 from mling.training.transforms import to_model_pixels
@@ -67,6 +71,22 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--max-steps", type=int, help="optimizer steps (overrides the preset)")
     parser.add_argument("--resume", help="'latest' or a checkpoint directory")
     add_column_arguments(parser)
+    start = parser.add_argument_group(
+        "start from trained weights: a model folder (any AlignModel export) or a hub id"
+    )
+    start.add_argument("--init", help="both towers and the temperature")
+    start.add_argument("--init-image", help="the image tower (its config wins over the preset)")
+    start.add_argument("--init-text", help="the text tower and its projection")
+    start.add_argument(
+        "--freeze",
+        action="append",
+        choices=FREEZABLE,
+        help="keep a tower fixed (LiT: --init-image SRC --freeze image); repeatable",
+    )
+    parser.add_argument("--push-to-hub", metavar="REPO", help="upload the final model (hub id)")
+    parser.add_argument(
+        "--license", default=DEFAULT_LICENSE, help="the model card's license field (the data's)"
+    )
     return parser.parse_known_args(argv)
 
 
@@ -134,6 +154,11 @@ def main(argv: list[str] | None = None) -> int:
         overrides["column_preset"] = args.column_preset
     if args.column:
         overrides["columns"] = args.column
+    for name in ("init", "init_image", "init_text"):
+        if getattr(args, name):
+            overrides[name] = getattr(args, name)
+    if args.freeze:
+        overrides["freeze"] = args.freeze
     recipe = load_recipe(args.config, overrides)
     run, model_cfg, data_cfg = recipe.run, recipe.model, recipe.data
     output_dir, checkpoints = args.output_dir, args.output_dir / "checkpoints"
@@ -146,14 +171,15 @@ def main(argv: list[str] | None = None) -> int:
     main_process, world = accelerator.is_main_process, accelerator.num_processes
 
     # data
-    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    tokenizer_source = resolve_source(args.tokenizer, "--tokenizer")
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_source.path)
     mapping = column_map(data_cfg.column_preset or None, data_cfg.columns)
     sources = index_sources(args.train_data, mapping)
     batch_size = per_process_batch(data_cfg.batch_size, world)
     resume = resolve(args.resume, output_dir) if args.resume else None
     stream = PairStream(
         sources,
-        args.tokenizer,
+        str(tokenizer_source.path),
         batch_size=batch_size,
         image_size=model_cfg.image_size,
         max_length=model_cfg.max_length,
@@ -168,11 +194,24 @@ def main(argv: list[str] | None = None) -> int:
         flip=data_cfg.flip,
     )
 
-    # model and optimizer
-    align = build_model(model_cfg, len(tokenizer), seed=run.seed)
+    # model and optimizer: random, or towers from trained models (the checkpoint's on resume)
+    init, initialized = recipe.init, []
+    if resume:
+        if init.init or init.init_image or init.init_text:
+            initialized.append("--resume: the checkpoint's weights win; --init* ignored")
+        align = checkpoint_architecture(resume, seed=run.seed)
+    elif init.init or init.init_image or init.init_text:
+        init_sources = resolve_init(init)
+        align, initialized = build_initial_model(model_cfg, len(tokenizer), init_sources, run.seed)
+    else:
+        align = build_model(model_cfg, len(tokenizer), seed=run.seed)
+    for tower, source in (("image", init.init_image), ("text", init.init_text)):
+        if tower in init.freeze and not (source or init.init or resume):
+            initialized.append(f"--freeze {tower} keeps a random {tower} tower fixed (no --init)")
+    freeze(align, init.freeze)
     if run.grad_checkpointing:
         enable_gradient_checkpointing(align)
-    model = DualEncoder(align)
+    model = DualEncoder(align, frozen=tuple(init.freeze))
     optimizer = build_optimizer(model, recipe.optim)
     model, optimizer = accelerator.prepare(model, optimizer)
 
@@ -200,8 +239,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{s}/{k}": str(v) for s, body in recipe.to_dict().items() for k, v in body.items()
         }
         accelerator.init_trackers("tensorboard", hparams)
+        for line in initialized:
+            print(f"train.py: {line}", file=sys.stderr)
         print(
-            f"train.py: {count_parameters(align) / 1e6:.1f}M parameters, {stream.total_rows} pairs, "
+            f"train.py: {count_parameters(align) / 1e6:.1f}M parameters "
+            f"({count_parameters(align, trainable=True) / 1e6:.1f}M trained), {stream.total_rows} pairs, "
             f"{world} process(es) x {batch_size} pairs, embedding {align.config.projection_dim}",
             file=sys.stderr,
         )
@@ -242,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
                     out = output_dir / "evals" / f"step-{step:08d}"
                     code = run_eval_hook(run, align, tokenizer, model_cfg.image_size, out)
                     accelerator.log({"eval_exit_code": code}, step=step)
+                    model.train()  # the hook restored align's mode: frozen towers back to eval
                 accelerator.wait_for_everyone()
                 log.restart(step)  # evaluation time is not training throughput
             if stopping:
@@ -252,7 +295,10 @@ def main(argv: list[str] | None = None) -> int:
 
     # save
     if step >= run.max_steps and main_process:
-        export_model(align, tokenizer, model_cfg.image_size, output_dir / "model")
+        card = model_card(recipe, stream.total_rows, output_dir, args.license)
+        export_model(align, tokenizer, model_cfg.image_size, output_dir / "model", card)
+        if args.push_to_hub:
+            print(f"train.py: uploaded to {push_to_hub(output_dir / 'model', args.push_to_hub)}")
     accelerator.wait_for_everyone()
     accelerator.end_training()
     if step < run.max_steps:

@@ -19,7 +19,12 @@ def test_model_names_from_folders_or_flags(tmp_path):
         folder.mkdir(parents=True)
         (folder / "config.json").write_text('{"model_type": "align"}')
     # mling/train.py exports to OUTPUT_DIR/model: the run's folder names it
-    assert model_names(exports, []) == {"mling": exports[0], "align-en": exports[1]}
+    named = model_names(exports, [])
+    assert {name: s.path for name, s in named.items()} == {
+        "mling": exports[0],
+        "align-en": exports[1],
+    }
+    assert all(s.hub_id is None for s in named.values())
     assert list(model_names(exports, ["多言語", "English"])) == ["多言語", "English"]
     with pytest.raises(InputError, match="two models are named 'x'; tell them apart"):
         model_names(exports, ["x", "x"])

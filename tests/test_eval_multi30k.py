@@ -14,9 +14,12 @@ from mling.common.errors import InputError
 from mling.evaluation import multi30k
 from mling.evaluation.multi30k_data import comparability_note, read_multi30k
 from mling.evaluation.retrieval import retrieval_metrics
+from tests.helpers import fake_hub
 from tests.helpers.eval_fixtures import N_IMAGES, tiny_models, write_images, write_multi30k
 from tests.helpers.multilingual import CAPTIONS
 from tests.helpers.tiny_model import build_tiny_align
+
+hub_cache = fake_hub.hub_cache  # fixture
 
 # reader
 
@@ -231,7 +234,8 @@ def test_a_model_directory_that_is_not_align_is_one_line(bench, tmp_path, capsys
     argv = ["--multi30k", str(root / "multi30k"), "--images", str(root / "images")]
     for model, pattern in [
         (tmp_path / "bert", "holds a 'bert' model, not an AlignModel"),
-        (tmp_path / "nowhere", "has no config.json; pass an AlignModel directory"),
+        (tmp_path / "nowhere", "nowhere: no such file or folder"),
+        (root / "images", "has no config.json; pass an AlignModel directory"),
     ]:
         assert multi30k.main([*argv, "--model", str(model), "--output", str(tmp_path)]) == 2
         assert_one_line_error(capsys, pattern)
@@ -263,3 +267,28 @@ def test_a_model_that_outputs_nan_is_one_line(bench, tmp_path, tiny_tokenizer_di
     argv += ["--model", str(model_dir), "--output", str(tmp_path / "out"), "--languages", "cs"]
     assert multi30k.main(argv) == 2
     assert_one_line_error(capsys, "broken .*: embeddings contain NaN")
+
+
+def test_a_hub_id_is_evaluated_from_the_cache_and_the_report_names_its_revision(
+    tmp_path, tiny_tokenizer_dir, hub_cache
+):
+    from tests.helpers.fake_hub import COMMIT, put_in_cache
+
+    names = write_multi30k(tmp_path / "m30k")
+    write_images(tmp_path / "images", names)
+    (local,) = tiny_models(tmp_path / "runs", tiny_tokenizer_dir, ["mine"])
+    put_in_cache(
+        hub_cache, "org/tiny-align", build_tiny_align(tmp_path / "hub", tiny_tokenizer_dir)
+    )
+    argv = ["--model", "org/tiny-align", "--model", str(local), "--languages", "en,de"]
+    argv += ["--multi30k", str(tmp_path / "m30k"), "--images", str(tmp_path / "images")]
+    assert multi30k.main([*argv, "--output", str(tmp_path / "out"), "--device", "cpu"]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert sorted(report["models"]) == ["mine", "tiny-align"]
+    assert report["sources"]["tiny-align"]["hub_id"] == "org/tiny-align"
+    assert report["sources"]["tiny-align"]["revision"] == COMMIT
+    assert report["sources"]["mine"]["hub_id"] is None
+    assert (
+        f"| tiny-align | org/tiny-align | {COMMIT} |"
+        in (tmp_path / "out" / "report.md").read_text()
+    )

@@ -103,3 +103,20 @@ def test_doors_run_from_a_folder_with_the_users_own_data_and_eval(tmp_path, door
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "usage:" in done.stdout
+
+
+def test_the_architecture_page_lists_every_file_once():
+    """docs/architecture.md's file tree is written by hand: it must name exactly the files on
+    disk, each once, so that it never describes a file that moved or misses a new one."""
+    page = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    block = page.split("## The file tree")[1].split("```")[1]
+    listed = [line.split()[0] for line in block.splitlines() if line.strip()]
+    on_disk = sorted(
+        str(path.relative_to(ROOT))
+        for folder in ("mling", "benchmarks", "tests", "data", "eval", "tokenizer_training")
+        for path in (ROOT / folder).rglob("*.py")
+        if "__pycache__" not in path.parts
+    )
+    python_listed = [path for path in listed if path.endswith(".py")]
+    assert sorted(set(python_listed)) == on_disk
+    assert len(python_listed) == len(set(python_listed))

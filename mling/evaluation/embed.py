@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from mling.common.atomic import write_atomic
 from mling.common.errors import InputError
+from mling.common.hub import Source, resolve_source
 from mling.common.text import nfc
 from mling.evaluation.image_files import load_rgb
 
@@ -53,8 +54,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--model",
         action="append",
         required=True,
-        type=Path,
-        help="AlignModel directory (mling/train.py's OUTPUT_DIR/model); repeat",
+        help="AlignModel directory (mling/train.py's OUTPUT_DIR/model) or hub id; repeat",
     )
     parser.add_argument(
         "--name",
@@ -87,21 +87,32 @@ def embed_config(args: argparse.Namespace) -> EmbedConfig:
     return EmbedConfig(args.batch_size, args.device, cache, args.workers)
 
 
-def model_names(models: Sequence[Path], names: Sequence[str]) -> dict[str, Path]:
-    """Report name -> model directory. A directory called `model` (mling/train.py's export)
-    is named after its parent: demo-output/mling/model -> "mling"."""
+def model_names(models: Sequence[str | Path], names: Sequence[str]) -> dict[str, Source]:
+    """Report name -> where the model is (a folder, or a hub id resolved into the cache).
+
+    A directory called `model` (mling/train.py's export) is named after its parent:
+    demo-output/mling/model -> "mling"; a hub id after its last part: org/align-base ->
+    "align-base"."""
     if names and len(names) != len(models):
         raise InputError(
             f"{len(names)} --name for {len(models)} --model; give one per model or none"
         )
+    sources = [resolve_source(model, "--model") for model in models]
     if not names:
-        names = [m.parent.name if m.name == "model" and m.parent.name else m.name for m in models]
-    named: dict[str, Path] = {}
-    for name, model in zip(names, models, strict=True):
-        check_align_dir(Path(model))
+        names = [
+            s.hub_id.split("/")[-1]
+            if s.hub_id
+            else (
+                s.path.parent.name if s.path.name == "model" and s.path.parent.name else s.path.name
+            )
+            for s in sources
+        ]
+    named: dict[str, Source] = {}
+    for name, source in zip(names, sources, strict=True):
+        check_align_dir(source.path, source.describe())
         if name in named:
             raise InputError(f"two models are named {name!r}; tell them apart with --name")
-        named[name] = model
+        named[name] = source
     return named
 
 
@@ -120,14 +131,14 @@ def resolve_device(device: str) -> torch.device:
     return resolved
 
 
-def check_align_dir(model_dir: Path) -> None:
+def check_align_dir(model_dir: Path, shown: str | None = None) -> None:
     """One InputError line unless `model_dir` holds an AlignModel config; cheap, so every
-    --model is checked before the first one runs."""
+    --model is checked before the first one runs. `shown` names it in errors (a hub id)."""
     config = model_dir / "config.json"
     if not config.is_file():
         raise InputError(
-            f"{model_dir} has no config.json; pass an AlignModel directory "
-            "(mling/train.py writes one to OUTPUT_DIR/model)"
+            f"{shown or model_dir} has no config.json; pass an AlignModel directory "
+            "(mling/train.py writes one to OUTPUT_DIR/model) or hub id"
         )
     try:
         model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mling.common.cli import one_line_errors
+from mling.common.hub import Source
 from mling.evaluation.embed import EmbedConfig, add_model_arguments, embed_config, model_names
 
 
@@ -27,8 +28,8 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
 
 
-# (args, {report name: model directory}, embedding config) -> Outcome
-Evaluate = Callable[[argparse.Namespace, dict[str, Path], EmbedConfig], Outcome]
+# (args, {report name: where the model is}, embedding config) -> Outcome
+Evaluate = Callable[[argparse.Namespace, dict[str, Source], EmbedConfig], Outcome]
 
 
 def run_evaluator(

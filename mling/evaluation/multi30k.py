@@ -10,8 +10,8 @@ the 1,000-image test_2016 split, en/de with 5 captions per image (task 2), fr/cs
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from mling.common.hub import Source
 from mling.evaluation.embed import EmbedConfig, language_list
 from mling.evaluation.evaluator import Outcome, run_evaluator
 from mling.evaluation.image_files import check_images
@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def evaluate(args: argparse.Namespace, models: dict[str, Path], cfg: EmbedConfig) -> Outcome:
+def evaluate(args: argparse.Namespace, models: dict[str, Source], cfg: EmbedConfig) -> Outcome:
     # data: every language's captions, then every image checked once before any model runs
     sets = [
         read_multi30k(args.multi30k, lang, args.split, args.captions, args.images)
@@ -54,7 +54,7 @@ def evaluate(args: argparse.Namespace, models: dict[str, Path], cfg: EmbedConfig
     )
 
     # evaluate
-    results = evaluate_retrieval(models, sets, cfg)
+    results = evaluate_retrieval({n: s.path for n, s in models.items()}, sets, cfg)
 
     # report
     note = comparability_note(args.split, len(sets[0].images))
@@ -65,6 +65,7 @@ def evaluate(args: argparse.Namespace, models: dict[str, Path], cfg: EmbedConfig
         {s.language: s.describe() for s in sets},
         reference=MULTI30K_REFERENCE if args.split == "test_2016" else None,
         notes=[note] if note else [],
+        sources=models,
     )
     return Outcome(paths, table, [note] if note else [])
 

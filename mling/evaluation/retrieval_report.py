@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from mling.common.atomic import write_atomic
+from mling.common.hub import Source
 from mling.common.report import markdown_table, new_figure, write_report
 
 STEM = "report"
@@ -99,6 +100,14 @@ def retrieval_csv(results: Mapping[str, Mapping[str, dict]]) -> str:
     return buffer.getvalue()
 
 
+def models_section(sources: Mapping[str, Source] | None) -> list[str]:
+    """Markdown lines naming where each model came from: a folder, or a hub id at a revision."""
+    if not sources:
+        return []
+    rows = [[name, s.hub_id or str(s.path), s.revision or "—"] for name, s in sources.items()]
+    return ["## Models", "", markdown_table(["model", "from", "revision"], rows), ""]
+
+
 def write_retrieval_report(
     out_dir: str | Path,
     title: str,
@@ -106,10 +115,12 @@ def write_retrieval_report(
     data: Mapping[str, dict],
     reference: Mapping | None = None,
     notes: Sequence[str] = (),
+    sources: Mapping[str, Source] | None = None,
 ) -> tuple[dict[str, Path], str]:
     """Write report.{json,md,csv,png}; returns (paths, the mR table for stdout).
 
-    `results` is {model: {language: retrieval_metrics(...)}}, `data` {language: counts}.
+    `results` is {model: {language: retrieval_metrics(...)}}, `data` {language: counts},
+    `sources` {model: where it was loaded from, with the hub revision}.
     """
     languages = list(data)
     ref_models = dict(reference["models"]) if reference else {}
@@ -142,6 +153,7 @@ def write_retrieval_report(
     if reference:
         lines += [f"Rows in italics: {reference['source']}.", ""]
     lines += ["## Recall by direction", "", detail, "", "## Data", "", data_table, ""]
+    lines += models_section(sources)
     lines += [f"Note: {note}" for note in notes]
     lines += ["", f"![mR by language]({STEM}.png)"]
 
@@ -153,6 +165,7 @@ def write_retrieval_report(
         "data": dict(data),
         "reference": dict(reference) if reference else None,
         "notes": list(notes),
+        "sources": {name: s.to_dict() for name, s in (sources or {}).items()},
     }
     paths = write_report(out_dir, STEM, report, "\n".join(lines), figure)
     paths["csv"] = write_atomic(Path(out_dir) / f"{STEM}.csv", retrieval_csv(results).encode())

@@ -11,8 +11,8 @@ eval/multi30k.py.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from mling.common.hub import Source
 from mling.evaluation.caption_sets import FORMATS, read_caption_file
 from mling.evaluation.embed import EmbedConfig, language_list
 from mling.evaluation.evaluator import Outcome, run_evaluator
@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--title", help="report title (default: the caption file's name)")
 
 
-def evaluate(args: argparse.Namespace, models: dict[str, Path], cfg: EmbedConfig) -> Outcome:
+def evaluate(args: argparse.Namespace, models: dict[str, Source], cfg: EmbedConfig) -> Outcome:
     # data
     sets = read_caption_file(
         args.captions, args.images, args.format, args.languages, args.split, args.language
@@ -48,12 +48,12 @@ def evaluate(args: argparse.Namespace, models: dict[str, Path], cfg: EmbedConfig
     check_images(sets[0].images, args.workers, hint="check --images and the caption file's paths")
 
     # evaluate
-    results = evaluate_retrieval(models, sets, cfg)
+    results = evaluate_retrieval({n: s.path for n, s in models.items()}, sets, cfg)
 
     # report
     title = args.title or f"Image-text retrieval, {sets[0].name}"
     paths, table = write_retrieval_report(
-        args.output, title, results, {s.language: s.describe() for s in sets}
+        args.output, title, results, {s.language: s.describe() for s in sets}, sources=models
     )
     return Outcome(paths, table)
 

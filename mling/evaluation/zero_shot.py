@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import torch
 
+from mling.common.hub import Source
 from mling.evaluation.classification import (
     class_prompts,
     ensemble_class_embeds,
@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--title", default="Zero-shot classification")
 
 
-def evaluate(args: argparse.Namespace, models: dict[str, Path], cfg: EmbedConfig) -> Outcome:
+def evaluate(args: argparse.Namespace, models: dict[str, Source], cfg: EmbedConfig) -> Outcome:
     # data
     labelled = read_labelled_images(args.images, args.labels)
     prompts = read_class_prompts(args.classes, labelled.labels, args.languages or None)
@@ -53,9 +53,9 @@ def evaluate(args: argparse.Namespace, models: dict[str, Path], cfg: EmbedConfig
 
     # evaluate: images once per model, one classifier per language
     results: dict[str, dict[str, dict[str, float]]] = {}
-    for name, model_dir in models.items():
-        embedder = Embedder(model_dir, cfg)
-        print(f"{name}: {model_dir} on {embedder.device}", file=sys.stderr)
+    for name, source in models.items():
+        embedder = Embedder(source.path, cfg)
+        print(f"{name}: {source.describe()} on {embedder.device}", file=sys.stderr)
         image_embeds = embedder.images(labelled.images)
         results[name] = {}
         for language, templates in prompts.templates.items():
@@ -72,7 +72,7 @@ def evaluate(args: argparse.Namespace, models: dict[str, Path], cfg: EmbedConfig
         "classes": len(prompts.classes),
         "templates": {lang: len(t) for lang, t in prompts.templates.items()},
     }
-    paths, table = write_zero_shot_report(args.output, args.title, results, data)
+    paths, table = write_zero_shot_report(args.output, args.title, results, data, models)
     return Outcome(paths, table)
 
 

@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from mling.common.atomic import write_atomic
+from mling.common.hub import Source
 from mling.common.report import markdown_table, write_report
-from mling.evaluation.retrieval_report import STEM, language_bars, language_table
+from mling.evaluation.retrieval_report import STEM, language_bars, language_table, models_section
 
 
 def write_zero_shot_report(
@@ -21,8 +22,10 @@ def write_zero_shot_report(
     title: str,
     results: Mapping[str, Mapping[str, dict[str, float | None]]],
     data: dict,
+    sources: Mapping[str, Source] | None = None,
 ) -> tuple[dict[str, Path], str]:
-    """results: {model: {language: {"top1": %, "top5": %}}} -> (paths, the top-1 table)."""
+    """results: {model: {language: {"top1": %, "top5": %}}} -> (paths, the top-1 table);
+    `sources` {model: where it was loaded from, with the hub revision}."""
     languages = list(data["templates"])
     top1 = {name: {lang: m["top1"] for lang, m in by.items()} for name, by in results.items()}
     table = language_table(top1, languages)
@@ -51,10 +54,12 @@ def write_zero_shot_report(
             f"{data['images']} images, {data['classes']} classes; templates per language: "
             f"{templates}.",
             "",
+            *models_section(sources),
             f"![top-1 by language]({STEM}.png)",
         ]
     )
     report = {"title": title, "languages": languages, "models": results, "data": data}
+    report["sources"] = {name: s.to_dict() for name, s in (sources or {}).items()}
     figure = language_bars(top1, languages, title, "top-1 accuracy (%)")
     paths = write_report(out_dir, STEM, report, markdown, figure)
 

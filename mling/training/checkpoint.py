@@ -214,3 +214,12 @@ def load_checkpoint(accelerator, path: Path, align, optimizer) -> dict:
     if not (path / f"{stem}.json").exists():  # more processes than the run that saved it
         return {"step": trainer["step"]}
     return {**load_state(path, stem), "step": trainer["step"]}
+
+
+def checkpoint_architecture(checkpoint: Path, seed: int = 0):
+    """An AlignModel with the checkpoint's architecture (its config.json: a model that started
+    from trained towers need not match the preset), seeded, before its weights are loaded."""
+    from transformers import AlignConfig, AlignModel
+
+    torch.manual_seed(seed)
+    return AlignModel(AlignConfig.from_json_file(checkpoint / "config.json"))

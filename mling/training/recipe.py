@@ -1,7 +1,7 @@
 """The training recipe: one dataclass per concern, loaded from a preset file, overridden by flags.
 
-A preset (`mling/configs/NAME.yaml`) has up to five sections, `model`, `data`, `loss`, `optim`
-and `run`, each holding fields of the dataclass of that name. Every field name is unique across
+A preset (`mling/configs/NAME.yaml`) has up to six sections, `model`, `data`, `loss`, `optim`,
+`run` and `init` (trained weights to start from), each holding fields of the dataclass of that name. Every field name is unique across
 sections, so the command line overrides any of them flat: `--image-size 64 --lr 1e-3`.
 """
 
@@ -96,12 +96,27 @@ class RunConfig:
     eval_args: str = ""  # its arguments; {model} and {output} are filled in
 
 
+# What `init` may freeze: a whole tower (its projection included), or only the image tower's
+# batch-norm running statistics.
+FREEZABLE = ("image", "text", "image-bn")
+
+
+@dataclass
+class InitConfig:
+    # Each a model folder (an export of train.py, any AlignModel) or a hub id; "" is random.
+    init: str = ""  # both towers and the temperature
+    init_image: str = ""  # the image tower (wins over init); its config wins over the preset
+    init_text: str = ""  # the text tower and its projection (wins over init)
+    freeze: list[str] = field(default_factory=list)  # of FREEZABLE: kept fixed, in eval mode
+
+
 SECTIONS: dict[str, type] = {
     "model": ModelConfig,
     "data": DataConfig,
     "loss": LossConfig,
     "optim": OptimConfig,
     "run": RunConfig,
+    "init": InitConfig,
 }
 
 
@@ -112,6 +127,7 @@ class Recipe:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    init: InitConfig = field(default_factory=InitConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -235,6 +251,11 @@ def load_recipe(
         coerced = {n: _coerce(n, v, FIELDS[n][2]) for n, v in values[section].items()}
         if "eval_module" in coerced:
             coerced["eval_module"] = _current_module(coerced["eval_module"])
+        unknown = set(coerced.get("freeze", ())) - set(FREEZABLE)
+        if unknown:
+            raise RecipeError(
+                f"--freeze {', '.join(sorted(unknown))}: choose from {', '.join(FREEZABLE)}"
+            )
         sections[section] = cls(**coerced)
     return Recipe(**sections)
 
