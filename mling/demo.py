@@ -112,7 +112,7 @@ def english_subset(filtered: Path, output: Path) -> int:
     table = ds.dataset(sorted(filtered.glob("part-*.parquet")), format="parquet").to_table(
         filter=ds.field("synthetic_language") == "en"
     )
-    write_pair_shards(table.to_batches(), output)
+    write_pair_shards(table.to_batches(), output, overwrite=True)  # the demo's own folder
     return table.num_rows
 
 
@@ -148,7 +148,7 @@ def train_all(runs: dict[str, Path], args: argparse.Namespace, out: Path) -> flo
             argv = ["--config", args.config]
             argv += ["--train-data", str(data), "--tokenizer", str(out / "vocab")]
             argv += ["--output-dir", str(out / name), "--max-steps", str(args.steps)]
-            argv += ["--seed", str(args.seed)]
+            argv += ["--seed", str(args.seed), "--overwrite"]
             command = entry_command("mling/train.py", argv)
             proc = subprocess.Popen(command, cwd=out / "logs", stdout=log, stderr=log, env=env)
             active[name] = (proc, log)
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds["synthetic"] = run_stage(
         1,
         "synthetic",
-        ["data/synthetic.py", "--output", str(synthetic), "--pairs", str(args.pairs)]
+        ["data/synthetic.py", "--output", str(synthetic), "--overwrite", "--pairs", str(args.pairs)]
         + ["--test-images", str(args.test_images), "--seed", str(args.seed), "--quiet"],
         out / "logs",
     )
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         2,
         "build_vocab",
         ["tokenizer_training/build_vocab.py", "--input", str(synthetic / "pairs")]
-        + ["--output", str(vocab), "--vocab-size", str(args.vocab_size)]
+        + ["--output", str(vocab), "--overwrite", "--vocab-size", str(args.vocab_size)]
         + ["--lang-column", "synthetic_language", "--seed", str(args.seed)],
         out / "logs",
     )
@@ -223,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         3,
         "filter",
         ["data/filter.py", "--input", str(synthetic / "pairs"), "--output", str(filtered)]
+        + ["--overwrite"]
         + ["--eval-images", str(synthetic / "images"), "--eval-radius", str(args.eval_radius)]
         + ["-K", str(max(1, round(args.filter_vocabulary * args.pairs))), "--write-rejected"]
         + ["--quiet"],

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mling.common.cli import one_line_errors
+from mling.common.cli import add_overwrite_argument, one_line_errors
 from mling.training.checkpoint import CheckpointError, resolve
 from mling.training.export import export_model, load_checkpoint_model, push_to_hub
 from mling.training.model_card import DEFAULT_LICENSE, model_card
@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--checkpoint", required=True, help="a checkpoint dir, or OUTPUT_DIR with 'latest'"
     )
-    parser.add_argument("--output", required=True, type=Path, help="export directory (replaced)")
+    parser.add_argument("--output", required=True, type=Path, help="export directory")
+    add_overwrite_argument(parser)
     parser.add_argument(
         "--license", default=DEFAULT_LICENSE, help="the model card's license field (the data's)"
     )
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     model, tokenizer, image_size = load_checkpoint_model(checkpoint)
     run_dir = checkpoint.parent.parent  # OUTPUT_DIR/checkpoints/step-N: its evals/ are beside
     card = model_card(load_recipe(checkpoint / "recipe.yaml"), None, run_dir, args.license)
-    export_model(model, tokenizer, image_size, args.output, card)
+    export_model(model, tokenizer, image_size, args.output, card, args.overwrite)
     print(f"export.py: {checkpoint} -> {args.output}")
     if args.push_to_hub:
         print(f"export.py: uploaded to {push_to_hub(args.output, args.push_to_hub)}")

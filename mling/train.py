@@ -53,6 +53,7 @@ from mling.training.model_card import DEFAULT_LICENSE, model_card
 from mling.training.optim import build_optimizer
 from mling.training.pretrained import build_initial_model, freeze, resolve_init
 from mling.training.recipe import FREEZABLE, Recipe, load_recipe, parse_overrides
+from mling.training.run_dir import check_run_dir, lock_run_dir, start_over, unlock_run_dir
 from mling.training.schedule import lr_at
 from mling.training.train_log import TrainLog
 from mling.training.transforms import to_model_pixels
@@ -70,6 +71,12 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--output-dir", required=True, type=Path)
     parser.add_argument("--max-steps", type=int, help="optimizer steps (overrides the preset)")
     parser.add_argument("--resume", help="'latest' or a checkpoint directory")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start over in an --output-dir that holds an earlier run (its checkpoints, metrics "
+        "and model are deleted; nothing else)",
+    )
     add_column_arguments(parser)
     start = parser.add_argument_group(
         "start from trained weights: a model folder (any AlignModel export) or a hub id"
@@ -162,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     recipe = load_recipe(args.config, overrides)
     run, model_cfg, data_cfg = recipe.run, recipe.model, recipe.data
     output_dir, checkpoints = args.output_dir, args.output_dir / "checkpoints"
+    check_run_dir(output_dir, resume=bool(args.resume), overwrite=args.overwrite)
     accelerator = Accelerator(
         mixed_precision=run.precision,
         cpu=run.cpu or cpu_processes(),
@@ -169,6 +177,11 @@ def main(argv: list[str] | None = None) -> int:
         project_dir=output_dir,
     )
     main_process, world = accelerator.is_main_process, accelerator.num_processes
+    if main_process:  # one run per folder
+        lock_run_dir(output_dir)
+        if args.overwrite and not args.resume:
+            start_over(output_dir)
+    accelerator.wait_for_everyone()
 
     # data
     tokenizer_source = resolve_source(args.tokenizer, "--tokenizer")
@@ -296,18 +309,21 @@ def main(argv: list[str] | None = None) -> int:
     # save
     if step >= run.max_steps and main_process:
         card = model_card(recipe, stream.total_rows, output_dir, args.license)
-        export_model(align, tokenizer, model_cfg.image_size, output_dir / "model", card)
+        export_model(align, tokenizer, model_cfg.image_size, output_dir / "model", card, True)
         if args.push_to_hub:
             print(f"train.py: uploaded to {push_to_hub(output_dir / 'model', args.push_to_hub)}")
     accelerator.wait_for_everyone()
     accelerator.end_training()
     if step < run.max_steps:
+        if main_process:
+            unlock_run_dir(output_dir)
         print(
             f"train.py: stopped by signal at step {step}; go on with --resume latest",
             file=sys.stderr,
         )
         return 128 + stop.signal
     if main_process:
+        unlock_run_dir(output_dir)
         print(f"train.py: done, {step} steps; model in {output_dir / 'model'}", file=sys.stderr)
     return 0
 

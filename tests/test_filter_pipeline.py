@@ -109,7 +109,7 @@ def test_kept_set_ignores_language_labels(fixture_run, monkeypatch):
 
 def test_rerun_gives_the_same_output(fixture_run):
     tmp_path, _, out = fixture_run
-    again = run(tmp_path, "out")  # over the previous output: replaced whole
+    again = run(tmp_path, "out", "--overwrite")  # over our previous output: replaced whole
     assert again == out
     first = pq.read_table(sorted(out.glob("part-*.parquet")))
     rerun = pq.read_table(sorted(run(tmp_path, "out-again").glob("part-*.parquet")))
@@ -234,7 +234,7 @@ def test_unmapped_layout_names_the_flag_and_preset_fixes_it(tmp_path, capsys):
     assert main([*argv, "--column-preset", "laion"]) == 0
     assert pq.read_table(sorted((tmp_path / "out").glob("part-*.parquet"))).num_rows == 2
     # the old spelling works for one release, and says which one to use
-    assert main([*argv, "--preset", "laion"]) == 0
+    assert main([*argv, "--preset", "laion", "--overwrite"]) == 0
     assert "--preset is deprecated; use --column-preset" in capsys.readouterr().err
 
 

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from mling.common.atomic import MARKER
 from mling.common.errors import InputError
 from mling.pairs.schema import PAIR_SCHEMA, column_map
 from mling.pairs.shards import (
@@ -59,9 +60,32 @@ def test_webdataset_round_trip(tmp_path):
 
 def test_rewriting_an_output_replaces_it_whole(tmp_path):
     write_pair_shards(_pairs(3).to_batches(), tmp_path / "out", shard_rows=5)
-    write_pair_shards(_pairs(1).to_batches(), tmp_path / "out", shard_rows=100)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["part-00000.parquet"]
+    write_pair_shards(_pairs(1).to_batches(), tmp_path / "out", shard_rows=100, overwrite=True)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [MARKER, "part-00000.parquet"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_an_output_never_destroys_what_we_did_not_write(tmp_path):
+    """Refused, each in one line, and nothing touched: an earlier output without --overwrite,
+    a folder of the user's (even with --overwrite), a file, a path under a file."""
+    write_pair_shards(_pairs(3).to_batches(), tmp_path / "ours", shard_rows=5)
+    before = sorted(p.name for p in (tmp_path / "ours").iterdir())
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "notes.txt").write_text("mine")
+    (tmp_path / "file").write_text("mine")
+    for target, overwrite, says in [
+        ("ours", False, "holds an earlier output; pass --overwrite"),
+        ("theirs", True, "this toolkit did not write and is not empty"),
+        ("file", True, "is a file"),
+        ("file/sub", True, "lies under"),
+    ]:
+        with pytest.raises(InputError, match=says):
+            write_pair_shards(_pairs(1).to_batches(), tmp_path / target, overwrite=overwrite)
+    assert sorted(p.name for p in (tmp_path / "ours").iterdir()) == before
+    assert (tmp_path / "theirs" / "notes.txt").read_text() == "mine"
+    assert (tmp_path / "file").read_text() == "mine"
+    with pytest.raises(InputError, match="--shard-rows must be at least 1"):
+        write_pair_shards(_pairs(1).to_batches(), tmp_path / "new", shard_rows=0)
 
 
 def test_laion_columns_map_onto_the_pair_schema(tmp_path):

@@ -231,7 +231,7 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     (tmp_path / "notes" / "todo.md").write_text("keep me", encoding="utf-8")
     corpus = write_corpus(tmp_path / "c.jsonl", repeat=1)
     assert main(["--input", str(corpus), "--output", str(tmp_path / "notes")]) == 2
-    assert "not empty and holds no vocabulary" in capsys.readouterr().err
+    assert "this toolkit did not write and is not empty" in capsys.readouterr().err
     assert (tmp_path / "notes" / "todo.md").exists()
 
 

@@ -34,6 +34,15 @@ def one_line_errors(prog: str) -> Callable[[Main], Main]:
     return decorate
 
 
+def add_overwrite_argument(parser: argparse.ArgumentParser) -> None:
+    """`--overwrite`, as every entry point that publishes a folder spells it."""
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier output of this toolkit at --output (never anything else)",
+    )
+
+
 def deprecated_flag(new: str, append: bool = False) -> type[argparse.Action]:
     """An argparse action for an old flag spelling: it stores (or appends) like the new one and
     says once on stderr which spelling to use."""

@@ -17,6 +17,7 @@ the report: nothing is kept or dropped by language.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
@@ -29,8 +30,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mling.common.atomic import publish_dir, staging_dir
-from mling.common.cli import one_line_errors
+from mling.common.atomic import check_output, claim_output, publish_dir, staging_dir
+from mling.common.cli import add_overwrite_argument, one_line_errors
 from mling.common.errors import InputError
 from mling.common.report import write_report
 from mling.filtering.filter_output import labelled_batches, split_kept
@@ -66,8 +67,9 @@ def _parser() -> argparse.ArgumentParser:
         "--input", nargs="+", required=True, help="parquet/tar files, directories or globs"
     )
     io_group.add_argument(
-        "--output", required=True, help="output directory (replaced whole when done)"
+        "--output", required=True, help="output directory (appears whole when done)"
     )
+    add_overwrite_argument(io_group)
     add_column_arguments(io_group, old_preset_flag=True)
     io_group.add_argument("--write-rejected", action="store_true", help="also write dropped pairs")
     io_group.add_argument(
@@ -188,8 +190,12 @@ def main(argv: list[str] | None = None) -> int:
     text = TextFilterConfig(args.max_images, args.vocabulary_size, args.min_words, args.max_words)
     out_dir = Path(args.output).resolve()
     clock = _Clock(args.quiet)
+    for flag in ("shard_rows", "batch_rows"):
+        if getattr(args, flag) < 1:
+            raise InputError(f"--{flag.replace('_', '-')} must be at least 1")
     mapping = column_map(args.column_preset, args.column)
     inputs = expand_inputs(args.input)
+    check_output(out_dir, args.overwrite, inputs)  # fail before any work; claimed below
     _check_columns(inputs, mapping)
     eval_set = load_eval_set(args.eval_images, args.eval_hashes)
     identify = None
@@ -202,6 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     def read_input():
         return iter_pair_batches(inputs, mapping, batch_rows=args.batch_rows)
 
+    # The output is claimed (checked, locked) before any work: it may never replace an input,
+    # a folder we did not write, or another run's output in progress.
+    claimed = contextlib.ExitStack()
+    claimed.enter_context(claim_output(out_dir, args.overwrite, inputs))
     work = Path(args.work_dir) if args.work_dir else staging_dir(out_dir, "work")
     work.mkdir(parents=True, exist_ok=True)
     staged = staging_dir(out_dir)
@@ -279,8 +289,9 @@ def main(argv: list[str] | None = None) -> int:
         }
         data, markdown, figure = build(aggregates, prepass.rows, written, clock.stages, settings)
         write_report(staged, "report", data, markdown, figure)
-        publish_dir(staged, out_dir)
+        publish_dir(staged, out_dir, args.overwrite)
     finally:
+        claimed.close()
         if engine is not None:
             engine.close()
         shutil.rmtree(staged, ignore_errors=True)

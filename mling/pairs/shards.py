@@ -178,12 +178,18 @@ def _regroup(batches: Iterable[pa.RecordBatch], shard_rows: int) -> Iterator[pa.
 
 
 def write_pair_shards(
-    batches: Iterable[pa.RecordBatch], out_dir: str | Path, shard_rows: int = 50_000
+    batches: Iterable[pa.RecordBatch],
+    out_dir: str | Path,
+    shard_rows: int = 50_000,
+    overwrite: bool = False,
 ) -> list[Path]:
-    """Write `part-00000.parquet`, ... atomically into `out_dir`. Returns the shard paths."""
+    """Write `part-00000.parquet`, ... atomically into `out_dir` (an earlier output of ours is
+    replaced only with `overwrite`). Returns the shard paths."""
     out_dir = Path(out_dir)
+    if shard_rows < 1:
+        raise InputError(f"--shard-rows must be at least 1, not {shard_rows}")
     names = []
-    with staged_output(out_dir) as staged:
+    with staged_output(out_dir, overwrite) as staged:
         for index, table in enumerate(_regroup(batches, shard_rows)):
             name = f"part-{index:05d}.parquet"
             pq.write_table(table, staged / name)
@@ -192,15 +198,20 @@ def write_pair_shards(
 
 
 def write_webdataset_shards(
-    batches: Iterable[pa.RecordBatch], out_dir: str | Path, shard_rows: int = 10_000
+    batches: Iterable[pa.RecordBatch],
+    out_dir: str | Path,
+    shard_rows: int = 10_000,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Write `{key}.jpg/.txt/.json` samples into `shard-00000.tar`, ... atomically.
 
     Rows without image bytes are written without a `.jpg` member.
     """
     out_dir = Path(out_dir)
+    if shard_rows < 1:
+        raise InputError(f"--shard-rows must be at least 1, not {shard_rows}")
     names = []
-    with staged_output(out_dir) as staged:
+    with staged_output(out_dir, overwrite) as staged:
         for index, table in enumerate(_regroup(batches, shard_rows)):
             name = f"shard-{index:05d}.tar"
             with tarfile.open(staged / name, "w") as tar:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from mling.common.errors import InputError
 from mling.synthetic.captions import LANGUAGES, caption
 from mling.synthetic.noise import (
     BOILERPLATE,
@@ -69,7 +70,7 @@ def plan_corpus(
         counts["clean"] -= reuse_threshold + 1 - reused
         counts["reused_image"] = reused = reuse_threshold + 1
         if counts["clean"] < 0:
-            raise ValueError(
+            raise InputError(
                 f"{pairs} pairs cannot hold a reused image with more than {reuse_threshold} "
                 "alt-texts; lower --reuse-threshold or the reused_image rate, or add pairs"
             )

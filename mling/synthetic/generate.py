@@ -29,8 +29,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from mling.common.atomic import staged_output
-from mling.common.cli import one_line_errors
+from mling.common.atomic import claim_output, staged_output
+from mling.common.cli import add_overwrite_argument, one_line_errors
 from mling.common.errors import InputError
 from mling.pairs.schema import PAIR_SCHEMA
 from mling.pairs.shards import write_pair_shards
@@ -47,7 +47,8 @@ CORPUS_SCHEMA = PAIR_SCHEMA.append(pa.field("synthetic_noise", pa.string())).app
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output", required=True, type=Path, help="output folder (replaced)")
+    parser.add_argument("--output", required=True, type=Path, help="output folder")
+    add_overwrite_argument(parser)
     parser.add_argument("--pairs", type=int, default=30_000, help="rows in the noisy corpus")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     scenes = SceneConfig(image_px=args.image_px, two_groups=args.two_groups)
     started = time.perf_counter()
     output = args.output
-    with staged_output(output) as tmp:
+    with claim_output(output, args.overwrite), staged_output(output, args.overwrite) as tmp:
         # test set first: the near-duplicate noise copies its images
         write_multi30k(tmp / "multi30k", tmp / "images", args.test_images, args.seed, scenes)
 

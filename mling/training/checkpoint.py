@@ -136,7 +136,7 @@ def save_tokenizer(tokenizer, out_dir: str | Path) -> None:
 
 def publish(root: Path, step: int) -> Path:
     """Rename the finished temp dir into place, then point `latest` at it."""
-    final = publish_dir(temp_dir(root, step), root / step_name(step))
+    final = publish_dir(temp_dir(root, step), root / step_name(step), overwrite=True)
     write_atomic(root / LATEST, final.name.encode())
     return final
 

@@ -35,7 +35,7 @@ def run_eval_hook(run: RunConfig, align, tokenizer, image_size: int, out_dir: Pa
     was_training = align.training
     align.eval()
     try:
-        model_dir = export_model(align, tokenizer, image_size, out_dir / "model")
+        model_dir = export_model(align, tokenizer, image_size, out_dir / "model", overwrite=True)
         argv = shlex.split(run.eval_args.format(model=model_dir, output=out_dir))
         code = entry(argv)
     except Exception as error:  # an evaluation bug must not end a week of training

@@ -22,11 +22,17 @@ from mling.training.transforms import image_processor
 
 
 def export_model(
-    model: AlignModel, tokenizer, image_size: int, out_dir: str | Path, card: str | None = None
+    model: AlignModel,
+    tokenizer,
+    image_size: int,
+    out_dir: str | Path,
+    card: str | None = None,
+    overwrite: bool = False,
 ) -> Path:
-    """Save model + processor (+ the model card as README.md) into out_dir, whole or not at all."""
+    """Save model + processor (+ the model card as README.md) into out_dir, whole or not at all;
+    an earlier export there is replaced only with `overwrite`."""
     out_dir = Path(out_dir)
-    with staged_output(out_dir) as staged:
+    with staged_output(out_dir, overwrite) as staged:
         model.save_pretrained(staged, safe_serialization=True)
         processor = AlignProcessor(image_processor=image_processor(image_size), tokenizer=tokenizer)
         processor.save_pretrained(staged)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,6 +189,49 @@ def _current_module(name: str) -> str:
     return name
 
 
+def _finite(value: float) -> bool:
+    return math.isfinite(value)
+
+
+# Values no run can use, refused before any work: (test, what the value must be).
+RULES: dict[str, tuple[typing.Callable[[typing.Any], bool], str]] = {
+    "max_steps": (lambda v: v >= 1, "at least 1"),
+    "batch_size": (lambda v: v >= 1, "at least 1"),
+    "image_size": (lambda v: v >= 16, "at least 16 (pixels)"),
+    "max_length": (lambda v: v >= 2, "at least 2 ([CLS] and [SEP])"),
+    "text_layers": (lambda v: v >= 1, "at least 1"),
+    "text_hidden": (lambda v: v >= 1, "at least 1"),
+    "text_heads": (lambda v: v >= 1, "at least 1"),
+    "num_workers": (lambda v: v >= 0, "0 or more"),
+    "block_rows": (lambda v: v >= 1, "at least 1"),
+    "shuffle_rows": (lambda v: v >= 1, "at least 1"),
+    "cache_mb": (lambda v: v >= 0, "0 or more"),
+    "log_every": (lambda v: v >= 1, "at least 1"),
+    "save_every": (lambda v: v >= 0, "0 (only at the end) or more"),
+    "keep_checkpoints": (lambda v: v >= 1, "at least 1"),
+    "eval_every": (lambda v: v >= 0, "0 (off) or more"),
+    "warmup_steps": (lambda v: v >= 0, "0 or more"),
+    "decay_steps": (lambda v: v >= 0, "0 (max_steps) or more"),
+    "lr": (lambda v: _finite(v) and v > 0, "a finite number above 0"),
+    "weight_decay": (lambda v: _finite(v) and v >= 0, "a finite number, 0 or more"),
+    "eps": (lambda v: _finite(v) and v > 0, "a finite number above 0"),
+    "beta1": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "beta2": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "max_grad_norm": (lambda v: _finite(v) and v >= 0, "a finite number, 0 (off) or more"),
+    "label_smoothing": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "temperature_init": (lambda v: _finite(v) and v > 0, "a finite number above 0"),
+    "min_temperature": (lambda v: _finite(v) and v > 0, "a finite number above 0"),
+    "text_dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "drop_connect_rate": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "bn_momentum": (lambda v: 0 <= v <= 1, "in [0, 1] (torch's convention)"),
+}
+
+
+def _validate(name: str, value: object) -> None:
+    if name in RULES and not RULES[name][0](value):
+        raise RecipeError(f"--{name.replace('_', '-')} {value}: must be {RULES[name][1]}")
+
+
 def _unknown(name: str) -> RecipeError:
     close = difflib.get_close_matches(name, FIELDS, n=3)
     hint = (
@@ -249,6 +293,8 @@ def load_recipe(
     sections = {}
     for section, cls in SECTIONS.items():
         coerced = {n: _coerce(n, v, FIELDS[n][2]) for n, v in values[section].items()}
+        for name, value in coerced.items():
+            _validate(name, value)
         if "eval_module" in coerced:
             coerced["eval_module"] = _current_module(coerced["eval_module"])
         unknown = set(coerced.get("freeze", ())) - set(FREEZABLE)

@@ -16,6 +16,7 @@ import argparse
 import collections
 import contextlib
 import dataclasses
+import glob
 import os
 import shutil
 import tempfile
@@ -23,14 +24,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from mling.common.atomic import publish_dir, staging_dir
-from mling.common.cli import one_line_errors
+from mling.common.atomic import check_output, claim_output, publish_dir, staging_dir
+from mling.common.cli import add_overwrite_argument, one_line_errors
 from mling.common.errors import InputError
 from mling.pairs.schema import add_column_arguments, column_map
 from mling.vocab.alphabet import AlphabetConfig, select_alphabet
 from mling.vocab.balance import sampling_rates
 from mling.vocab.corpus import CorpusConfig, discover
-from mling.vocab.export import check_output_dir, load_tokenizer, save_vocabulary
+from mling.vocab.export import load_tokenizer, save_vocabulary
 from mling.vocab.forked import ForkedStream
 from mling.vocab.labels import Labeler
 from mling.vocab.normalization import SPECIAL_TOKENS, NormalizationConfig, Pipeline
@@ -76,6 +77,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "directories, globs, datasets.save_to_disk directories",
     )
     paths.add_argument("--output", type=Path, help="vocabulary directory (report.* goes inside)")
+    add_overwrite_argument(paths)
     paths.add_argument("--text-column", default="caption", help="JSONL/parquet/tar/datasets text")
     add_column_arguments(paths)  # for pairs in a foreign layout: the source of `caption`
     paths.add_argument("--lang-column", help="column with a language code per line")
@@ -210,12 +212,15 @@ def build(args: argparse.Namespace, corpus: CorpusConfig) -> int:
     if train.vocab_size <= len(SPECIAL_TOKENS):
         raise InputError(f"--vocab-size must exceed {len(SPECIAL_TOKENS)} (the special tokens)")
     output: Path = args.output
-    check_output_dir(output)
+    inputs = [Path(raw) for raw in args.input if not glob.has_magic(raw)]
+    check_output(output, args.overwrite, inputs)
     pipeline = Pipeline(normalization)
     timer = StageTimer()
+    # the output's lock and the sample's child process, both released on any error
+    children = contextlib.ExitStack()
+    children.enter_context(claim_output(output, args.overwrite, inputs))
     staged = staging_dir(output)
     work = staging_dir(output, "work")
-    children = contextlib.ExitStack()  # the sample's child process, stopped on any error
     plotting = None
     try:
         # data: pass 1, census (labels, held-out lines, lines and characters per language)
@@ -294,7 +299,7 @@ def build(args: argparse.Namespace, corpus: CorpusConfig) -> int:
         timer.lap("evaluate")
         report["timings_s"], report["cpu_s"] = timer.timings(), timer.cpu()
         write_build_report(staged, report)
-        publish_dir(staged, output)
+        publish_dir(staged, output, args.overwrite)
     finally:
         children.close()
         if plotting:  # no thread may outlive a build: a later build forks

@@ -110,11 +110,3 @@ def load_tokenizer(directory: Path) -> Tokenizer:
     tokenizer.normalizer = bert_normalizer(normalization)
     tokenizer.pre_tokenizer = bert_pre_tokenizer()
     return tokenizer
-
-
-def check_output_dir(out_dir: Path) -> None:
-    """Refuse to replace a directory that is not a vocabulary (it would be deleted)."""
-    if out_dir.is_file():
-        raise InputError(f"--output {out_dir} is a file; give a directory")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / VOCAB_FILE).is_file():
-        raise InputError(f"--output {out_dir} is not empty and holds no vocabulary; pick another")

@@ -1,0 +1,112 @@
+"""Outputs are never destructive: every entry point refuses, in one line, what publishing its
+output would destroy, and two runs on one output never mix."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import mling.train
+from mling.common.atomic import MARKER, claim_output
+from mling.filtering.filter import main as filter_main
+from mling.synthetic import generate
+from mling.training.run_dir import LOCK
+from tests.helpers import train_fixtures
+from tests.helpers.filter_cases import run, write_reason_fixture
+from tests.helpers.train_fixtures import tiny_argv
+
+toy_pairs = train_fixtures.toy_pairs  # fixture
+toy_tokenizer = train_fixtures.toy_tokenizer  # fixture
+
+
+def one_line(capsys, prog: str, says: str) -> None:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and err[-1].startswith(f"{prog}: ") and says in err[-1], err
+
+
+def test_the_filter_refuses_its_input_a_foreign_folder_and_a_busy_output(tmp_path, capsys):
+    write_reason_fixture(tmp_path / "in")
+    before = sorted(p.name for p in (tmp_path / "in").iterdir())
+    argv = ["--input", str(tmp_path / "in"), "--quiet"]
+    assert filter_main([*argv, "--output", str(tmp_path / "in"), "--overwrite"]) == 2
+    one_line(capsys, "filter.py", "would replace the input")
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == before
+    assert filter_main([*argv, "--output", str(tmp_path)]) == 2  # holds the input
+    one_line(capsys, "filter.py", "would replace the input")
+
+    out = run(tmp_path, "out")
+    assert (out / MARKER).is_file()
+    with claim_output(out, overwrite=True):  # another run holds it
+        assert filter_main([*argv, "--output", str(out), "--overwrite"]) == 2
+        one_line(capsys, "filter.py", "is being written by another run")
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".lock")]
+
+
+def test_synthetic_reruns_only_with_overwrite(tmp_path, capsys):
+    tiny = ["--output", str(tmp_path / "x"), "--pairs", "20", "--test-images", "4"]
+    assert generate.main([*tiny, "--quiet"]) == 2  # a corpus too small for its noise: one line
+    one_line(capsys, "synthetic.py", "cannot hold a reused image")
+    argv = ["--output", str(tmp_path / "syn"), "--pairs", "40", "--test-images", "4", "--quiet"]
+    argv += ["--reuse-threshold", "3", "--workers", "1"]
+    assert generate.main(argv) == 0
+    assert generate.main(argv) == 2
+    one_line(capsys, "synthetic.py", "pass --overwrite")
+    assert generate.main([*argv, "--overwrite"]) == 0
+
+
+def test_a_run_folder_holds_one_run(tmp_path, toy_pairs, toy_tokenizer, capsys):
+    """Reusing a run folder without --resume is refused (it used to prune the new run's own
+    checkpoints); --overwrite starts over; a live run's lock refuses a second one."""
+    run_dir = tmp_path / "run"
+    argv = tiny_argv(toy_pairs, toy_tokenizer, run_dir, "--max-steps", "2", "--save-every", "1")
+    assert mling.train.main(argv) == 0
+    assert mling.train.main(argv) == 2
+    one_line(capsys, "train.py", "holds another run")
+    (run_dir / "notes.txt").write_text("mine")
+    assert mling.train.main([*argv, "--overwrite"]) == 0
+    assert (run_dir / "notes.txt").read_text() == "mine"  # only what a run writes is deleted
+    assert sorted(p.name for p in (run_dir / "checkpoints").glob("step-*")) == [
+        "step-00000001",
+        "step-00000002",
+    ]
+    assert not (run_dir / LOCK).exists()
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (run_dir / LOCK).write_text(f"{sleeper.pid}\n")  # a live run holds the folder
+        assert mling.train.main([*argv, "--overwrite"]) == 2
+        one_line(capsys, "train.py", f"in use by another run (process {sleeper.pid})")
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert mling.train.main([*argv, "--overwrite"]) == 0  # a dead holder's lock is taken over
+    assert os.getpid() != sleeper.pid
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--max-steps", "0"], "--max-steps 0: must be at least 1"),
+        (["--max-steps", "-1"], "--max-steps -1: must be at least 1"),
+        (["--lr", "nan"], "--lr nan: must be a finite number above 0"),
+        (["--batch-size", "0"], "--batch-size 0: must be at least 1"),
+        (["--image-size", "0"], "--image-size 0: must be at least 16"),
+        (["--log-every", "0"], "--log-every 0: must be at least 1"),
+        (["--freeze", "everything"], "invalid choice"),
+    ],
+)
+def test_recipe_values_no_run_can_use_are_refused_before_any_work(
+    tmp_path, toy_pairs, toy_tokenizer, capsys, flags, says
+):
+    argv = tiny_argv(toy_pairs, toy_tokenizer, tmp_path / "run", *flags)
+    if flags[0] == "--freeze":
+        with pytest.raises(SystemExit) as done:  # argparse's own choices: exit 2
+            mling.train.main(argv)
+        assert done.value.code == 2
+    else:
+        assert mling.train.main(argv) == 2
+    assert says in capsys.readouterr().err
+    assert not (tmp_path / "run" / "checkpoints").exists()
