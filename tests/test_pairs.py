@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import tarfile
 
@@ -13,6 +14,7 @@ from mling.common.atomic import MARKER
 from mling.common.errors import InputError
 from mling.pairs.schema import PAIR_SCHEMA, column_map
 from mling.pairs.shards import (
+    count_tar_samples,
     expand_inputs,
     iter_pair_batches,
     write_pair_shards,
@@ -129,3 +131,43 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
     (tmp_path / "broken.parquet").write_bytes(b"not parquet")
     with pytest.raises(InputError, match="cannot read parquet"):
         list(iter_pair_batches([tmp_path / "broken.parquet"]))
+
+
+def _tar(path, members: list[tuple[str, bytes]]) -> bytes:
+    with tarfile.open(path, "w") as tar:
+        for name, payload in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    return path.read_bytes()
+
+
+def test_a_tar_cut_at_a_member_boundary_is_refused_not_read_as_complete(tmp_path):
+    members = [(f"{k:03d}.{ext}", b"{}" if ext == "json" else b"x") for k in range(4)
+               for ext in ("txt", "json")]  # fmt: skip
+    whole = _tar(tmp_path / "whole.tar", members)
+    (tmp_path / "cut").mkdir()
+    (tmp_path / "cut" / "cut.tar").write_bytes(whole[: 4 * tarfile.BLOCKSIZE * 2])
+    assert count_tar_samples(tmp_path / "whole.tar") == 4
+    for read in (
+        lambda: list(iter_pair_batches([tmp_path / "cut"])),
+        lambda: count_tar_samples(tmp_path / "cut" / "cut.tar"),
+    ):
+        with pytest.raises(InputError, match="is cut short"):
+            read()
+
+
+def test_samples_sharing_a_key_are_never_merged_or_dropped(tmp_path):
+    """Two samples with one key, one after the other, stay two rows (the filter then names the
+    second a duplicate_key); the training index counts them the same way."""
+    members = [("a.txt", b"Ein Hund"), ("a.json", b'{"width": 300}')]
+    members += [("a.txt", "犬が走る".encode()), ("a.json", b'{"width": 400}')]
+    members += [("b.txt", "قطة".encode())]
+    _tar(tmp_path / "dup.tar", members)
+    (batch,) = iter_pair_batches([tmp_path / "dup.tar"], columns=["key", "caption", "width"])
+    assert batch.to_pylist() == [
+        {"key": "a", "caption": "Ein Hund", "width": 300},
+        {"key": "a", "caption": "犬が走る", "width": 400},
+        {"key": "b", "caption": "قطة", "width": None},
+    ]
+    assert count_tar_samples(tmp_path / "dup.tar") == 3

@@ -189,7 +189,7 @@ def test_a_corpus_without_usable_images_fails_with_advice(tmp_path, toy_tokenize
 
 def test_missing_image_column_is_named(tmp_path):
     pq.write_table(unique_pairs(4).drop(["image"]), tmp_path / "part-00000.parquet")
-    with pytest.raises(InputError, match="no image column 'image'.*--columns SRC=image"):
+    with pytest.raises(InputError, match="no image column 'image'.*--column SRC=image"):
         index_sources([tmp_path], {})
 
 

@@ -103,7 +103,11 @@ def _iter_tar(path: Path, batch_rows: int) -> Iterator[pa.Table]:
                 if not member.isfile():
                     continue
                 key, extension = _sample_key(member.name)
-                if key != current_key and sample:
+                # A new key starts a new sample; so does a member the sample already has (two
+                # samples with one key, one after the other): never merged, the filter sees
+                # both and names the second a duplicate_key.
+                repeated = extension in sample
+                if (key != current_key or repeated) and sample:
                     rows.append(finish(sample))
                     sample = {}
                     if len(rows) >= batch_rows:
@@ -122,12 +126,51 @@ def _iter_tar(path: Path, batch_rows: int) -> Iterator[pa.Table]:
                     sample["txt"] = payload.decode("utf-8", errors="replace")
                 else:
                     sample[extension] = payload
+            end = tar.offset
     except tarfile.TarError as error:
         raise InputError(f"cannot read webdataset shard {path}: {error}") from error
+    if _missing_end_of_archive(path, end):
+        raise InputError(
+            f"webdataset shard {path} is cut short (it ends at byte {end} without the tar "
+            "end-of-archive blocks); copy it again"
+        )
     if sample:
         rows.append(finish(sample))
     if rows:
         yield _rows_to_table(rows)
+
+
+def count_tar_samples(path: Path) -> int:
+    """Samples in a webdataset shard, from member headers alone, by the rules the reader
+    follows (a new key, or a member the sample already has, starts a sample)."""
+    samples, key, extensions = 0, None, set()
+    try:
+        with tarfile.open(path, "r:") as tar:
+            for member in tar:
+                if not member.isfile():
+                    continue
+                name, extension = _sample_key(member.name)
+                if name != key or extension in extensions:
+                    samples, key, extensions = samples + 1, name, set()
+                extensions.add(extension)
+            end = tar.offset
+    except tarfile.TarError as error:
+        raise InputError(f"cannot read webdataset shard {path}: {error}") from error
+    if _missing_end_of_archive(path, end):
+        raise InputError(
+            f"webdataset shard {path} is cut short (it ends at byte {end} without the tar "
+            "end-of-archive blocks); copy it again"
+        )
+    return samples
+
+
+def _missing_end_of_archive(path: Path, end: int) -> bool:
+    """A tar ends with two zero blocks after its last member; one cut at a member boundary
+    reads as complete without them."""
+    with open(path, "rb") as file:
+        file.seek(end)
+        tail = file.read(2 * tarfile.BLOCKSIZE)
+    return len(tail) < 2 * tarfile.BLOCKSIZE or tail.strip(b"\0") != b""
 
 
 def _rows_to_table(rows: list[dict]) -> pa.Table:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import tarfile
 import warnings
 from collections import Counter, OrderedDict
 from collections.abc import Iterator
@@ -32,7 +31,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from mling.common.errors import InputError
 from mling.common.text import nfc
-from mling.pairs.shards import expand_inputs, iter_pair_batches
+from mling.pairs.shards import count_tar_samples, expand_inputs, iter_pair_batches
 from mling.training.transforms import decode_image, random_crops, resize_size, train_crop
 
 SKIP_REASONS = ("missing_caption", "missing_image", "corrupt_image")
@@ -75,23 +74,12 @@ def _load_saved_dataset(path: str):
     return loaded.with_format("arrow")
 
 
-def _tar_samples(path: Path) -> int:
-    """Samples in a webdataset tar: distinct keys (names up to the first dot), headers only."""
-    keys = set()
-    with tarfile.open(path, "r:") as tar:
-        for member in tar:
-            if member.isfile():
-                directory, _, base = member.name.rpartition("/")
-                keys.add((directory, base.partition(".")[0]))
-    return len(keys)
-
-
 def _require_columns(path: object, names: set[str], wanted: dict[str, str]) -> None:
     for column in ("caption", "image"):
         if wanted.get(column, column) not in names:
             raise InputError(
                 f"{path} has no {column} column {wanted.get(column, column)!r} (it has "
-                f"{', '.join(sorted(names))}); pass --columns SRC={column} or --column-preset"
+                f"{', '.join(sorted(names))}); pass --column SRC={column} or --column-preset"
             )
 
 
@@ -110,7 +98,7 @@ def index_sources(paths: list[str | Path], mapping: dict[str, str]) -> list[Sour
             continue
         for path in expand_inputs([raw]):
             if path.name.endswith(".tar"):
-                sources.append(Source(str(path), "tar", (_tar_samples(path),)))
+                sources.append(Source(str(path), "tar", (count_tar_samples(path),)))
                 continue
             metadata = pq.ParquetFile(path).metadata
             _require_columns(path, set(metadata.schema.names), wanted)
