@@ -216,7 +216,9 @@ def test_missing_input_is_one_line_error(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_unmapped_layout_names_the_flag_and_preset_fixes_it(tmp_path, capsys):
+def test_layouts_are_recognized_from_their_columns_or_named_by_flag(tmp_path, capsys):
+    """LAION's columns need no flag (the report says which mapping it used); a layout nobody
+    recognizes names the flags that fix it; the old --preset spelling still works."""
     (tmp_path / "laion").mkdir()
     table = pa.table(
         {
@@ -229,10 +231,23 @@ def test_unmapped_layout_names_the_flag_and_preset_fixes_it(tmp_path, capsys):
     )
     pq.write_table(table, tmp_path / "laion" / "part-0.parquet")
     argv = ["--input", str(tmp_path / "laion"), "--output", str(tmp_path / "out"), "--quiet"]
-    assert main(argv) == 2
-    assert "--column-preset" in capsys.readouterr().err
-    assert main([*argv, "--column-preset", "laion"]) == 0
+    assert main(argv) == 0
     assert pq.read_table(sorted((tmp_path / "out").glob("part-*.parquet"))).num_rows == 2
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["settings"]["columns"]["preset"] == "laion"
+    assert report["settings"]["columns"]["detected"] is True
+    assert "laion (recognized from its columns)" in (tmp_path / "out" / "report.md").read_text()
+
+    (tmp_path / "odd").mkdir()
+    pq.write_table(
+        table.rename_columns(["key", "alt", "u", "w", "h"]), tmp_path / "odd" / "p.parquet"
+    )
+    odd = ["--input", str(tmp_path / "odd"), "--output", str(tmp_path / "odd-out"), "--quiet"]
+    assert main(odd) == 2
+    assert "--column-preset" in capsys.readouterr().err
+    assert (
+        main([*odd, "--column", "alt=caption", "--column", "w=width", "--column", "h=height"]) == 0
+    )
     # the old spelling works for one release, and says which one to use
     assert main([*argv, "--preset", "laion", "--overwrite"]) == 0
     assert "--preset is deprecated; use --column-preset" in capsys.readouterr().err

@@ -40,10 +40,11 @@ from mling.filtering.filter_sql import stages
 from mling.filtering.filters import ImageFilterConfig, TextFilterConfig
 from mling.filtering.image_hash import load_eval_set
 from mling.filtering.prepass import RowContext, write_features
-from mling.pairs.schema import COLUMN_PRESETS, add_column_arguments, column_map
+from mling.pairs.schema import COLUMN_PRESETS, add_column_arguments
 from mling.pairs.shards import (
     expand_inputs,
     iter_pair_batches,
+    layout_columns,
     write_pair_shards,
     write_webdataset_shards,
 )
@@ -193,8 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     for flag in ("shard_rows", "batch_rows"):
         if getattr(args, flag) < 1:
             raise InputError(f"--{flag.replace('_', '-')} must be at least 1")
-    mapping = column_map(args.column_preset, args.column)
     inputs = expand_inputs(args.input)
+    mapping, preset = layout_columns(inputs, args.column_preset, args.column)
     check_output(out_dir, args.overwrite, inputs)  # fail before any work; claimed below
     _check_columns(inputs, mapping)
     eval_set = load_eval_set(args.eval_images, args.eval_hashes)
@@ -280,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             "image": asdict(image),
             "text": asdict(text),
             "language_id": args.language_id,
+            "columns": {"preset": preset, "detected": preset != args.column_preset, "map": mapping},
             "eval_set": {
                 "phashes": len(eval_set.phashes),
                 "sha256": len(eval_set.sha256),

@@ -144,6 +144,11 @@ def _markdown(data: dict[str, Any]) -> str:
         f"`{data['settings']['engine']}`.",
         "",
     ]
+    columns = data["settings"].get("columns")
+    if columns and (columns["preset"] or columns["map"]):
+        how = "recognized from its columns" if columns["detected"] else "as asked"
+        renames = ", ".join(f"`{src}` → `{dest}`" for src, dest in columns["map"].items())
+        lines += [f"Input layout: {columns['preset'] or 'pair schema'} ({how}); {renames}.", ""]
     if "lowest" in spread:
         lines += [
             f"Retention spread over {spread['languages_counted']} languages with at least "

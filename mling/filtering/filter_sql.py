@@ -147,7 +147,8 @@ def stages(image: ImageFilterConfig, text: TextFilterConfig, dialect: Dialect) -
             f"""SELECT f.row_id, {dialect.hash.format(value="f.identity")} AS image,
                 {dialect.hash.format(value="f.caption_norm")} AS alt_text,
                 f.width, f.height, f.near_eval, f.language, f.language_score,
-                CASE WHEN f.malformed = 'missing_key' OR {first_of_key} THEN f.malformed
+                CASE WHEN f.malformed IN ('download_failed', 'missing_key') OR {first_of_key}
+                     THEN f.malformed
                      ELSE 'duplicate_key' END AS malformed
             FROM features f LEFT JOIN duplicate_keys d ON f.key = d.key""",
         ),

@@ -4,8 +4,9 @@ Every input row ends kept or dropped with exactly one reason: the first check it
 `REASONS` order. The order is part of the interface (reports and `--write-rejected` output
 name these reasons), so new checks are appended within their group, never reordered:
 
- 1. malformed rows: `missing_key`, `duplicate_key` (a key seen in an earlier row; the first
-    stays), `missing_caption` (null or blank), `caption_not_text`, `invalid_utf8`,
+ 1. malformed rows: `download_failed` (the downloader's `status` is not "success": no image
+    was fetched, whatever else the row holds, so this reason comes first), `missing_key`,
+    `duplicate_key` (a key seen in an earlier row; the first stays), `missing_caption` (null or blank), `caption_not_text`, `invalid_utf8`,
     `missing_size`, `size_not_numeric`, `size_not_positive`;
  2. image filters: `image_too_small` (shorter side <= 200 px), `aspect_ratio` (longer/shorter
     >= 3), `image_many_alt_texts` (the image has more than 1000 alt-texts),
@@ -33,6 +34,7 @@ class Reason:
 
 
 REASONS: tuple[Reason, ...] = (
+    Reason("download_failed", "malformed", "the downloader's status is not success"),
     Reason("missing_key", "malformed", "key is null or empty"),
     Reason("duplicate_key", "malformed", "key already used by an earlier row"),
     Reason("missing_caption", "malformed", "caption is null, absent or blank"),

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from mling.filtering.filters import ImageFilterConfig, passes_size
 from mling.filtering.image_hash import EvalSet, phash_bytes, sha256_hex
 from mling.filtering.segment import ENGINE_NEEDS_DICTIONARY_PATTERN, icu_unigrams
-from mling.pairs.schema import PAIR_COLUMNS
+from mling.pairs.schema import PAIR_COLUMNS, STATUS_COLUMN, STATUS_OK
 
 FEATURES_SCHEMA = pa.schema(
     [
@@ -185,8 +185,18 @@ def row_features(batch: pa.RecordBatch, first_row_id: int, context: RowContext) 
     caption, caption_reason = caption_text(batch.column("caption"))
     width, width_reason = size_values(batch.column("width"))
     height, height_reason = size_values(batch.column("height"))
+    status = batch.column(STATUS_COLUMN) if STATUS_COLUMN in batch.schema.names else None
+    failed = (
+        pc.not_equal(pc.cast(status, pa.string()), STATUS_OK)
+        if status is not None and not pa.types.is_null(status.type)
+        else pa.array([False] * count)
+    )
     malformed = pc.coalesce(
-        _reason(missing_key, "missing_key"), caption_reason, width_reason, height_reason
+        _reason(failed, "download_failed"),
+        _reason(missing_key, "missing_key"),
+        caption_reason,
+        width_reason,
+        height_reason,
     )
 
     has_image, images = _image_bytes(batch.column("image"))
@@ -309,7 +319,12 @@ def _chunks(
                 known = extras.setdefault(field.name, field.type)
                 if known != field.type and not pa.types.is_null(field.type):
                     extras[field.name] = field.type if pa.types.is_null(known) else pa.string()
-        batch = batch.select(list(PAIR_COLUMNS))
+        batch = batch.select(list(PAIR_COLUMNS)).append_column(
+            STATUS_COLUMN,
+            batch.column(STATUS_COLUMN)
+            if STATUS_COLUMN in batch.schema.names
+            else pa.nulls(batch.num_rows, pa.string()),
+        )
         chunk.append(batch)
         rows, size = rows + batch.num_rows, size + batch.nbytes
         if rows >= chunk_rows or size >= chunk_bytes:

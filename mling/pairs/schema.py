@@ -27,13 +27,45 @@ PAIR_SCHEMA = pa.schema(
 PAIR_COLUMNS = tuple(PAIR_SCHEMA.names)
 
 COLUMN_PRESETS: dict[str, dict[str, str]] = {
-    "img2dataset": {"original_width": "width", "original_height": "height", "jpg": "image"},
+    # img2dataset writes the sizes after its resize as width/height and the originals beside
+    # them: the filters judge the originals, the resized ones stay as resized_*.
+    "img2dataset": {
+        "original_width": "width",
+        "original_height": "height",
+        "width": "resized_width",
+        "height": "resized_height",
+        "jpg": "image",
+    },
     "laion": {"TEXT": "caption", "URL": "url", "WIDTH": "width", "HEIGHT": "height"},
     "wit": {"caption_alt_text_description": "caption", "image_url": "url"},
     "coyo": {"text": "caption"},
 }
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+
+# Downloaders record each row's outcome: img2dataset's `status` is "success" when the image was
+# fetched ("failed_to_download", "failed_to_resize", ... otherwise). Read where present.
+STATUS_COLUMN = "status"
+STATUS_OK = "success"
+
+
+# Columns that tell a layout apart, checked in order; the first whose columns are all present
+# (and that would rename something) is the layout.
+SIGNATURES: tuple[tuple[str, frozenset[str]], ...] = (
+    ("img2dataset", frozenset({"original_width", "original_height"})),
+    ("wit", frozenset({"caption_alt_text_description"})),
+    ("laion", frozenset({"TEXT", "URL"})),
+    ("coyo", frozenset({"text", "url", "image_phash"})),
+)
+
+
+def detect_preset(names: Iterable[str]) -> str | None:
+    """The column preset a source's column names call for, or None for the pair schema."""
+    names = set(names)
+    for preset, needed in SIGNATURES:
+        if needed <= names:
+            return preset
+    return None
 
 
 def column_map(preset: str | None = None, specs: Iterable[str] | None = None) -> dict[str, str]:

@@ -22,7 +22,13 @@ import pyarrow.parquet as pq
 
 from mling.common.atomic import staged_output
 from mling.common.errors import InputError
-from mling.pairs.schema import IMAGE_SUFFIXES, PAIR_COLUMNS, PAIR_SCHEMA
+from mling.pairs.schema import (
+    IMAGE_SUFFIXES,
+    PAIR_COLUMNS,
+    PAIR_SCHEMA,
+    column_map,
+    detect_preset,
+)
 
 
 def expand_inputs(
@@ -184,6 +190,28 @@ def _rows_to_table(rows: list[dict]) -> pa.Table:
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             columns[name] = pa.array([None if v is None else str(v) for v in values])
     return pa.table(columns)
+
+
+def source_columns(path: Path) -> list[str]:
+    """A shard's column names as stored: the parquet schema, or the first tar sample's."""
+    if path.name.endswith(".parquet"):
+        try:
+            return pq.read_schema(path).names
+        except Exception as error:  # pyarrow raises several types for a damaged file
+            raise InputError(f"cannot read parquet {path}: {error}") from error
+    for table in _iter_tar(path, batch_rows=1):
+        return table.column_names
+    return []
+
+
+def layout_columns(
+    paths: list[Path], preset: str | None, specs: Iterable[str] | None
+) -> tuple[dict[str, str], str | None]:
+    """(column mapping, the preset it came from): `preset` as given, or, without one, the
+    layout the first shard's columns call for (`detect_preset`); `specs` win over either."""
+    if preset is None and paths:
+        preset = detect_preset(source_columns(paths[0]))
+    return column_map(preset, specs), preset
 
 
 def iter_pair_batches(

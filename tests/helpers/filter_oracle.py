@@ -46,6 +46,8 @@ def filter_reasons(
     checks: dict[str, pd.Series] = {}
 
     key = frame["key"]
+    status = frame["status"] if "status" in frame else pd.Series([None] * count)
+    checks["download_failed"] = status.notna() & (status.astype(str) != "success")
     checks["missing_key"] = key.isna() | (key.astype(str) == "")
     checks["duplicate_key"] = key.duplicated(keep="first") & ~checks["missing_key"]
     caption = frame["caption"].astype(object) if "caption" in frame else pd.Series([None] * count)
