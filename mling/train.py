@@ -23,7 +23,7 @@ from transformers import AutoTokenizer
 
 from mling.common.cli import deprecation_notice, one_line_errors
 from mling.common.hub import resolve_source
-from mling.pairs.schema import add_column_arguments, column_map
+from mling.pairs.schema import add_column_arguments
 from mling.training.checkpoint import (
     checkpoint_architecture,
     load_checkpoint,
@@ -41,6 +41,7 @@ from mling.training.loader import (
     build_loader,
     index_sources,
     per_process_batch,
+    train_columns,
 )
 from mling.training.loss import contrastive_loss, gather_with_grad
 from mling.training.model import (
@@ -186,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     # data
     tokenizer_source = resolve_source(args.tokenizer, "--tokenizer")
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_source.path)
-    mapping = column_map(data_cfg.column_preset or None, data_cfg.columns)
+    mapping, layout = train_columns(
+        args.train_data, data_cfg.column_preset or None, data_cfg.columns
+    )
     sources = index_sources(args.train_data, mapping)
     batch_size = per_process_batch(data_cfg.batch_size, world)
     resume = resolve(args.resume, output_dir) if args.resume else None
@@ -254,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         accelerator.init_trackers("tensorboard", hparams)
         for line in initialized:
             print(f"train.py: {line}", file=sys.stderr)
+        if layout and not data_cfg.column_preset:
+            print(f"train.py: input layout {layout}, recognized from its columns", file=sys.stderr)
         print(
             f"train.py: {count_parameters(align) / 1e6:.1f}M parameters "
             f"({count_parameters(align, trainable=True) / 1e6:.1f}M trained), {stream.total_rows} pairs, "

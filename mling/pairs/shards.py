@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mling.common.atomic import staged_output
@@ -26,6 +27,8 @@ from mling.pairs.schema import (
     IMAGE_SUFFIXES,
     PAIR_COLUMNS,
     PAIR_SCHEMA,
+    STATUS_COLUMN,
+    STATUS_OK,
     column_map,
     detect_preset,
 )
@@ -214,6 +217,21 @@ def layout_columns(
     return column_map(preset, specs), preset
 
 
+def sidecars(paths: Iterable[Path]) -> set[Path]:
+    """img2dataset's webdataset output keeps a parquet of every row's metadata beside each tar
+    (`00000.tar`, `00000.parquet`): the rows it fetched are in the tar, with their images."""
+    paths = set(paths)
+    return {p for p in paths if p.suffix == ".parquet" and p.with_suffix(".tar") in paths}
+
+
+def _failed_rows(table: pa.Table) -> pa.Table:
+    """A sidecar's rows that are not in its tar: those the downloader failed to fetch."""
+    if STATUS_COLUMN not in table.column_names:
+        return table.slice(0, 0)
+    status = pc.cast(table.column(STATUS_COLUMN), pa.string())
+    return table.filter(pc.fill_null(pc.not_equal(status, STATUS_OK), False))
+
+
 def iter_pair_batches(
     paths: Iterable[str | Path],
     column_map: dict[str, str] | None = None,
@@ -223,12 +241,17 @@ def iter_pair_batches(
     """Stream pair-schema record batches from parquet and webdataset shards.
 
     Each batch has at most `batch_rows` rows, the pair columns (missing optional ones as
-    nulls) plus any extra source columns, or exactly `columns` when given.
+    nulls) plus any extra source columns, or exactly `columns` when given. Each row is read
+    once: from a tar's metadata sidecar (`sidecars`), only the rows the tar lacks.
     """
     mapping = column_map or {}
-    for path in expand_inputs(paths):
+    files = expand_inputs(paths)
+    beside_a_tar = sidecars(files)
+    for path in files:
         reader = _iter_tar if path.name.endswith(".tar") else _iter_parquet
         for table in reader(path, batch_rows):
+            if path in beside_a_tar:
+                table = _failed_rows(table)
             yield from _rename(table, mapping, columns).to_batches(max_chunksize=batch_rows)
 
 

@@ -31,7 +31,13 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from mling.common.errors import InputError
 from mling.common.text import nfc
-from mling.pairs.shards import count_tar_samples, expand_inputs, iter_pair_batches
+from mling.pairs.shards import (
+    count_tar_samples,
+    expand_inputs,
+    iter_pair_batches,
+    layout_columns,
+    sidecars,
+)
 from mling.training.transforms import decode_image, random_crops, resize_size, train_crop
 
 SKIP_REASONS = ("missing_caption", "missing_image", "corrupt_image")
@@ -96,15 +102,31 @@ def index_sources(paths: list[str | Path], mapping: dict[str, str]) -> list[Sour
             _require_columns(raw, set(dataset.column_names), wanted)
             sources.append(Source(str(raw), "arrow", (len(dataset),)))
             continue
-        for path in expand_inputs([raw]):
+        files = expand_inputs([raw])
+        metadata_only = sidecars(files)  # every row they hold with an image is in the tar
+        for path in files:
             if path.name.endswith(".tar"):
                 sources.append(Source(str(path), "tar", (count_tar_samples(path),)))
                 continue
-            metadata = pq.ParquetFile(path).metadata
+            if path in metadata_only:
+                continue
+            try:
+                metadata = pq.ParquetFile(path).metadata
+            except Exception as error:  # pyarrow raises several types for a damaged file
+                raise InputError(f"cannot read parquet {path}: {error}") from error
             _require_columns(path, set(metadata.schema.names), wanted)
             rows = tuple(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups))
             sources.append(Source(str(path), "parquet", rows))
     return sources
+
+
+def train_columns(
+    paths: list[str | Path], preset: str | None, specs: list[str]
+) -> tuple[dict[str, str], str | None]:
+    """The column mapping for the training inputs: the preset asked for, or the layout their
+    first shard's columns call for (`layout_columns`), with `specs` on top."""
+    files = [f for raw in paths if not is_saved_dataset(Path(raw)) for f in expand_inputs([raw])]
+    return layout_columns(files, preset, specs)
 
 
 def make_blocks(sources: list[Source], block_rows: int, readers: int) -> list[Block]:
