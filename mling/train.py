@@ -22,6 +22,7 @@ from accelerate import Accelerator
 from transformers import AutoTokenizer
 
 from mling.common.cli import deprecation_notice, one_line_errors
+from mling.common.errors import InputError
 from mling.common.hub import resolve_source
 from mling.pairs.schema import add_column_arguments
 from mling.training.checkpoint import (
@@ -186,7 +187,13 @@ def main(argv: list[str] | None = None) -> int:
 
     # data
     tokenizer_source = resolve_source(args.tokenizer, "--tokenizer")
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_source.path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_source.path)
+    except (OSError, ValueError, TypeError) as error:
+        raise InputError(
+            f"--tokenizer {args.tokenizer} is not a tokenizer folder ({str(error).splitlines()[0]}); "
+            "pass what tokenizer_training/build_vocab.py wrote"
+        ) from None
     mapping, layout = train_columns(
         args.train_data, data_cfg.column_preset or None, data_cfg.columns
     )

@@ -166,14 +166,22 @@ def _count_rows(paths: list[Path]) -> int | None:
     """Input rows from parquet footers; None when a webdataset shard makes it unknown."""
     if any(not p.name.endswith(".parquet") for p in paths):
         return None
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+    return sum(_parquet_schema(p, metadata=True).num_rows for p in paths)
+
+
+def _parquet_schema(path: Path, metadata: bool = False):
+    """A parquet file's schema (or footer metadata); one InputError line for a damaged file."""
+    try:
+        return pq.ParquetFile(path).metadata if metadata else pq.read_schema(path)
+    except Exception as error:  # pyarrow raises several types for a damaged file
+        raise InputError(f"cannot read parquet {path}: {str(error).splitlines()[0]}") from None
 
 
 def _check_columns(paths: list[Path], mapping: dict[str, str]) -> None:
     """Parquet without a caption column is almost always an unmapped layout: say which flag."""
     for path in paths:
         if path.name.endswith(".parquet"):
-            names = {mapping.get(name, name) for name in pq.read_schema(path).names}
+            names = {mapping.get(name, name) for name in _parquet_schema(path).names}
             if "caption" not in names:
                 raise InputError(
                     f"{path} has no caption column (columns: {', '.join(sorted(names)[:8])}); "

@@ -278,7 +278,17 @@ def load_recipe(
     values: dict[str, dict[str, object]] = {section: {} for section in SECTIONS}
     if config is not None:
         path = preset_path(config)
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as error:
+            problem = str(error).splitlines()[0]
+            raise RecipeError(
+                f"{path} is not valid YAML ({problem}); fix it or pass a preset name"
+            ) from None
+        if not isinstance(loaded, dict):
+            raise RecipeError(
+                f"{path} holds a {type(loaded).__name__}, not sections (model:, data:, ...)"
+            )
         for section, body in loaded.items():
             if section not in SECTIONS:
                 raise RecipeError(f"{path}: unknown section {section!r}; use {', '.join(SECTIONS)}")

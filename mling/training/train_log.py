@@ -18,6 +18,14 @@ from tqdm.auto import tqdm
 from mling.training.loader import SKIP_REASONS
 
 
+def _step(line: str) -> int | None:
+    """A metrics line's step; None for a line a killed run left half-written."""
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 class TrainLog:
     def __init__(self, accelerator, path: Path, step: int, max_steps: int, batch_size: int):
         self.accelerator = accelerator
@@ -28,7 +36,7 @@ class TrainLog:
         main = accelerator.is_main_process
         if main and path.exists():  # a resumed run rewrites the steps after its checkpoint
             lines = path.read_text(encoding="utf-8").splitlines()
-            kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+            kept = [line for line in lines if _step(line) is not None and _step(line) <= step]
             path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
         # disable=None: a bar on terminals; batch-job logs get one line per point instead
         self.progress = tqdm(
