@@ -63,3 +63,6 @@ def test_demo_runs_end_to_end(tmp_path):
     # After 200 steps the English model reads English at more than twice chance (12.8 against
     # 5.0 here; the runs are single-threaded, so deterministic on one platform).
     assert report["mR"]["en"]["en"] >= 2 * chance_mr(100, 5)
+    # `make demo` reruns over its own output (each stage with --overwrite, its own folders)
+    assert mling.demo.main([*argv[:-4], "--steps", "2", "--vocab-size", "2000"]) == 0
+    assert json.loads((out / "report.json").read_text())["training"]["mling"]["step"] == 2
