@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +111,62 @@ def test_recipe_values_no_run_can_use_are_refused_before_any_work(
         assert mling.train.main(argv) == 2
     assert says in capsys.readouterr().err
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def processes() -> list[tuple[int, int, str]]:
+    """(pid, parent pid, state) of every process, from /proc (Z: a zombie, already dead)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found.append((int(stat.parent.name), int(fields[1]), fields[0]))
+    return found
+
+
+@pytest.mark.slow
+def test_a_filter_killed_mid_run_leaves_no_process_and_its_scratch_is_reclaimed(tmp_path):
+    import signal
+    import time
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.helpers.filter_cases import GOOD
+
+    (tmp_path / "in").mkdir()
+    captions = list(GOOD.values())
+    rows = 200_000
+    table = pa.table(
+        {
+            "key": [f"k{i}" for i in range(rows)],
+            "caption": [f"{captions[i % len(captions)]} {i}" for i in range(rows)],
+            "url": [f"https://img.example/{i}.jpg" for i in range(rows)],
+            "width": [400] * rows,
+            "height": [300] * rows,
+        }
+    )
+    pq.write_table(table, tmp_path / "in" / "part-0.parquet", row_group_size=20_000)
+    command = [sys.executable, "-m", "mling.filtering.filter", "--input", str(tmp_path / "in")]
+    command += ["--output", str(tmp_path / "out"), "--workers", "2", "--quiet"]
+    parent = subprocess.Popen(command, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".out.work-*/*")) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the pre-pass has started writing
+    time.sleep(0.5)
+    children = [pid for pid, ppid, _ in processes() if ppid == parent.pid]
+    assert children, "the pre-pass runs in worker processes"
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    time.sleep(1.0)
+    alive = [pid for pid, _, state in processes() if pid in children and state != "Z"]
+    assert alive == [], f"workers outlived their parent: {alive}"
+    assert list(tmp_path.glob(".out.*-*"))  # what the killed run left
+    assert not (tmp_path / "out").exists()  # and no output that looks complete
+
+    assert (
+        filter_main(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--quiet"])
+        == 0
+    )
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")]

@@ -95,11 +95,27 @@ def claim_output(target: str | Path, overwrite: bool = False, inputs: Iterable =
                 f"--output {target} is being written by another run (lock {lock_path}); "
                 "wait for it or pick another"
             ) from None
+        reclaim_scratch(target)
         try:
             yield target
         finally:
             lock_path.unlink(missing_ok=True)
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def reclaim_scratch(target: Path) -> list[Path]:
+    """Remove what a killed run left beside `target` (its staging, scratch and swapped-out
+    folders, named by `staging_dir` and `publish_dir`). Call holding the target's lock: no live
+    run is using them then. Returns what was removed."""
+    left = [
+        path
+        for kind in ("tmp", "work", "old")
+        for path in target.parent.glob(f".{target.name}.{kind}-*")
+        if path.is_dir()
+    ]
+    for path in left:
+        shutil.rmtree(path, ignore_errors=True)
+    return left
 
 
 def mark(folder: Path) -> None:

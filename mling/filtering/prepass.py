@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from mling.common.processes import die_with_parent
 from mling.filtering.filters import ImageFilterConfig, passes_size
 from mling.filtering.image_hash import EvalSet, phash_bytes, sha256_hex
 from mling.filtering.segment import ENGINE_NEEDS_DICTIONARY_PATTERN, icu_unigrams
@@ -285,6 +286,7 @@ _worker_context: RowContext | None = None
 
 def _set_worker_context(context: RowContext) -> None:
     global _worker_context
+    die_with_parent()
     _worker_context = context
 
 

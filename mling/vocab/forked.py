@@ -14,6 +14,8 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from mling.common.processes import die_with_parent
+
 _ITEM, _DONE, _ERROR = "item", "done", "error"
 
 
@@ -72,6 +74,7 @@ class ForkedStream:
 
 
 def _child(produce: Callable[[], Iterator], finish: Callable[[], Any], send) -> None:
+    die_with_parent()
     try:
         for item in produce():
             send.send((_ITEM, item))
