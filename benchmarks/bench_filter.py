@@ -123,6 +123,7 @@ def _filter_argv(inputs: list[Path], output: Path, vocabulary_size: int, lid: bo
         "-K",
         str(vocabulary_size),
         "--quiet",
+        "--overwrite",  # every run writes the same folder: the benchmark's own
     ]
     return argv + ([] if lid else ["--no-language-id"])
 

@@ -81,6 +81,7 @@ def curve(demo: Path, name: str, extra: list[str], steps: int, every: int, out: 
     argv += ["--tokenizer", str(demo / "vocab"), "--output-dir", str(out / name)]
     argv += ["--max-steps", str(steps), "--save-every", "0", "--eval-every", str(every)]
     argv += ["--eval-module", "mling.evaluation.multi30k", "--eval-args", evaluation, *extra]
+    argv += ["--overwrite"]  # a rerun replaces the benchmark's own run
     if train.main(argv) != 0:
         raise SystemExit(f"bench_lit.py: training {name} failed")
     reports = sorted((out / name / "evals").glob("step-*/report.json"))

@@ -181,7 +181,7 @@ def timed_pair(root: Path, name: str, inputs: list[Path], vocab_size: int, repea
     build = ["--vocab-size", str(vocab_size), *PATTERN, "--input", *map(str, inputs)]
     ours_runs, plain_runs = [], []
     for _ in range(repeat):
-        out = ["--output", str(root / f"ours_{name}"), "--sample-out", str(sample)]
+        out = ["--output", str(root / f"ours_{name}"), "--overwrite", "--sample-out", str(sample)]
         ours_runs.append(measured("ours", [*build, *out]))
         plain = [str(sample), str(root / f"plain_{name}"), str(vocab_size), "1000"]
         plain_runs.append(measured("plain", plain))
@@ -335,7 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     root: Path = args.output
     vocab_size = 8000 if args.quick else args.vocab_size
     top_lines, exponent, min_lines = (3000, 1.0, 5) if args.quick else (30_000, 0.9, 20)
-    shutil.rmtree(root, ignore_errors=True)
+    if root.is_dir() and any(root.iterdir()) and not (root / "bench.json").is_file():
+        raise SystemExit(f"bench_vocab.py: {root} is not an earlier benchmark output; pick another")
+    shutil.rmtree(root, ignore_errors=True)  # the previous run of this benchmark
 
     # data
     corpus_info = build_corpus(root, top_lines, exponent, min_lines)
@@ -353,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     twice = measured(
         "ours",
-        [*full["build"], str(root / "corpus2"), "--output", str(root / "ours_2x"),
+        [*full["build"], str(root / "corpus2"), "--output", str(root / "ours_2x"), "--overwrite",
          "--max-sentences", str(built["sample"]["lines"])],
     )  # fmt: skip
     latin = timed_pair(root, "m30k", m30k_files, vocab_size, args.repeat) if m30k_files else None
