@@ -7,7 +7,8 @@ name these reasons), so new checks are appended within their group, never reorde
  1. malformed rows: `download_failed` (the downloader's `status` is not "success": no image
     was fetched, whatever else the row holds, so this reason comes first), `missing_key`,
     `duplicate_key` (a key seen in an earlier row; the first stays), `missing_caption` (null or blank), `caption_not_text`, `invalid_utf8`,
-    `missing_size`, `size_not_numeric`, `size_not_positive`;
+    `missing_size`, `size_not_numeric`, `size_not_positive`, `caption_control_characters`
+    (NUL and other C0 controls but tab and newlines: binary junk, never alt-text);
  2. image filters: `image_too_small` (shorter side <= 200 px), `aspect_ratio` (longer/shorter
     >= 3), `image_many_alt_texts` (the image has more than 1000 alt-texts),
     `near_duplicate_eval` (a near-duplicate of an evaluation image);
@@ -43,6 +44,7 @@ REASONS: tuple[Reason, ...] = (
     Reason("missing_size", "malformed", "width or height is null or absent"),
     Reason("size_not_numeric", "malformed", "width or height is not a whole number"),
     Reason("size_not_positive", "malformed", "width or height is zero or negative"),
+    Reason("caption_control_characters", "malformed", "caption holds NUL or other control bytes"),
     Reason("image_too_small", "image", "shorter side at most min_side pixels"),
     Reason("aspect_ratio", "image", "longer/shorter side at least max_aspect_ratio"),
     Reason("image_many_alt_texts", "image", "image has more than max_alt_texts alt-texts"),

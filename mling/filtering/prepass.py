@@ -66,6 +66,10 @@ class RowContext:
     identify: Callable[[list[str]], tuple[list[str], list[float]]] | None = None  # language ID
 
 
+# C0 control characters but tab, line feed and carriage return, and DEL (RE2 syntax).
+CONTROL_CHARACTERS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+
+
 def _reason(mask: pa.Array, name: str) -> pa.Array:
     """A string array: `name` where mask is true, null elsewhere (null mask counts as false)."""
     return pc.if_else(pc.fill_null(mask, False), pa.scalar(name), pa.scalar(None, pa.string()))
@@ -198,6 +202,9 @@ def row_features(batch: pa.RecordBatch, first_row_id: int, context: RowContext) 
         caption_reason,
         width_reason,
         height_reason,
+        _reason(
+            pc.match_substring_regex(caption, CONTROL_CHARACTERS), "caption_control_characters"
+        ),
     )
 
     has_image, images = _image_bytes(batch.column("image"))

@@ -49,6 +49,7 @@ def reason_rows() -> list[tuple[dict, str | None]]:
         (pair_row("kept-en", "The second row with an existing key."), "duplicate_key"),
         (pair_row("no-caption", None), "missing_caption"),
         (pair_row("blank-caption", " \t "), "missing_caption"),
+        (pair_row("nul-caption", "A dog\x00 runs across the park."), "caption_control_characters"),
         (pair_row("width-missing", "A picture without a known width.", width=None), "missing_size"),
         (pair_row("width-zero", "A picture that has zero width.", width=0), "size_not_positive"),
         (

@@ -8,6 +8,7 @@ It reads parquet only and holds everything in memory; use `data/filter.py` for r
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -64,6 +65,10 @@ def filter_reasons(
     checks["missing_size"] = frame["width"].isna() | frame["height"].isna()
     checks["size_not_numeric"] = width.isna() | height.isna()
     checks["size_not_positive"] = (width <= 0) | (height <= 0)
+    control = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+    checks["caption_control_characters"] = decoded.map(
+        lambda c: isinstance(c, str) and bool(control.search(c))
+    )
     malformed = pd.concat(list(checks.values()), axis=1).any(axis=1)
     ok = ~malformed
     texts = decoded.where(ok, "").map(lambda c: c if isinstance(c, str) else "")
