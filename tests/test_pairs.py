@@ -15,6 +15,7 @@ from mling.common.errors import InputError
 from mling.pairs.schema import PAIR_SCHEMA, column_map
 from mling.pairs.shards import (
     count_tar_samples,
+    expand_braces,
     expand_inputs,
     iter_pair_batches,
     write_pair_shards,
@@ -171,3 +172,20 @@ def test_samples_sharing_a_key_are_never_merged_or_dropped(tmp_path):
         {"key": "b", "caption": "قطة", "width": None},
     ]
     assert count_tar_samples(tmp_path / "dup.tar") == 3
+
+
+def test_brace_ranges_name_shards_as_webdataset_users_write_them(tmp_path):
+    assert expand_braces("s/{00008..00011}.tar") == [f"s/{n:05d}.tar" for n in range(8, 12)]
+    assert expand_braces("{a,b}/{1..2}.parquet") == [
+        "a/1.parquet",
+        "a/2.parquet",
+        "b/1.parquet",
+        "b/2.parquet",
+    ]
+    assert expand_braces("odd{name}.tar") == ["odd{name}.tar"]  # not a range: literal
+    for k in range(3):
+        write_pair_shards(_pairs(2).to_batches(), tmp_path / f"d{k}")
+    found = expand_inputs([str(tmp_path / "d{0..2}" / "part-00000.parquet")])
+    assert [p.parent.name for p in found] == ["d0", "d1", "d2"]
+    with pytest.raises(InputError, match=r"input not found: .*d3/part-00000.parquet"):
+        expand_inputs([str(tmp_path / "d{0..3}" / "part-00000.parquet")])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import glob
 import io
 import json
+import re
 import tarfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -33,11 +34,32 @@ from mling.pairs.schema import (
     detect_preset,
 )
 
+BRACES = re.compile(r"\{([^{}]*)\}")
+
+
+def expand_braces(text: str) -> list[str]:
+    """Brace ranges and lists as webdataset and img2dataset users write shard names:
+    `shards/{00000..00002}.tar` -> 00000, 00001, 00002 (zero padding kept), `{a,b}` -> a, b."""
+    match = BRACES.search(text)
+    if not match:
+        return [text]
+    body, head, tail = match.group(1), text[: match.start()], text[match.end() :]
+    first, dots, last = body.partition("..")
+    if dots and first.isdigit() and last.isdigit():
+        width = len(first) if first.startswith("0") else 0
+        step = 1 if int(last) >= int(first) else -1
+        items = [f"{n:0{width}d}" for n in range(int(first), int(last) + step, step)]
+    elif "," in body:
+        items = body.split(",")
+    else:
+        return [text]  # not a range or a list: a literal brace in a file name
+    return [name for item in items for name in expand_braces(head + item + tail)]
+
 
 def expand_inputs(
     paths: Iterable[str | Path], suffixes: tuple[str, ...] = (".parquet", ".tar")
 ) -> list[Path]:
-    """Files, directories and globs -> sorted shard files.
+    """Files, directories, globs and brace ranges (`shards/{00000..00099}.tar`) -> shard files.
 
     A directory contributes the shards directly inside it, not those in subfolders, so a filter
     output's `rejected/` and `webdataset/` never leak into training; use a `**` glob to recurse.
@@ -45,7 +67,7 @@ def expand_inputs(
     Raises InputError naming the first path that matches nothing.
     """
     found: list[Path] = []
-    for raw in paths:
+    for raw in (name for given in paths for name in expand_braces(str(given))):
         text = str(raw)
         matches = sorted(glob.glob(text, recursive=True)) if glob.has_magic(text) else [text]
         if not matches or not Path(matches[0]).exists():

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mling.common.errors import InputError
+from mling.pairs.shards import expand_braces
 from mling.vocab.labels import (
     clean_label,
     compile_filename_pattern,
@@ -167,7 +168,8 @@ def discover(config: CorpusConfig, skipped: Counter[str]) -> list[Source]:
     """
     sources: list[Source] = []
     for raw in config.inputs:
-        sources.extend(_expand(str(raw), skipped))
+        for name in expand_braces(str(raw)):  # shards/{00000..00099}.tar, as webdataset writes
+            sources.extend(_expand(name, skipped))
     sources = list(dict.fromkeys(sources))
     if not config.lang_from_filename:
         return sources
