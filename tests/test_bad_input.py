@@ -63,3 +63,24 @@ def test_resume_after_a_half_written_metrics_line(tmp_path, toy_pairs, toy_token
     assert mling.train.main(argv) == 0
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3]
+
+
+def test_a_truncated_checkpoint_is_refused_and_latest_falls_back(
+    tmp_path, toy_pairs, toy_tokenizer, capsys
+):
+    run = tmp_path / "run"
+    argv = tiny_argv(toy_pairs, toy_tokenizer, run, "--max-steps", "3", "--save-every", "1")
+    assert mling.train.main(argv) == 0
+    weights = run / "checkpoints" / "step-00000003" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])  # a full disk, a crash mid-copy
+    capsys.readouterr()
+
+    explicit = tiny_argv(toy_pairs, toy_tokenizer, run, "--max-steps", "3")
+    assert mling.train.main([*explicit, "--resume", str(weights.parent)]) == 2
+    assert "is damaged: model.safetensors is cut short" in last_line(capsys, "train.py")
+
+    assert mling.train.main([*explicit, "--resume", "latest"]) == 0
+    err = capsys.readouterr().err
+    assert "checkpoint step-00000003 is damaged" in err  # resumed from step 2, redid step 3
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3]

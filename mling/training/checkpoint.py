@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -154,20 +155,59 @@ def clear_temp(root: Path) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
+def damage(path: Path) -> str | None:
+    """Why a checkpoint directory cannot be loaded (a file missing, a safetensors file cut
+    short: its header promises more bytes than the file holds), or None when it is whole."""
+    for name in ("config.json", "recipe.yaml", "model.safetensors", "optimizer.safetensors"):
+        if not (path / name).is_file():
+            return f"{name} is missing"
+    for tensors in sorted(path.glob("*.safetensors")):
+        size = tensors.stat().st_size
+        try:
+            with open(tensors, "rb") as file:
+                length = int.from_bytes(file.read(8), "little")
+                header = json.loads(file.read(length)) if 8 + length <= size else None
+        except (OSError, ValueError):
+            header = None
+        if header is None:
+            return f"{tensors.name} has no readable header"
+        ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"]
+        if 8 + length + max(ends, default=0) > size:
+            return f"{tensors.name} is cut short ({size} of {8 + length + max(ends)} bytes)"
+    return None
+
+
 def resolve(resume: str, output_dir: Path) -> Path | None:
-    """`latest` (None when the run has no checkpoint yet) or a checkpoint directory."""
-    if resume == "latest":
-        marker = output_dir / "checkpoints" / LATEST
-        if not marker.exists():
-            return None
-        path = output_dir / "checkpoints" / marker.read_text(encoding="utf-8").strip()
-    else:
+    """`latest` (None when the run has no checkpoint yet) or a checkpoint directory.
+
+    A damaged checkpoint is refused in one line; under `latest`, the newest whole one is taken
+    instead, with a note on stderr (a crash or a full disk may cut the newest one short)."""
+    if resume != "latest":
         path = Path(resume)
-    if not (path / "model.safetensors").exists():
-        raise CheckpointError(
-            f"{path} is not a checkpoint (no model.safetensors); pass --resume latest"
+        if not (path / "model.safetensors").exists():
+            raise CheckpointError(
+                f"{path} is not a checkpoint (no model.safetensors); pass --resume latest"
+            )
+        problem = damage(path)
+        if problem:
+            raise CheckpointError(f"checkpoint {path} is damaged: {problem}")
+        return path
+    marker = output_dir / "checkpoints" / LATEST
+    if not marker.exists():
+        return None
+    latest = output_dir / "checkpoints" / marker.read_text(encoding="utf-8").strip()
+    candidates = [latest] + sorted(
+        (p for p in (output_dir / "checkpoints").glob("step-*") if p.is_dir() and p != latest),
+        reverse=True,
+    )
+    for path in candidates:
+        problem = damage(path)
+        if problem is None:
+            return path
+        print(
+            f"checkpoint {path.name} is damaged ({problem}); trying an earlier one", file=sys.stderr
         )
-    return path
+    raise CheckpointError(f"no whole checkpoint in {output_dir / 'checkpoints'}")
 
 
 # ---- the whole checkpoint, written by every process of a run ----
