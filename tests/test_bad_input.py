@@ -84,3 +84,29 @@ def test_a_truncated_checkpoint_is_refused_and_latest_falls_back(
     assert "checkpoint step-00000003 is damaged" in err  # resumed from step 2, redid step 3
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3]
+
+
+def test_nan_and_infinite_sizes_and_a_megabyte_caption_get_reasons(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [
+        {"key": "nan", "caption": "Un chat dort sur le tapis chaud", "width": float("nan")},
+        {"key": "inf", "caption": "Ein Vogel fliegt über das Meer", "width": float("inf")},
+        {"key": "huge", "caption": "слово " * 170_000, "width": 400.0},  # about 2 MB of UTF-8
+        {"key": "ok", "caption": "馬が野原を走っている", "width": 400.0},
+    ]
+    rows = [
+        {**row, "url": f"https://img.example/{row['key']}.jpg", "height": 300.0} for row in rows
+    ]
+    (tmp_path / "in").mkdir()
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in" / "part-0.parquet")
+    argv = ["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--quiet"]
+    assert filter_main([*argv, "--write-rejected"]) == 0
+    rejected = pq.read_table(sorted((tmp_path / "out" / "rejected").glob("*.parquet")))
+    reasons = dict(zip(rejected["key"].to_pylist(), rejected["reason"].to_pylist(), strict=True))
+    assert reasons == {
+        "nan": "size_not_numeric",
+        "inf": "size_not_numeric",
+        "huge": "too_many_words",
+    }
