@@ -15,6 +15,7 @@ partial run updates what it measured and nothing else.
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 import time
@@ -50,6 +51,7 @@ def update(text: str, missing: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
     missing: list[str] = []
     for page in sorted((ROOT / "docs").glob("*.md")):
         text = page.read_text(encoding="utf-8")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mling.common.atomic import claim_output
 from mling.common.cli import add_overwrite_argument, one_line_errors
 from mling.training.checkpoint import CheckpointError, resolve
 from mling.training.export import export_model, load_checkpoint_model, push_to_hub
@@ -44,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     model, tokenizer, image_size = load_checkpoint_model(checkpoint)
     run_dir = checkpoint.parent.parent  # OUTPUT_DIR/checkpoints/step-N: its evals/ are beside
     card = model_card(load_recipe(checkpoint / "recipe.yaml"), None, run_dir, args.license)
-    export_model(model, tokenizer, image_size, args.output, card, args.overwrite)
+    with claim_output(args.output, args.overwrite, inputs=[checkpoint]):
+        export_model(model, tokenizer, image_size, args.output, card, args.overwrite)
     print(f"export.py: {checkpoint} -> {args.output}")
     if args.push_to_hub:
         print(f"export.py: uploaded to {push_to_hub(args.output, args.push_to_hub)}")

@@ -237,7 +237,7 @@ def test_a_model_directory_that_is_not_align_is_one_line(bench, tmp_path, capsys
         (tmp_path / "nowhere", "nowhere: no such file or folder"),
         (root / "images", "has no config.json; pass an AlignModel directory"),
     ]:
-        assert multi30k.main([*argv, "--model", str(model), "--output", str(tmp_path)]) == 2
+        assert multi30k.main([*argv, "--model", str(model), "--output", str(tmp_path / "out")]) == 2
         assert_one_line_error(capsys, pattern)
 
 
@@ -250,7 +250,9 @@ def test_caption_count_mismatch_and_name_count_are_one_line(bench, tmp_path, cap
     argv = ["--multi30k", str(clone), "--images", str(root / "images"), "--model", str(models[0])]
     assert multi30k.main([*argv, "--output", str(tmp_path / "out")]) == 2
     assert_one_line_error(capsys, "test_2016.3.de.gz has 1 captions but .* lists 6 images")
-    assert multi30k.main([*argv, "--name", "a", "--name", "b", "--output", str(tmp_path)]) == 2
+    assert (
+        multi30k.main([*argv, "--name", "a", "--name", "b", "--output", str(tmp_path / "out")]) == 2
+    )
     assert_one_line_error(capsys, "2 --name for 1 --model")
 
 
@@ -292,3 +294,16 @@ def test_a_hub_id_is_evaluated_from_the_cache_and_the_report_names_its_revision(
         f"| tiny-align | org/tiny-align | {COMMIT} |"
         in (tmp_path / "out" / "report.md").read_text()
     )
+
+
+def test_the_report_folder_is_never_someone_elses(bench, tmp_path, capsys):
+    root, models = bench
+    argv = ["--multi30k", str(root / "multi30k"), "--images", str(root / "images")]
+    argv += ["--model", str(models[0]), "--languages", "en"]
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "report.md").write_text("my own notes")
+    assert multi30k.main([*argv, "--output", str(tmp_path / "mine")]) == 2
+    assert_one_line_error(capsys, "did not write and is not empty")
+    assert (tmp_path / "mine" / "report.md").read_text() == "my own notes"
+    for _ in range(2):  # our own report folder: a rerun replaces the reports, reuses the cache
+        assert multi30k.main([*argv, "--output", str(tmp_path / "ours")]) == 0

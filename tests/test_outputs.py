@@ -170,3 +170,26 @@ def test_a_filter_killed_mid_run_leaves_no_process_and_its_scratch_is_reclaimed(
         == 0
     )
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+
+def test_export_and_training_never_delete_what_is_not_ours(
+    tmp_path, toy_pairs, toy_tokenizer, capsys
+):
+    import mling.export
+
+    run_dir = tmp_path / "run"
+    assert mling.train.main(tiny_argv(toy_pairs, toy_tokenizer, run_dir, "--max-steps", "1")) == 0
+    (checkpoint,) = (run_dir / "checkpoints").glob("step-*")
+    for target in (checkpoint, run_dir):  # the checkpoint being exported, or the run holding it
+        argv = ["--checkpoint", str(checkpoint), "--output", str(target), "--overwrite"]
+        assert mling.export.main(argv) == 2
+        one_line(capsys, "export.py", "would replace the input")
+    assert (checkpoint / "model.safetensors").is_file()
+
+    theirs = tmp_path / "theirs"
+    (theirs / "model").mkdir(parents=True)
+    (theirs / "model" / "weights.bin").write_text("mine")
+    argv = tiny_argv(toy_pairs, toy_tokenizer, theirs, "--max-steps", "1", "--overwrite")
+    assert mling.train.main(argv) == 2
+    one_line(capsys, "train.py", "this toolkit did not write")
+    assert (theirs / "model" / "weights.bin").read_text() == "mine"

@@ -246,7 +246,10 @@ def test_column_preset_names_the_caption_column_as_on_every_entry_point(tmp_path
         pa.table({"TEXT": captions, "URL": ["u"] * len(captions)}), tmp_path / "a.parquet"
     )
     argv = ["--input", str(tmp_path / "a.parquet"), "--vocab-size", "300"]
-    assert main([*argv, "--output", str(tmp_path / "v0")]) == 2
+    assert main([*argv, "--output", str(tmp_path / "v0")]) == 0  # recognized from its columns
+    odd = tmp_path / "odd.parquet"
+    pq.write_table(pa.table({"alt": captions}), odd)
+    assert main(["--input", str(odd), "--vocab-size", "300", "--output", str(tmp_path / "v9")]) == 2
     assert "pass --text-column NAME" in capsys.readouterr().err
     for flags, name in ((["--column-preset", "laion"], "v1"), (["--column", "TEXT=caption"], "v2")):
         assert main([*argv, *flags, "--output", str(tmp_path / name)]) == 0

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mling.common.atomic import check_output, mark
 from mling.common.cli import one_line_errors
 from mling.common.hub import Source
 from mling.evaluation.embed import EmbedConfig, add_model_arguments, embed_config, model_names
@@ -49,11 +50,15 @@ def run_evaluator(
         add_arguments(parser)
         args = parser.parse_args(argv)
         started = time.perf_counter()
+        # Reports go into --output beside the embedding cache; a rerun reuses both. A file, or
+        # a folder holding things we did not write, is refused: nothing of the user's is replaced.
+        check_output(args.output, overwrite=True)
         cfg = embed_config(args)
         models = model_names(args.model, args.name)
 
         # data, evaluate, report
         outcome = evaluate(args, models, cfg)
+        mark(args.output)
         print(outcome.table)
         for note in outcome.notes:
             print(f"note: {note}")

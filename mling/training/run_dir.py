@@ -12,6 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
+from mling.common.atomic import MARKER, mark
 from mling.common.errors import InputError
 
 RUN_ENTRIES = ("checkpoints", "metrics.jsonl", "tensorboard", "model", "evals")
@@ -33,6 +34,11 @@ def check_run_dir(output_dir: Path, resume: bool, overwrite: bool) -> None:
         raise InputError(
             f"--output-dir {output_dir} holds another run ({', '.join(found)}); pass "
             "--resume latest to continue it, --overwrite to start over, or another folder"
+        )
+    if found and overwrite and not resume and not (output_dir / MARKER).is_file():
+        raise InputError(
+            f"--output-dir {output_dir} holds {', '.join(found)} that this toolkit did not "
+            "write; --overwrite deletes only a run of ours: pick another folder"
         )
 
 
@@ -71,6 +77,7 @@ def lock_run_dir(output_dir: Path) -> None:
             "it or pick another"
         )
     lock.write_text(f"{os.getpid()}\n")
+    mark(output_dir)  # a run folder of ours: what a later --overwrite may start over
 
 
 def unlock_run_dir(output_dir: Path) -> None:

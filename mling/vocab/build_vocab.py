@@ -28,6 +28,7 @@ from mling.common.atomic import check_output, claim_output, publish_dir, staging
 from mling.common.cli import add_overwrite_argument, one_line_errors
 from mling.common.errors import InputError
 from mling.pairs.schema import add_column_arguments, column_map
+from mling.pairs.shards import expand_inputs, layout_columns
 from mling.vocab.alphabet import AlphabetConfig, select_alphabet
 from mling.vocab.balance import sampling_rates
 from mling.vocab.corpus import CorpusConfig, discover
@@ -350,16 +351,24 @@ def _cpu_seconds() -> float:
     return times.user + times.system + times.children_user + times.children_system
 
 
+def _pair_columns(args: argparse.Namespace) -> dict[str, str]:
+    """The column mapping of the inputs when they are pair shards (flags, else their layout)."""
+    if args.column_preset or args.column:
+        return column_map(args.column_preset, args.column)
+    try:
+        shards = [p for p in expand_inputs(args.input) if p.name.endswith((".parquet", ".tar"))]
+        return layout_columns(shards, None, None)[0]
+    except InputError:  # text, JSONL or `datasets` inputs (or a damaged shard, named later)
+        return {}
+
+
 @one_line_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    # Pairs in another layout (`--column-preset laion`, `--column TEXT=caption`) name the
-    # column that the pair schema calls `caption`; an explicit --text-column wins.
-    renamed = [
-        src
-        for src, dest in column_map(args.column_preset, args.column).items()
-        if dest == "caption"
-    ]
+    # Pairs in another layout (`--column-preset laion`, `--column TEXT=caption`, or recognized
+    # from their columns) name the column that the pair schema calls `caption`; an explicit
+    # --text-column wins.
+    renamed = [src for src, dest in _pair_columns(args).items() if dest == "caption"]
     corpus = CorpusConfig(
         inputs=tuple(args.input),
         text_column=renamed[-1] if renamed and args.text_column == "caption" else args.text_column,
