@@ -116,3 +116,35 @@ def test_resume_from_nothing_and_from_a_wrong_path(tmp_path, toy_pairs, toy_toke
     assert mling.train.main([*argv, "--resume", str(tmp_path / "nowhere")]) == 2
     assert "is not a checkpoint" in capsys.readouterr().err
     assert mling.train.main([*argv, "--resume", "latest"]) == 0  # no checkpoint yet: fresh start
+
+
+@pytest.mark.slow
+def test_killed_between_checkpoints_then_resumed_logs_the_same_losses(
+    straight_run, tmp_path, toy_pairs, toy_tokenizer
+):
+    """kill -9 of a training process between two checkpoints (no cleanup runs), then
+    `--resume latest`: the run goes on from the checkpoint and logs the uninterrupted losses."""
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    argv = tiny_argv(toy_pairs, toy_tokenizer, run, "--max-steps", str(STEPS), "--num-workers", "2")
+    argv += [*DROPOUT, "--save-every", "3"]
+    process = subprocess.Popen([sys.executable, "-m", "mling.train", *argv], cwd=tmp_path)
+    latest, metrics = run / "checkpoints" / "latest", run / "metrics.jsonl"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        lines = metrics.read_text().splitlines() if metrics.exists() else []
+        if latest.exists() and len(lines) >= 4:  # step 3 saved, step 4 done: between the two
+            break
+        time.sleep(0.005)
+    assert process.poll() is None, "the run ended before it could be killed between checkpoints"
+    process.kill()
+    process.wait()
+    assert latest.read_text() == "step-00000003"
+
+    assert mling.train.main([*argv, "--resume", "latest"]) == 0
+    resumed, expected = losses(run), losses(straight_run)
+    assert [step for step, _ in resumed] == list(range(1, STEPS + 1))
+    assert [loss for _, loss in resumed] == pytest.approx([loss for _, loss in expected], rel=1e-6)
