@@ -26,6 +26,7 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
+from benchmarks.bench_train import full_windows
 from mling import train
 from mling.common.report import markdown_table, write_report
 from mling.training.export import export_model
@@ -37,13 +38,8 @@ LANGUAGES = ("en", "de", "fr", "cs")
 
 
 def step_seconds(argv: list[str], output: Path, batch_size: int, window: int) -> float:
-    """Median seconds per step of one train.py run (its first window is warm-up)."""
-    argv = [*argv, "--output-dir", str(output), "--max-steps", str(window * 4)]
-    argv += ["--log-every", str(window), "--save-every", "0", "--warmup-steps", "1"]
-    if train.main(argv) != 0:
-        raise SystemExit("bench_lit.py: train.py failed")
-    records = [json.loads(line) for line in (output / "metrics.jsonl").open()]
-    return statistics.median(batch_size / r["samples_per_s_per_process"] for r in records[1:])
+    """Median seconds per step of one train.py run: 3 windows after a warm-up one."""
+    return statistics.median(full_windows(argv, output, batch_size, windows=3, window=window))
 
 
 def step_cost(config: str, rounds: int, window: int, work: Path) -> dict:

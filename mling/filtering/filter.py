@@ -28,7 +28,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from mling.common.atomic import check_output, claim_output, publish_dir, staging_dir
 from mling.common.cli import add_overwrite_argument, one_line_errors
@@ -45,6 +44,7 @@ from mling.pairs.shards import (
     expand_inputs,
     iter_pair_batches,
     layout_columns,
+    open_parquet,
     write_pair_shards,
     write_webdataset_shards,
 )
@@ -166,22 +166,14 @@ def _count_rows(paths: list[Path]) -> int | None:
     """Input rows from parquet footers; None when a webdataset shard makes it unknown."""
     if any(not p.name.endswith(".parquet") for p in paths):
         return None
-    return sum(_parquet_schema(p, metadata=True).num_rows for p in paths)
-
-
-def _parquet_schema(path: Path, metadata: bool = False):
-    """A parquet file's schema (or footer metadata); one InputError line for a damaged file."""
-    try:
-        return pq.ParquetFile(path).metadata if metadata else pq.read_schema(path)
-    except Exception as error:  # pyarrow raises several types for a damaged file
-        raise InputError(f"cannot read parquet {path}: {str(error).splitlines()[0]}") from None
+    return sum(open_parquet(p).metadata.num_rows for p in paths)
 
 
 def _check_columns(paths: list[Path], mapping: dict[str, str]) -> None:
     """Parquet without a caption column is almost always an unmapped layout: say which flag."""
     for path in paths:
         if path.name.endswith(".parquet"):
-            names = {mapping.get(name, name) for name in _parquet_schema(path).names}
+            names = {mapping.get(name, name) for name in open_parquet(path).schema_arrow.names}
             if "caption" not in names:
                 raise InputError(
                     f"{path} has no caption column (columns: {', '.join(sorted(names)[:8])}); "

@@ -97,12 +97,16 @@ def _rename(table: pa.Table, mapping: dict[str, str], columns: list[str] | None)
     return table
 
 
-def _iter_parquet(path: Path, batch_rows: int) -> Iterator[pa.Table]:
+def open_parquet(path: Path) -> pq.ParquetFile:
+    """A parquet shard opened (its footer read); one InputError line for a damaged file."""
     try:
-        parquet = pq.ParquetFile(path)
+        return pq.ParquetFile(path)
     except Exception as error:  # pyarrow raises several types for a damaged file
-        raise InputError(f"cannot read parquet {path}: {error}") from error
-    for batch in parquet.iter_batches(batch_size=batch_rows):
+        raise InputError(f"cannot read parquet {path}: {str(error).splitlines()[0]}") from None
+
+
+def _iter_parquet(path: Path, batch_rows: int) -> Iterator[pa.Table]:
+    for batch in open_parquet(path).iter_batches(batch_size=batch_rows):
         yield pa.Table.from_batches([batch])
 
 
@@ -160,11 +164,7 @@ def _iter_tar(path: Path, batch_rows: int) -> Iterator[pa.Table]:
             end = tar.offset
     except tarfile.TarError as error:
         raise InputError(f"cannot read webdataset shard {path}: {error}") from error
-    if _missing_end_of_archive(path, end):
-        raise InputError(
-            f"webdataset shard {path} is cut short (it ends at byte {end} without the tar "
-            "end-of-archive blocks); copy it again"
-        )
+    _check_complete(path, end)
     if sample:
         rows.append(finish(sample))
     if rows:
@@ -187,21 +187,21 @@ def count_tar_samples(path: Path) -> int:
             end = tar.offset
     except tarfile.TarError as error:
         raise InputError(f"cannot read webdataset shard {path}: {error}") from error
-    if _missing_end_of_archive(path, end):
+    _check_complete(path, end)
+    return samples
+
+
+def _check_complete(path: Path, end: int) -> None:
+    """A tar ends with two zero blocks after its last member (at byte `end`); one cut at a
+    member boundary reads as complete without them: one InputError line."""
+    with open(path, "rb") as file:
+        file.seek(end)
+        tail = file.read(2 * tarfile.BLOCKSIZE)
+    if len(tail) < 2 * tarfile.BLOCKSIZE or tail.strip(b"\0") != b"":
         raise InputError(
             f"webdataset shard {path} is cut short (it ends at byte {end} without the tar "
             "end-of-archive blocks); copy it again"
         )
-    return samples
-
-
-def _missing_end_of_archive(path: Path, end: int) -> bool:
-    """A tar ends with two zero blocks after its last member; one cut at a member boundary
-    reads as complete without them."""
-    with open(path, "rb") as file:
-        file.seek(end)
-        tail = file.read(2 * tarfile.BLOCKSIZE)
-    return len(tail) < 2 * tarfile.BLOCKSIZE or tail.strip(b"\0") != b""
 
 
 def _rows_to_table(rows: list[dict]) -> pa.Table:
@@ -220,10 +220,7 @@ def _rows_to_table(rows: list[dict]) -> pa.Table:
 def source_columns(path: Path) -> list[str]:
     """A shard's column names as stored: the parquet schema, or the first tar sample's."""
     if path.name.endswith(".parquet"):
-        try:
-            return pq.read_schema(path).names
-        except Exception as error:  # pyarrow raises several types for a damaged file
-            raise InputError(f"cannot read parquet {path}: {error}") from error
+        return open_parquet(path).schema_arrow.names
     for table in _iter_tar(path, batch_rows=1):
         return table.column_names
     return []

@@ -36,6 +36,7 @@ from mling.pairs.shards import (
     expand_inputs,
     iter_pair_batches,
     layout_columns,
+    open_parquet,
     sidecars,
 )
 from mling.training.transforms import decode_image, random_crops, resize_size, train_crop
@@ -110,10 +111,7 @@ def index_sources(paths: list[str | Path], mapping: dict[str, str]) -> list[Sour
                 continue
             if path in metadata_only:
                 continue
-            try:
-                metadata = pq.ParquetFile(path).metadata
-            except Exception as error:  # pyarrow raises several types for a damaged file
-                raise InputError(f"cannot read parquet {path}: {error}") from error
+            metadata = open_parquet(path).metadata
             _require_columns(path, set(metadata.schema.names), wanted)
             rows = tuple(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups))
             sources.append(Source(str(path), "parquet", rows))
