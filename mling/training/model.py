@@ -7,6 +7,7 @@ embedding is BERT's [CLS] state through a linear projection to that same width.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import types
 
@@ -16,6 +17,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 from transformers import AlignConfig, AlignModel
 
+from mling.training.batch_norm import running_stats_frozen
 from mling.training.recipe import ModelConfig
 
 B0_LAST_CHANNELS = 320  # EfficientNet-B0's last stage; the image embedding is this x width
@@ -124,7 +126,14 @@ class DualEncoder(nn.Module):
 
 def _checkpointed_forward(block: nn.Module, hidden_states: torch.Tensor) -> torch.Tensor:
     if block.training and torch.is_grad_enabled():
-        return checkpoint(block._plain_forward, hidden_states, use_reentrant=False)
+        # The recompute normalizes as the forward did but must not move the running statistics
+        # a second time.
+        def contexts():
+            return contextlib.nullcontext(), running_stats_frozen(block)
+
+        return checkpoint(
+            block._plain_forward, hidden_states, use_reentrant=False, context_fn=contexts
+        )
     return block._plain_forward(hidden_states)
 
 
@@ -133,8 +142,8 @@ def enable_gradient_checkpointing(align: AlignModel) -> None:
 
     transformers checkpoints the text layers itself; its EfficientNet does not, so each block's
     forward is replaced on the instance. Parameter names stay unchanged (exports load as usual).
-    Batch norm running statistics are updated twice per step (forward and recompute), a small
-    change of their effective momentum that timm's checkpointing shares.
+    Batch norm's running statistics move in the forward only, never in the recompute. (The
+    text tower has layer norm only.)
     """
     text = align.text_model
     enable = (

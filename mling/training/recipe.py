@@ -51,6 +51,9 @@ class ModelConfig:
 @dataclass
 class DataConfig:
     batch_size: int = 16384  # pairs per optimizer step, all processes together (the negatives)
+    # rows per forward pass in each process (gradient caching, grad_cache.py); 0: the process's
+    # whole share of batch_size at once. Same gradients, activation memory of one micro-batch.
+    micro_batch: int = 0
     num_workers: int = 4  # loader processes per training process; 0 decodes in the trainer
     block_rows: int = 1024  # rows per shuffled read unit; shards larger than this are split
     shuffle_rows: int = 8192  # rows mixed together (several random blocks) before batching
@@ -202,6 +205,7 @@ RULES: dict[str, tuple[typing.Callable[[typing.Any], bool], str]] = {
     "text_layers": (lambda v: v >= 1, "at least 1"),
     "text_hidden": (lambda v: v >= 1, "at least 1"),
     "text_heads": (lambda v: v >= 1, "at least 1"),
+    "micro_batch": (lambda v: v >= 0, "0 (the whole batch) or more"),
     "num_workers": (lambda v: v >= 0, "0 or more"),
     "block_rows": (lambda v: v >= 1, "at least 1"),
     "shuffle_rows": (lambda v: v >= 1, "at least 1"),

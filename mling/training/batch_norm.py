@@ -1,0 +1,109 @@
+"""When batch norm's running statistics move: once per step, whatever recomputes a forward.
+
+In training mode a batch-norm layer normalizes with its batch's own statistics and moves its
+running statistics (what evaluation normalizes with) toward them. Two things run a forward
+a second time on the same rows: gradient checkpointing's recompute in the backward pass, and
+gradient caching's second pass (grad_cache.py). Neither may move the running statistics
+again, or their effective momentum silently doubles. And when one process runs a global
+batch as K micro-batches, each normalized with its own statistics as K processes would, the
+step moves the running statistics once, toward the mean of the K micro-batches' statistics:
+exactly the mean of K processes' running statistics after one step each (timm's
+`--dist-bn reduce`), where rank 0's alone would keep 1/K of the rows' information.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+
+def updating_norms(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """The batch-norm layers of module that a training-mode forward would update."""
+    return [
+        m
+        for m in module.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+        and m.training
+        and m.track_running_stats
+        and m.running_mean is not None
+    ]
+
+
+@contextlib.contextmanager
+def running_stats_frozen(module: nn.Module) -> Iterator[None]:
+    """Forwards inside leave every running statistic and batch counter of module as it was.
+
+    Normalization is unchanged (training mode still uses the batch's statistics): momentum 0
+    keeps the running statistics bit for bit ((1 - 0) x r + 0 x b = r), and the counter that
+    torch increments anyway is put back.
+    """
+    norms = updating_norms(module)
+    saved = [(m.momentum, m.num_batches_tracked.clone()) for m in norms]
+    for m in norms:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, (momentum, count) in zip(norms, saved):
+            m.momentum = momentum
+            m.num_batches_tracked.copy_(count)
+
+
+class MeanUpdate:
+    """Collects each micro-batch's statistics, then moves the running statistics once.
+
+        update = MeanUpdate(model)
+        for rows in micro_batches:
+            with update.collecting():
+                model(rows)
+        update.apply()
+
+    While collecting, momentum 1 makes a forward leave exactly its batch's mean and unbiased
+    variance in the running buffers; they are read, summed and the old values put back. apply()
+    then does torch's own update once with their mean: r <- (1 - m) r + m mean_k(b_k), with
+    m = momentum, or 1 / (batches tracked + 1) where momentum is None (cumulative average).
+    """
+
+    def __init__(self, module: nn.Module):
+        self.norms = updating_norms(module)
+        self.old = [
+            (m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone())
+            for m in self.norms
+        ]
+        self.sums = [
+            (torch.zeros_like(m.running_mean, dtype=torch.float64), torch.zeros_like(m.running_var, dtype=torch.float64))
+            for m in self.norms
+        ]
+        self.batches = 0
+
+    @contextlib.contextmanager
+    def collecting(self) -> Iterator[None]:
+        momenta = [m.momentum for m in self.norms]
+        for m in self.norms:
+            m.momentum = 1.0
+        try:
+            yield
+        finally:
+            for m, momentum, (mean, var, count), (mean_sum, var_sum) in zip(
+                self.norms, momenta, self.old, self.sums
+            ):
+                m.momentum = momentum
+                mean_sum += m.running_mean.double()
+                var_sum += m.running_var.double()
+                m.running_mean.copy_(mean)
+                m.running_var.copy_(var)
+                m.num_batches_tracked.copy_(count)
+        self.batches += 1
+
+    @torch.no_grad()
+    def apply(self) -> None:
+        if not self.batches:
+            return
+        for m, (mean, var, count), (mean_sum, var_sum) in zip(self.norms, self.old, self.sums):
+            weight = m.momentum if m.momentum is not None else 1.0 / (int(count) + 1)
+            m.running_mean.copy_(mean * (1 - weight) + (mean_sum / self.batches).to(mean) * weight)
+            m.running_var.copy_(var * (1 - weight) + (var_sum / self.batches).to(var) * weight)
+            m.num_batches_tracked.copy_(count + 1)

@@ -1,0 +1,140 @@
+"""One step's gradients over the global batch, whole or in micro-batches (gradient caching).
+
+ALIGN's negatives are the whole global batch (16,384 pairs), which seldom fits in memory at
+once. Gradient caching (Gao et al. 2021, "Scaling Deep Contrastive Learning Batch Size under
+Memory Limited Setup") gives the same gradients in the memory of one micro-batch:
+
+1. embed this process's rows a micro-batch at a time without autograd (no activations kept);
+2. gather every process's embeddings and compute the loss once over the global batch, with
+   the embeddings as leaves: its gradient with respect to each embedding is cached;
+3. re-run each micro-batch with autograd and back-propagate its cached embedding gradients
+   (the gradient of sum(embeds * cached)), accumulating parameter gradients; DDP all-reduces
+   them with the last micro-batch only.
+
+The second pass must compute exactly the first pass's function: each micro-batch replays the
+random state its first pass started from (the same dropout and drop-connect masks), batch
+norm normalizes each micro-batch with its own statistics in both passes (as K processes with
+a batch of m each would), and the running statistics move once per step (batch_norm.py).
+Pixels go to the device one micro-batch at a time; what still grows with the global batch is
+the embeddings and their gradients ((B, D) each) and the loss's (B, B) logits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from mling.training.batch_norm import MeanUpdate, running_stats_frozen
+from mling.training.loss import gather_with_grad
+from mling.training.transforms import to_model_pixels
+
+# (image_embeds, text_embeds, temperature), both embeddings gathered over every process ->
+# the scalar loss. A loss that needs more of the batch (several positives per image: image
+# ids) gathers those itself, in the same rank order.
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def micro_batches(rows: int, micro_batch: int) -> list[slice]:
+    """Row slices of one process's batch; micro_batch 0 (or >= rows) is the whole batch."""
+    if micro_batch <= 0 or micro_batch >= rows:
+        return [slice(0, rows)]
+    if rows % micro_batch:
+        raise ValueError(f"micro-batch {micro_batch} does not divide the batch of {rows}")
+    return [slice(start, start + micro_batch) for start in range(0, rows, micro_batch)]
+
+
+@dataclass
+class RandomState:
+    """The random state dropout and drop-connect draw from: the host's and the device's."""
+
+    host: torch.Tensor
+    device: torch.Tensor | None
+    device_type: str
+
+    @classmethod
+    def capture(cls, device: torch.device) -> RandomState:
+        backend = _device_random(device)
+        return cls(torch.get_rng_state(), backend.get_rng_state() if backend else None, device.type)
+
+    def restore(self) -> None:
+        torch.set_rng_state(self.host)
+        backend = _device_random(torch.device(self.device_type))
+        if backend and self.device is not None:
+            backend.set_rng_state(self.device)
+
+
+def _device_random(device: torch.device):
+    """torch.cuda, torch.xpu, ... for an accelerator device (None on CPU)."""
+    if device.type == "cpu":
+        return None
+    backend = getattr(torch, device.type, None)
+    return backend if hasattr(backend, "get_rng_state") else None
+
+
+def _inputs(batch: dict, rows: slice, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """One micro-batch's model inputs on the device: uint8 pixels move, then become floats."""
+    pixels = to_model_pixels(batch["pixel_values"][rows].to(device, non_blocking=True))
+    input_ids = batch["input_ids"][rows].to(device, non_blocking=True)
+    attention_mask = batch["attention_mask"][rows].to(device, non_blocking=True)
+    return pixels, input_ids, attention_mask
+
+
+def backward_global_batch(
+    accelerator, model, batch: dict, loss_fn: LossFn, micro_batch: int = 0
+) -> torch.Tensor:
+    """Forward and backward of one step over the global batch; parameter gradients are left in
+    .grad (DDP-averaged), ready for the optimizer. Returns the loss, detached, on the device.
+
+    batch: this process's rows, pixel_values (B, 3, S, S) uint8 and input_ids/attention_mask
+    (B, L), on the host; micro_batch: rows per forward pass (0: all B at once), dividing B.
+    """
+    device = accelerator.device
+    slices = micro_batches(batch["input_ids"].shape[0], micro_batch)
+    if len(slices) == 1:
+        image_embeds, text_embeds, temperature = model(*_inputs(batch, slices[0], device))
+        loss = loss_fn(gather_with_grad(image_embeds), gather_with_grad(text_embeds), temperature)
+        accelerator.backward(loss)
+        return loss.detach()
+
+    # 1. embed, no activations; record each micro-batch's random state; batch norm collects
+    states, image_parts, text_parts = [], [], []
+    norms = MeanUpdate(model)
+    with torch.no_grad():
+        for rows in slices:
+            states.append(RandomState.capture(device))
+            with norms.collecting():
+                image_embeds, text_embeds, temperature = model(*_inputs(batch, rows, device))
+            image_parts.append(image_embeds)
+            text_parts.append(text_embeds)
+    after = RandomState.capture(device)
+
+    # 2. the loss over the global batch, embeddings and temperature as leaves
+    image_embeds = torch.cat(image_parts).requires_grad_()
+    text_embeds = torch.cat(text_parts).requires_grad_()
+    temperature = temperature.detach().requires_grad_()
+    loss = loss_fn(gather_with_grad(image_embeds), gather_with_grad(text_embeds), temperature)
+    loss.backward()
+
+    # 3. re-run each micro-batch with autograd, back-propagating the cached gradients; the
+    # temperature's goes with the last one, where DDP reduces
+    last = len(slices) - 1
+    for i, (rows, state) in enumerate(zip(slices, states)):
+        state.restore()
+        sync = accelerator.no_sync(model) if i < last else contextlib.nullcontext()
+        with sync, running_stats_frozen(model):
+            image_part, text_part, live_temperature = model(*_inputs(batch, rows, device))
+            surrogate = (image_part * image_embeds.grad[rows]).sum() + (
+                text_part * text_embeds.grad[rows]
+            ).sum()
+            if i == last:
+                surrogate = surrogate + live_temperature * temperature.grad
+            accelerator.backward(surrogate)
+    after.restore()
+    # Last: each DDP forward above broadcast rank 0's running statistics, the step's start
+    # values; now each process moves its own, as a plain step does (the next forward keeps
+    # rank 0's)
+    norms.apply()
+    return loss.detach()
