@@ -15,7 +15,7 @@ from pathlib import Path
 from mling.common.atomic import MARKER, mark
 from mling.common.errors import InputError
 
-RUN_ENTRIES = ("checkpoints", "metrics.jsonl", "tensorboard", "model", "evals")
+RUN_ENTRIES = ("checkpoints", "metrics.jsonl", "tensorboard", "wandb", "model", "evals")
 LOCK = ".mling-run.lock"
 
 
