@@ -5,8 +5,9 @@
 
 Any recipe field is a flag (`--image-size 64 --batch-size 128 --lr 1e-3`); see mling/training/recipe.py.
 Writes OUTPUT_DIR/metrics.jsonl (one line per logged step), TensorBoard logs in
-OUTPUT_DIR/tensorboard, checkpoints in OUTPUT_DIR/checkpoints (`--resume latest` continues
-from the exact data position and RNG state) and the final model in OUTPUT_DIR/model.
+OUTPUT_DIR/tensorboard (or W&B's run files, or none: --report-to), checkpoints in
+OUTPUT_DIR/checkpoints (`--resume latest` continues from the exact data position and RNG
+state) and the final model in OUTPUT_DIR/model.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from mling.training.checkpoint import (
 )
 from mling.training.eval_hook import run_eval_hook
 from mling.training.export import export_model, push_to_hub
+from mling.training.grad_cache import backward_global_batch
 from mling.training.loader import (
     SKIP_REASONS,
     PairStream,
@@ -44,7 +46,7 @@ from mling.training.loader import (
     per_process_batch,
     train_columns,
 )
-from mling.training.loss import contrastive_loss, gather_with_grad
+from mling.training.loss import contrastive_loss
 from mling.training.model import (
     DualEncoder,
     build_model,
@@ -57,8 +59,8 @@ from mling.training.pretrained import build_initial_model, freeze, resolve_init
 from mling.training.recipe import FREEZABLE, Recipe, load_recipe, parse_overrides
 from mling.training.run_dir import check_run_dir, lock_run_dir, start_over, unlock_run_dir
 from mling.training.schedule import lr_at
+from mling.training.trackers import TRACKERS, log_with, start_tracker
 from mling.training.train_log import TrainLog
-from mling.training.transforms import to_model_pixels
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
@@ -96,6 +98,12 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument(
         "--license", default=DEFAULT_LICENSE, help="the model card's license field (the data's)"
     )
+    parser.add_argument(
+        "--report-to",
+        choices=TRACKERS,
+        default="tensorboard",
+        help="the tracker (metrics.jsonl is always written); wandb follows WANDB_MODE etc.",
+    )
     return parser.parse_known_args(argv)
 
 
@@ -128,25 +136,26 @@ class StopFlag:
 def train_step(
     accelerator, model, optimizer, batch: dict, lr: float, recipe: Recipe
 ) -> torch.Tensor:
-    """One update: embed this process's batch, gather every process's embeddings (gradients
-    included), ALIGN's loss over the global batch, backward, optimizer step. Returns the loss as
-    a device tensor: reading it would be a host sync."""
-    device = accelerator.device
+    """One update: embed this process's batch (in micro-batches if the recipe asks), gather
+    every process's embeddings (gradients included), ALIGN's loss over the global batch,
+    backward, optimizer step. Returns the loss as a device tensor: reading it would be a host
+    sync."""
     for group in optimizer.param_groups:
         group["lr"] = lr
-    pixels = to_model_pixels(batch["pixel_values"].to(device, non_blocking=True))
-    input_ids = batch["input_ids"].to(device, non_blocking=True)
-    attention_mask = batch["attention_mask"].to(device, non_blocking=True)
-    image_embeds, text_embeds, temperature = model(pixels, input_ids, attention_mask)
-    image_embeds, text_embeds = gather_with_grad(image_embeds), gather_with_grad(text_embeds)
-    loss = contrastive_loss(image_embeds, text_embeds, temperature, recipe.loss.label_smoothing)
-    accelerator.backward(loss)
+
+    def loss_fn(image_embeds, text_embeds, temperature, image_ids):
+        return contrastive_loss(
+            image_embeds, text_embeds, temperature, recipe.loss.label_smoothing, image_ids
+        )
+
+    loss = backward_global_batch(accelerator, model, batch, loss_fn, recipe.data.micro_batch)
     if recipe.optim.max_grad_norm and recipe.optim.optimizer != "lamb":  # LAMB clips itself
         accelerator.clip_grad_norm_(model.parameters(), recipe.optim.max_grad_norm)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     with torch.no_grad():
-        temperature.clamp_(min=recipe.loss.min_temperature)
+        unwrapped = accelerator.unwrap_model(model)
+        unwrapped.align.temperature.clamp_(min=recipe.loss.min_temperature)
     return loss
 
 
@@ -175,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     accelerator = Accelerator(
         mixed_precision=run.precision,
         cpu=run.cpu or cpu_processes(),
-        log_with="tensorboard",
+        log_with=log_with(args.report_to),
         project_dir=output_dir,
     )
     main_process, world = accelerator.is_main_process, accelerator.num_processes
@@ -199,6 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     sources = index_sources(args.train_data, mapping)
     batch_size = per_process_batch(data_cfg.batch_size, world)
+    if data_cfg.micro_batch and batch_size % data_cfg.micro_batch:
+        raise InputError(
+            f"--micro-batch {data_cfg.micro_batch} does not divide each process's "
+            f"{batch_size} pairs (--batch-size {data_cfg.batch_size} over {world} process(es)); "
+            "pick a divisor"
+        )
     resume = resolve(args.resume, output_dir) if args.resume else None
     stream = PairStream(
         sources,
@@ -258,10 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     # logging
     if main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
-        hparams = {
-            f"{s}/{k}": str(v) for s, body in recipe.to_dict().items() for k, v in body.items()
-        }
-        accelerator.init_trackers("tensorboard", hparams)
+        start_tracker(accelerator, args.report_to, output_dir, recipe.to_dict())
         for line in initialized:
             print(f"train.py: {line}", file=sys.stderr)
         if layout and not data_cfg.column_preset:

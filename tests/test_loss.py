@@ -44,6 +44,39 @@ def test_temperature_gradient_matches_the_derivative():
     assert temperature.grad.item() == pytest.approx(0.53788, abs=1e-5)
 
 
+def test_hand_computed_several_positives_per_image():
+    # Rows 0 and 1 show one image (captioned in two languages), row 2 another. Images
+    # [e1, e1, e2], captions [e1, e2, e2]: logits rows [1, 0, 0], [1, 0, 0], [0, 1, 1].
+    # Image to text, targets (.5, .5, 0), (.5, .5, 0), (0, 0, 1):
+    #   rows 0, 1: log(e + 2) - 0.5 = 1.05144; row 2: log(2e + 1) - 1 = 0.86201.
+    # Text to image (the transposed logits, same targets):
+    #   row 0: log(2e + 1) - 1 = 0.86201; row 1: log(e + 2) = 1.55144; row 2: log(e + 2) - 1.
+    # Each direction's mean is 0.98829; the sum 1.97659.
+    e1, e2 = [1.0, 0.0], [0.0, 1.0]
+    image, text = torch.tensor([e1, e1, e2]), torch.tensor([e1, e2, e2])
+    ids = torch.tensor([7, 7, 3])
+    loss = contrastive_loss(image, text, 1.0, label_smoothing=0.0, image_ids=ids)
+    e = math.e
+    one_way = (2 * (math.log(e + 2) - 0.5) + math.log(2 * e + 1) - 1) / 3
+    other_way = (math.log(2 * e + 1) - 1 + math.log(e + 2) + math.log(e + 2) - 1) / 3
+    assert loss.item() == pytest.approx(one_way + other_way, abs=1e-5)
+    assert loss.item() == pytest.approx(1.97659, abs=1e-5)
+    # (here the paper's loss happens to be equal; on random rows it is not)
+    image, text = _random_pairs()
+    ids = torch.tensor([0, 0, 1, 2, 3, 3])
+    assert contrastive_loss(image, text, 0.3, image_ids=ids).item() != pytest.approx(
+        contrastive_loss(image, text, 0.3).item(), abs=1e-3
+    )
+
+
+def test_distinct_image_ids_are_the_papers_loss():
+    image, text = _random_pairs()
+    ids = torch.arange(6) * 11
+    assert contrastive_loss(image, text, 0.3, image_ids=ids).item() == pytest.approx(
+        contrastive_loss(image, text, 0.3).item(), abs=1e-6
+    )
+
+
 def _random_pairs(n: int = 6, d: int = 4, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
     image = F.normalize(torch.randn(n, d, generator=generator), dim=-1)

@@ -42,14 +42,16 @@ def host_batch(rows: int = ROWS) -> dict:
     attention_mask = torch.ones_like(input_ids)
     attention_mask[::2, 7:] = 0  # mixed lengths: right-to-left and CJK captions pad differently
     return {
-        "pixel_values": torch.randint(0, 256, (rows, 3, 32, 32), dtype=torch.uint8, generator=generator),
+        "pixel_values": torch.randint(
+            0, 256, (rows, 3, 32, 32), dtype=torch.uint8, generator=generator
+        ),
         "input_ids": input_ids,
         "attention_mask": attention_mask,
     }
 
 
-def loss_fn(image_embeds, text_embeds, temperature):
-    return contrastive_loss(image_embeds, text_embeds, temperature, label_smoothing=0.1)
+def loss_fn(image_embeds, text_embeds, temperature, image_ids=None):
+    return contrastive_loss(image_embeds, text_embeds, temperature, 0.1, image_ids)
 
 
 def gradients(model) -> dict[str, torch.Tensor]:
@@ -70,7 +72,7 @@ def plain_sequential(model, batch, micro_batch) -> torch.Tensor:
     ]
     image_embeds = torch.cat([p[0] for p in parts])
     text_embeds = torch.cat([p[1] for p in parts])
-    loss = loss_fn(image_embeds, text_embeds, parts[-1][2])
+    loss = loss_fn(image_embeds, text_embeds, parts[-1][2], batch.get("image_ids"))
     loss.backward()
     return loss.detach()
 
@@ -108,6 +110,15 @@ def test_cached_gradients_equal_plain_with_dropout_masks_replayed(accelerator, m
     other = encoder()  # (building a model reseeds)
     torch.manual_seed(8)
     assert plain_sequential(other, batch, micro_batch).item() != expected.item()
+
+
+def test_image_ids_reach_the_loss_under_caching(accelerator):
+    cached, plain = encoder(dropout=False), encoder(dropout=False)
+    batch = {**host_batch(), "image_ids": torch.tensor([0, 0, 1, 1, 2, 3, 4, 4])}
+    loss = backward_global_batch(accelerator, cached, batch, loss_fn, micro_batch=4)
+    assert loss.item() == pytest.approx(plain_sequential(plain, batch, 4).item(), rel=1e-6)
+    without = {k: v for k, v in batch.items() if k != "image_ids"}
+    assert loss.item() != pytest.approx(plain_sequential(encoder(dropout=False), without, 4).item())
 
 
 def test_running_statistics_move_once_to_the_mean_of_the_micro_batches(accelerator):
@@ -166,7 +177,7 @@ def test_gradient_checkpointing_recompute_moves_running_statistics_once(accelera
     backward_global_batch(accelerator, plain, batch, loss_fn)
     torch.manual_seed(1)
     backward_global_batch(accelerator, recomputed, batch, loss_fn)
-    for a, b in zip(updating_norms(plain), updating_norms(recomputed)):
+    for a, b in zip(updating_norms(plain), updating_norms(recomputed), strict=True):
         torch.testing.assert_close(a.running_mean, b.running_mean, rtol=1e-6, atol=1e-8)
         torch.testing.assert_close(a.running_var, b.running_var, rtol=1e-6, atol=1e-8)
         assert int(a.num_batches_tracked) == int(b.num_batches_tracked) == 1
@@ -178,7 +189,9 @@ def test_gradient_checkpointing_recompute_moves_running_statistics_once(accelera
 @pytest.mark.parametrize("tower", ["image", "text"])
 def test_a_frozen_tower_gets_no_gradient_under_caching(accelerator, tower):
     model = encoder()
-    for parameter in getattr(model.align, f"{tower}_model" if tower == "text" else "vision_model").parameters():
+    for parameter in getattr(
+        model.align, f"{tower}_model" if tower == "text" else "vision_model"
+    ).parameters():
         parameter.requires_grad_(False)
     model = DualEncoder(model.align, frozen=(tower,)).train()
     backward_global_batch(accelerator, model, host_batch(), loss_fn, micro_batch=4)
@@ -219,7 +232,7 @@ def test_training_with_micro_batches_logs_the_losses_of_whole_batches(
     # mode does not read, and dropout masks drawn per micro-batch: close, not equal
     first, *rest = logged_losses(micro)
     assert first == pytest.approx(logged_losses(whole)[0], rel=1e-3)
-    assert all(abs(a - b) < 0.05 * b for a, b in zip(rest, logged_losses(whole)[1:]))
+    assert all(abs(a - b) < 0.05 * b for a, b in zip(rest, logged_losses(whole)[1:], strict=True))
 
 
 @pytest.fixture
@@ -242,7 +255,10 @@ def test_micro_batches_with_bf16_checkpointing_a_frozen_tower_and_resume(
         "--freeze", "text", "--drop-connect-rate", "0.2", "--decay-steps", "4",
     )  # fmt: skip
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    assert mling.train.main(tiny_argv(toy_pairs, toy_tokenizer, straight, *extra, "--max-steps", "4")) == 0
+    assert (
+        mling.train.main(tiny_argv(toy_pairs, toy_tokenizer, straight, *extra, "--max-steps", "4"))
+        == 0
+    )
     argv = tiny_argv(toy_pairs, toy_tokenizer, resumed, *extra)
     assert mling.train.main([*argv, "--max-steps", "2"]) == 0
     assert mling.train.main([*argv, "--max-steps", "4", "--resume", "latest"]) == 0

@@ -43,8 +43,8 @@ def global_batch() -> dict:
     return {"pixel_values": pixels, "input_ids": input_ids, "attention_mask": attention_mask}
 
 
-def loss_fn(image_embeds, text_embeds, temperature):
-    return contrastive_loss(image_embeds, text_embeds, temperature, label_smoothing=0.1)
+def loss_fn(image_embeds, text_embeds, temperature, image_ids=None):
+    return contrastive_loss(image_embeds, text_embeds, temperature, 0.1, image_ids)
 
 
 def step(accelerator, model, batch, micro_batch) -> dict[str, torch.Tensor]:
@@ -52,7 +52,9 @@ def step(accelerator, model, batch, micro_batch) -> dict[str, torch.Tensor]:
     loss = backward_global_batch(accelerator, model, batch, loss_fn, micro_batch)
     inner = accelerator.unwrap_model(model)
     out = {"loss": loss.reshape(1)}
-    out.update({f"grad.{n}": p.grad.clone() for n, p in inner.named_parameters() if p.grad is not None})
+    out.update(
+        {f"grad.{n}": p.grad.clone() for n, p in inner.named_parameters() if p.grad is not None}
+    )
     for i, norm in enumerate(updating_norms(inner)):
         out[f"mean.{i}"] = accelerator.reduce(norm.running_mean.clone(), "mean")
         out[f"var.{i}"] = accelerator.reduce(norm.running_var.clone(), "mean")

@@ -47,7 +47,7 @@ def running_stats_frozen(module: nn.Module) -> Iterator[None]:
     try:
         yield
     finally:
-        for m, (momentum, count) in zip(norms, saved):
+        for m, (momentum, count) in zip(norms, saved, strict=True):
             m.momentum = momentum
             m.num_batches_tracked.copy_(count)
 
@@ -61,49 +61,56 @@ class MeanUpdate:
                 model(rows)
         update.apply()
 
-    While collecting, momentum 1 makes a forward leave exactly its batch's mean and unbiased
-    variance in the running buffers; they are read, summed and the old values put back. apply()
-    then does torch's own update once with their mean: r <- (1 - m) r + m mean_k(b_k), with
-    m = momentum, or 1 / (batches tracked + 1) where momentum is None (cumulative average).
+    While collecting, each layer runs on fresh copies of its buffers with momentum 1, so a
+    forward leaves exactly its batch's mean and unbiased variance there; they are summed and
+    the layer's own buffers put back untouched (a graph kept for backward may have saved
+    them). apply() then does torch's own update once with their mean: r <- (1 - m) r +
+    m mean_k(b_k), with m = momentum, or 1 / (batches tracked + 1) where momentum is None.
     """
 
     def __init__(self, module: nn.Module):
         self.norms = updating_norms(module)
-        self.old = [
-            (m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone())
-            for m in self.norms
-        ]
         self.sums = [
-            (torch.zeros_like(m.running_mean, dtype=torch.float64), torch.zeros_like(m.running_var, dtype=torch.float64))
+            (
+                torch.zeros_like(m.running_mean, dtype=torch.float64),
+                torch.zeros_like(m.running_var, dtype=torch.float64),
+            )
             for m in self.norms
         ]
         self.batches = 0
 
     @contextlib.contextmanager
     def collecting(self) -> Iterator[None]:
-        momenta = [m.momentum for m in self.norms]
+        saved = []
         for m in self.norms:
+            saved.append((m.momentum, m.running_mean, m.running_var, m.num_batches_tracked))
             m.momentum = 1.0
+            m.running_mean = m.running_mean.clone()
+            m.running_var = m.running_var.clone()
+            m.num_batches_tracked = m.num_batches_tracked.clone()
         try:
             yield
         finally:
-            for m, momentum, (mean, var, count), (mean_sum, var_sum) in zip(
-                self.norms, momenta, self.old, self.sums
+            for m, (momentum, mean, var, count), (mean_sum, var_sum) in zip(
+                self.norms, saved, self.sums, strict=True
             ):
-                m.momentum = momentum
                 mean_sum += m.running_mean.double()
                 var_sum += m.running_var.double()
-                m.running_mean.copy_(mean)
-                m.running_var.copy_(var)
-                m.num_batches_tracked.copy_(count)
+                m.momentum = momentum
+                m.running_mean, m.running_var, m.num_batches_tracked = mean, var, count
         self.batches += 1
 
     @torch.no_grad()
     def apply(self) -> None:
+        """Move from the buffers' current values (under DDP, rank 0's: each forward
+        broadcasts them), as one training-mode forward would."""
         if not self.batches:
             return
-        for m, (mean, var, count), (mean_sum, var_sum) in zip(self.norms, self.old, self.sums):
-            weight = m.momentum if m.momentum is not None else 1.0 / (int(count) + 1)
-            m.running_mean.copy_(mean * (1 - weight) + (mean_sum / self.batches).to(mean) * weight)
-            m.running_var.copy_(var * (1 - weight) + (var_sum / self.batches).to(var) * weight)
-            m.num_batches_tracked.copy_(count + 1)
+        for m, (mean_sum, var_sum) in zip(self.norms, self.sums, strict=True):
+            count = int(m.num_batches_tracked)
+            weight = m.momentum if m.momentum is not None else 1.0 / (count + 1)
+            mean = (mean_sum / self.batches).to(m.running_mean)
+            var = (var_sum / self.batches).to(m.running_var)
+            m.running_mean.mul_(1 - weight).add_(mean * weight)
+            m.running_var.mul_(1 - weight).add_(var * weight)
+            m.num_batches_tracked.add_(1)

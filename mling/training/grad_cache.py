@@ -4,12 +4,14 @@ ALIGN's negatives are the whole global batch (16,384 pairs), which seldom fits i
 once. Gradient caching (Gao et al. 2021, "Scaling Deep Contrastive Learning Batch Size under
 Memory Limited Setup") gives the same gradients in the memory of one micro-batch:
 
-1. embed this process's rows a micro-batch at a time without autograd (no activations kept);
+1. embed this process's rows a micro-batch at a time without autograd (no activations kept;
+   the first micro-batch keeps its graph, which spares re-running it);
 2. gather every process's embeddings and compute the loss once over the global batch, with
    the embeddings as leaves: its gradient with respect to each embedding is cached;
 3. re-run each micro-batch with autograd and back-propagate its cached embedding gradients
    (the gradient of sum(embeds * cached)), accumulating parameter gradients; DDP all-reduces
-   them with the last micro-batch only.
+   them with the last micro-batch only. K micro-batches cost K - 1 extra forwards without
+   autograd: at most a third more than one pass over the batch, less for small K.
 
 The second pass must compute exactly the first pass's function: each micro-batch replays the
 random state its first pass started from (the same dropout and drop-connect masks), batch
@@ -31,10 +33,9 @@ from mling.training.batch_norm import MeanUpdate, running_stats_frozen
 from mling.training.loss import gather_with_grad
 from mling.training.transforms import to_model_pixels
 
-# (image_embeds, text_embeds, temperature), both embeddings gathered over every process ->
-# the scalar loss. A loss that needs more of the batch (several positives per image: image
-# ids) gathers those itself, in the same rank order.
-LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+# (image_embeds, text_embeds, temperature, image_ids), embeddings and ids gathered over every
+# process in rank order (ids None when the batch has none) -> the scalar loss.
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
 
 
 def micro_batches(rows: int, micro_batch: int) -> list[slice]:
@@ -89,49 +90,66 @@ def backward_global_batch(
     .grad (DDP-averaged), ready for the optimizer. Returns the loss, detached, on the device.
 
     batch: this process's rows, pixel_values (B, 3, S, S) uint8 and input_ids/attention_mask
-    (B, L), on the host; micro_batch: rows per forward pass (0: all B at once), dividing B.
+    (B, L), on the host, and optionally image_ids (B,) (rows showing the same image);
+    micro_batch: rows per forward pass (0: all B at once), dividing B.
     """
     device = accelerator.device
     slices = micro_batches(batch["input_ids"].shape[0], micro_batch)
+    image_ids = batch.get("image_ids")
+    if image_ids is not None:
+        image_ids = gather_with_grad(image_ids.to(device))  # integers: no gradient to carry
     if len(slices) == 1:
         image_embeds, text_embeds, temperature = model(*_inputs(batch, slices[0], device))
-        loss = loss_fn(gather_with_grad(image_embeds), gather_with_grad(text_embeds), temperature)
+        loss = loss_fn(
+            gather_with_grad(image_embeds), gather_with_grad(text_embeds), temperature, image_ids
+        )
         accelerator.backward(loss)
         return loss.detach()
 
-    # 1. embed, no activations; record each micro-batch's random state; batch norm collects
+    # 1. embed: the first micro-batch with autograd, its graph kept for step 3 (one forward
+    # fewer), the others without activations; record each one's random state; batch norm
+    # collects. DDP must not reduce before the last micro-batch: no_sync until then.
     states, image_parts, text_parts = [], [], []
     norms = MeanUpdate(model)
-    with torch.no_grad():
-        for rows in slices:
-            states.append(RandomState.capture(device))
-            with norms.collecting():
-                image_embeds, text_embeds, temperature = model(*_inputs(batch, rows, device))
-            image_parts.append(image_embeds)
-            text_parts.append(text_embeds)
+    for i, rows in enumerate(slices):
+        states.append(RandomState.capture(device))
+        with torch.set_grad_enabled(i == 0), accelerator.no_sync(model), norms.collecting():
+            outputs = model(*_inputs(batch, rows, device))
+        if i == 0:
+            kept = outputs
+        image_parts.append(outputs[0].detach())
+        text_parts.append(outputs[1].detach())
     after = RandomState.capture(device)
 
     # 2. the loss over the global batch, embeddings and temperature as leaves
     image_embeds = torch.cat(image_parts).requires_grad_()
     text_embeds = torch.cat(text_parts).requires_grad_()
-    temperature = temperature.detach().requires_grad_()
-    loss = loss_fn(gather_with_grad(image_embeds), gather_with_grad(text_embeds), temperature)
+    temperature = outputs[2].detach().requires_grad_()
+    loss = loss_fn(
+        gather_with_grad(image_embeds), gather_with_grad(text_embeds), temperature, image_ids
+    )
     loss.backward()
 
-    # 3. re-run each micro-batch with autograd, back-propagating the cached gradients; the
-    # temperature's goes with the last one, where DDP reduces
+    # 3. back-propagate the cached gradients: through the kept graph of the first micro-batch,
+    # then re-running each other one with autograd from the random state its first pass drew
+    # from; the temperature's goes with the last one, where DDP reduces
     last = len(slices) - 1
-    for i, (rows, state) in enumerate(zip(slices, states)):
-        state.restore()
+    for i, (rows, state) in enumerate(zip(slices, states, strict=True)):
         sync = accelerator.no_sync(model) if i < last else contextlib.nullcontext()
         with sync, running_stats_frozen(model):
-            image_part, text_part, live_temperature = model(*_inputs(batch, rows, device))
+            if i == 0:
+                image_part, text_part, live_temperature = kept
+                del kept
+            else:
+                state.restore()
+                image_part, text_part, live_temperature = model(*_inputs(batch, rows, device))
             surrogate = (image_part * image_embeds.grad[rows]).sum() + (
                 text_part * text_embeds.grad[rows]
             ).sum()
             if i == last:
                 surrogate = surrogate + live_temperature * temperature.grad
             accelerator.backward(surrogate)
+            del image_part, text_part, surrogate  # the graph goes before the next forward
     after.restore()
     # Last: each DDP forward above broadcast rank 0's running statistics, the step's start
     # values; now each process moves its own, as a plain step does (the next forward keeps

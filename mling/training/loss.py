@@ -51,6 +51,7 @@ def contrastive_loss(
     text_embeds: torch.Tensor,
     temperature: torch.Tensor | float,
     label_smoothing: float = 0.1,
+    image_ids: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Summed image-to-text and text-to-image softmax cross-entropy, pair i <-> i positive.
 
@@ -58,10 +59,19 @@ def contrastive_loss(
     temperature: scalar; logits are cosine similarities divided by it. Returns a scalar, the
     sum of the two directions' mean losses (the paper sums; transformers' align_loss averages).
     Computed in float32 whatever the embeddings' precision.
+
+    image_ids: (N,) integers, gathered like the embeddings, or None. Rows with the same id show
+    the same image (one image captioned in several languages): each row's target is then spread
+    evenly over every row of its image instead of a false negative; all ids distinct is the
+    paper's loss exactly.
     """
     logits = image_embeds.float() @ text_embeds.float().T
     logits = logits / temperature
-    targets = torch.arange(logits.shape[0], device=logits.device)
+    if image_ids is None:
+        targets = torch.arange(logits.shape[0], device=logits.device)
+    else:
+        same = (image_ids[:, None] == image_ids[None, :]).float()
+        targets = same / same.sum(dim=1, keepdim=True)  # symmetric: serves both directions
     image_to_text = F.cross_entropy(logits, targets, label_smoothing=label_smoothing)
     text_to_image = F.cross_entropy(logits.T, targets, label_smoothing=label_smoothing)
     return image_to_text + text_to_image
