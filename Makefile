@@ -41,6 +41,7 @@ bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m benchmarks.bench_filter
 	HF_HUB_OFFLINE=1 $(PY) -m benchmarks.bench_train
 	HF_HUB_OFFLINE=1 $(PY) -m benchmarks.bench_eval --output bench-output/eval
+	HF_HUB_OFFLINE=1 $(PY) -m benchmarks.bench_micro_batch
 	$(PY) -m benchmarks.update_docs
 
 clean:

@@ -1,7 +1,7 @@
 """Micro-batches (gradient caching): memory flat in the global batch, step time, batch per GPU.
 
-    python -m benchmarks.bench_micro_batch [--config tiny] [--micro-batch 16]
-        [--batches 32,64,128] [--rounds 3] [--presets tiny,b3-mini,...] [--gpu-gib 24,80,141]
+    python -m benchmarks.bench_micro_batch [--config tiny] [--micro-batch 32]
+        [--batches 64,128,256] [--rounds 3] [--presets tiny,b3-mini,...] [--gpu-gib 24,80,141]
 
 1. Measured here, each run in its own process so that its peak memory is its own: training
    steps (backward_global_batch, LAMB step) of `--config` for each global batch in
@@ -234,8 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     # config
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="tiny", help="preset timed here (part 1)")
-    parser.add_argument("--micro-batch", type=int, default=16)
-    parser.add_argument("--batches", default="32,64,128", help="global batches timed here")
+    parser.add_argument("--micro-batch", type=int, default=32)
+    parser.add_argument("--batches", default="64,128,256", help="global batches timed here")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per run")
     parser.add_argument("--rounds", type=int, default=3, help="whole/micro run pairs per batch")
     parser.add_argument("--presets", default="tiny,b3-mini,b5-base,b7-base,l2-large")
@@ -309,9 +309,19 @@ def main(argv: list[str] | None = None) -> int:
         for gib in sizes:
             budget = (gib - RESERVE_GIB) * 2**30
             whole = largest_batch(budget, fixed, per_sample, per_square)
-            micro = largest_batch(budget, fixed + m * per_sample, embeds, per_square)
-            cost[f"largest_whole_{gib:g}gib"], cost[f"largest_micro_{gib:g}gib"] = whole, micro
-            row += [f"{whole:,}", f"{micro:,}"]
+            # the largest power-of-two micro-batch up to --gpu-micro-batch whose activations
+            # leave room for the logits of a batch at least as large as without micro-batches
+            m, micro = args.gpu_micro_batch, 0
+            while m >= 1:
+                micro = largest_batch(budget, fixed + m * per_sample, embeds, per_square)
+                if micro >= max(whole, m):
+                    break
+                m //= 2
+            if m < 1:
+                m, micro = 0, 0
+            cost[f"largest_whole_{gib:g}gib"] = whole
+            cost[f"largest_micro_{gib:g}gib"], cost[f"micro_batch_{gib:g}gib"] = micro, m
+            row += [f"{whole:,}", f"{micro:,} (m = {m})" if m else "0"]
         table2.append(row)
 
     # report
@@ -331,13 +341,14 @@ def main(argv: list[str] | None = None) -> int:
     ]
     headers2 = ["preset", "parameters", "step MiB / sample", "saved MiB / sample"]
     for gib in sizes:
-        headers2 += [f"{gib:g} GiB: whole", f"{gib:g} GiB: micro {args.gpu_micro_batch}"]
+        headers2 += [f"{gib:g} GiB: whole", f"{gib:g} GiB: micro-batches"]
     worst = max(r["time_ratio"] for r in measured)
     markdown = "\n".join(
         [
             "# Micro-batches (gradient caching)",
             "",
-            f"## Measured: `{args.config}` on CPU ({torch.get_num_threads()} threads), "
+            f"## Measured: `{args.config}` on CPU ({args.threads or torch.get_num_threads()} "
+            "thread(s) per run), "
             f"micro-batch {args.micro_batch}",
             "",
             f"Seconds per step (median of {args.steps} steps, then of {args.rounds} runs), the "
@@ -373,10 +384,10 @@ def main(argv: list[str] | None = None) -> int:
             f"4,096: logits, softmaxes and their gradients), and {STATE_BYTES} bytes "
             f"per parameter (weights, gradients, LAMB's two moments), with a {VOCAB:,}-token "
             f"vocabulary; {RESERVE_GIB:g} GiB kept for the CUDA context and allocator. Whole: "
-            "every sample's activations, float32 pixels and embeddings at once. Micro: one "
-            f"micro-batch of {args.gpu_micro_batch}'s activations and pixels, then per sample "
-            "only the embeddings and their cached gradients; what bounds it is the B x B "
-            "logits. On the host, the batch's uint8 pixels grow with B either way (16,384 x 289 "
+            "every sample's activations, float32 pixels and embeddings at once. Micro-batches: one "
+            "micro-batch's activations and pixels (m, the largest power of two up to "
+            f"{args.gpu_micro_batch} that leaves room), then per sample only the embeddings and "
+            "their cached gradients; what bounds it is the B x B logits. On the host, the batch's uint8 pixels grow with B either way (16,384 x 289 "
             "px: 3.8 GiB).",
             "",
             markdown_table(headers2, table2),

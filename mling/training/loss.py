@@ -65,8 +65,9 @@ def contrastive_loss(
     evenly over every row of its image instead of a false negative; all ids distinct is the
     paper's loss exactly.
     """
-    logits = image_embeds.float() @ text_embeds.float().T
-    logits = logits / temperature
+    # Dividing the (N, D) captions rather than the (N, N) logits spares one N x N tensor,
+    # which bounds the global batch on one device once micro-batches bound the rest.
+    logits = image_embeds.float() @ (text_embeds.float() / temperature).T
     if image_ids is None:
         targets = torch.arange(logits.shape[0], device=logits.device)
     else:
