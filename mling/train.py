@@ -16,7 +16,6 @@ import argparse
 import os
 import signal
 import sys
-from pathlib import Path
 
 import torch
 from accelerate import Accelerator
@@ -25,6 +24,7 @@ from transformers import AutoTokenizer
 from mling.common.cli import deprecation_notice, one_line_errors
 from mling.common.errors import InputError
 from mling.common.hub import resolve_source
+from mling.common.storage import local_path
 from mling.pairs.schema import add_column_arguments
 from mling.training.checkpoint import (
     checkpoint_architecture,
@@ -72,7 +72,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--config", required=True, help="preset name (tiny, b3-mini, ...) or YAML")
     parser.add_argument("--train-data", required=True, nargs="+", help="pair shards, dirs, globs")
     parser.add_argument("--tokenizer", required=True, help="vocabulary dir (AutoTokenizer)")
-    parser.add_argument("--output-dir", required=True, type=Path)
+    parser.add_argument("--output-dir", required=True, help="local run folder")
     parser.add_argument("--max-steps", type=int, help="optimizer steps (overrides the preset)")
     parser.add_argument("--resume", help="'latest' or a checkpoint directory")
     parser.add_argument(
@@ -179,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides["freeze"] = args.freeze
     recipe = load_recipe(args.config, overrides)
     run, model_cfg, data_cfg = recipe.run, recipe.model, recipe.data
-    output_dir, checkpoints = args.output_dir, args.output_dir / "checkpoints"
+    output_dir = local_path(args.output_dir, "--output-dir")  # checkpoints need renames
+    checkpoints = output_dir / "checkpoints"
     check_run_dir(output_dir, resume=bool(args.resume), overwrite=args.overwrite)
     accelerator = Accelerator(
         mixed_precision=run.precision,
