@@ -20,12 +20,22 @@ import pytest
 from tests.helpers.user_project import user_project
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ["common", "pairs", "vocab", "filtering", "synthetic", "training", "evaluation"]
+PARTS = [
+    "common",
+    "pairs",
+    "vocab",
+    "filtering",
+    "synthetic",
+    "emoji_set",
+    "training",
+    "evaluation",
+]
 # door script -> the module whose main it calls; the README names these commands.
 DOORS = {
     "tokenizer_training/build_vocab.py": "mling.vocab.build_vocab",
     "data/filter.py": "mling.filtering.filter",
     "data/synthetic.py": "mling.synthetic.generate",
+    "data/emoji_set.py": "mling.emoji_set.build",
     "eval/multi30k.py": "mling.evaluation.multi30k",
     "eval/retrieval_set.py": "mling.evaluation.retrieval_set",
     "eval/zero_shot.py": "mling.evaluation.zero_shot",
