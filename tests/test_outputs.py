@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -17,6 +16,7 @@ from mling.synthetic import generate
 from mling.training.run_dir import LOCK
 from tests.helpers import train_fixtures
 from tests.helpers.filter_cases import run, write_reason_fixture
+from tests.helpers.kill import processes
 from tests.helpers.train_fixtures import tiny_argv
 
 toy_pairs = train_fixtures.toy_pairs  # fixture
@@ -111,18 +111,6 @@ def test_recipe_values_no_run_can_use_are_refused_before_any_work(
         assert mling.train.main(argv) == 2
     assert says in capsys.readouterr().err
     assert not (tmp_path / "run" / "checkpoints").exists()
-
-
-def processes() -> list[tuple[int, int, str]]:
-    """(pid, parent pid, state) of every process, from /proc (Z: a zombie, already dead)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        found.append((int(stat.parent.name), int(fields[1]), fields[0]))
-    return found
 
 
 @pytest.mark.slow

@@ -36,9 +36,22 @@ COLUMN_PRESETS: dict[str, dict[str, str]] = {
         "height": "resized_height",
         "jpg": "image",
     },
-    "laion": {"TEXT": "caption", "URL": "url", "WIDTH": "width", "HEIGHT": "height"},
-    "wit": {"caption_alt_text_description": "caption", "image_url": "url"},
-    "coyo": {"text": "caption"},
+    # LAION-400M names its rows SAMPLE_ID, COYO-700M id; LAION-5B and WIT have no key column
+    # (the readers name each row by its file and number).
+    "laion": {
+        "TEXT": "caption",
+        "URL": "url",
+        "WIDTH": "width",
+        "HEIGHT": "height",
+        "SAMPLE_ID": "key",
+    },
+    "wit": {
+        "caption_alt_text_description": "caption",
+        "image_url": "url",
+        "original_width": "width",
+        "original_height": "height",
+    },
+    "coyo": {"text": "caption", "id": "key"},
 }
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
@@ -50,9 +63,10 @@ STATUS_OK = "success"
 
 
 # Columns that tell a layout apart, checked in order; the first whose columns are all present
-# (and that would rename something) is the layout.
+# (and that would rename something) is the layout. WIT has original_width/height too, but
+# no downloader's status.
 SIGNATURES: tuple[tuple[str, frozenset[str]], ...] = (
-    ("img2dataset", frozenset({"original_width", "original_height"})),
+    ("img2dataset", frozenset({"original_width", "original_height", "status"})),
     ("wit", frozenset({"caption_alt_text_description"})),
     ("laion", frozenset({"TEXT", "URL"})),
     ("coyo", frozenset({"text", "url", "image_phash"})),
