@@ -194,7 +194,11 @@ def test_a_frozen_tower_gets_no_gradient_under_caching(accelerator, tower):
     ).parameters():
         parameter.requires_grad_(False)
     model = DualEncoder(model.align, frozen=(tower,)).train()
+    frozen_module = model.align.vision_model if tower == "image" else model.align.text_model
+    calls = []
+    frozen_module.register_forward_hook(lambda *_: calls.append(1))
     backward_global_batch(accelerator, model, host_batch(), loss_fn, micro_batch=4)
+    assert len(calls) == 2  # the first pass only: nothing to back-propagate into it
     grads = gradients(model)
     prefix = "align.vision_model" if tower == "image" else "align.text_model"
     assert not any(name.startswith(prefix) for name in grads)

@@ -75,11 +75,17 @@ def _device_random(device: torch.device):
     return backend if hasattr(backend, "get_rng_state") else None
 
 
-def _inputs(batch: dict, rows: slice, device: torch.device) -> tuple[torch.Tensor, ...]:
-    """One micro-batch's model inputs on the device: uint8 pixels move, then become floats."""
-    pixels = to_model_pixels(batch["pixel_values"][rows].to(device, non_blocking=True))
-    input_ids = batch["input_ids"][rows].to(device, non_blocking=True)
-    attention_mask = batch["attention_mask"][rows].to(device, non_blocking=True)
+def _inputs(
+    batch: dict, rows: slice, device: torch.device, frozen: frozenset = frozenset()
+) -> tuple[torch.Tensor | None, ...]:
+    """One micro-batch's model inputs on the device: uint8 pixels move, then become floats.
+    A tower named in frozen gets None (the model skips it)."""
+    pixels = input_ids = attention_mask = None
+    if "image" not in frozen:
+        pixels = to_model_pixels(batch["pixel_values"][rows].to(device, non_blocking=True))
+    if "text" not in frozen:
+        input_ids = batch["input_ids"][rows].to(device, non_blocking=True)
+        attention_mask = batch["attention_mask"][rows].to(device, non_blocking=True)
     return pixels, input_ids, attention_mask
 
 
@@ -134,6 +140,7 @@ def backward_global_batch(
     # then re-running each other one with autograd from the random state its first pass drew
     # from; the temperature's goes with the last one, where DDP reduces
     last = len(slices) - 1
+    frozen = getattr(accelerator.unwrap_model(model), "frozen", frozenset())
     for i, (rows, state) in enumerate(zip(slices, states, strict=True)):
         sync = accelerator.no_sync(model) if i < last else contextlib.nullcontext()
         with sync, running_stats_frozen(model):
@@ -141,11 +148,15 @@ def backward_global_batch(
                 image_part, text_part, live_temperature = kept
                 del kept
             else:
+                # a frozen tower has no gradient to carry: only the towers that train re-run
                 state.restore()
-                image_part, text_part, live_temperature = model(*_inputs(batch, rows, device))
-            surrogate = (image_part * image_embeds.grad[rows]).sum() + (
-                text_part * text_embeds.grad[rows]
-            ).sum()
+                inputs = _inputs(batch, rows, device, frozen)
+                image_part, text_part, live_temperature = model(*inputs)
+            surrogate = sum(
+                (part * leaf.grad[rows]).sum()
+                for part, leaf in ((image_part, image_embeds), (text_part, text_embeds))
+                if part is not None and part.requires_grad
+            )
             if i == last:
                 surrogate = surrogate + live_temperature * temperature.grad
             accelerator.backward(surrogate)

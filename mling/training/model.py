@@ -103,25 +103,32 @@ class DualEncoder(nn.Module):
         return self
 
     def forward(
-        self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        self,
+        pixel_values: torch.Tensor | None,
+        input_ids: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor]:
         """pixel_values (B, 3, S, S) float, input_ids/attention_mask (B, L) ->
-        image_embeds (B, D), text_embeds (B, D), both L2-normalized, and the scalar temperature."""
-        # NHWC activations: 2.2x faster EfficientNet forward+backward on CPU (depthwise convs),
-        # and what cuDNN prefers under autocast. The weights stay NCHW, so checkpoints do too.
-        pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
+        image_embeds (B, D), text_embeds (B, D), both L2-normalized, and the scalar temperature.
+        A tower whose input is None is skipped and its embeddings are None (gradient caching
+        re-runs only the towers that train)."""
+        image_embeds = text_embeds = None
         # A frozen tower runs without autograd: no activations kept, no backward through it.
         grad = torch.is_grad_enabled()
-        with torch.set_grad_enabled(grad and "image" not in self.frozen):
-            image_embeds = self.align.vision_model(pixel_values=pixel_values).pooler_output
-        with torch.set_grad_enabled(grad and "text" not in self.frozen):
-            hidden = self.align.text_model(input_ids=input_ids, attention_mask=attention_mask)
-            text_embeds = self.align.text_projection(hidden.last_hidden_state[:, 0, :])
-        return (
-            F.normalize(image_embeds, dim=-1),
-            F.normalize(text_embeds, dim=-1),
-            self.align.temperature,
-        )
+        if pixel_values is not None:
+            # NHWC activations: 2.2x faster EfficientNet forward+backward on CPU (depthwise
+            # convs), and what cuDNN prefers under autocast. The weights stay NCHW, so
+            # checkpoints do too.
+            pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
+            with torch.set_grad_enabled(grad and "image" not in self.frozen):
+                pooled = self.align.vision_model(pixel_values=pixel_values).pooler_output
+            image_embeds = F.normalize(pooled, dim=-1)
+        if input_ids is not None:
+            with torch.set_grad_enabled(grad and "text" not in self.frozen):
+                hidden = self.align.text_model(input_ids=input_ids, attention_mask=attention_mask)
+                cls = self.align.text_projection(hidden.last_hidden_state[:, 0, :])
+            text_embeds = F.normalize(cls, dim=-1)
+        return image_embeds, text_embeds, self.align.temperature
 
 
 def _checkpointed_forward(block: nn.Module, hidden_states: torch.Tensor) -> torch.Tensor:
