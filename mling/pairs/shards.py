@@ -2,7 +2,9 @@
 
 Parquet shards carry `key`, `caption`, `url`, `width`, `height` (original size in pixels) and
 `image` (encoded bytes, optional). Webdataset tar shards carry `{key}.jpg`, `{key}.txt` and
-`{key}.json` per sample. Other layouts (LAION, WIT, COYO) map their column names onto ours.
+`{key}.json` per sample. Other layouts (LAION, WIT, COYO) map their column names onto ours;
+WIT's TSV (`.tsv`, `.tsv.gz`) and folders written by `datasets`' `save_to_disk` (Arrow files
+beside a state.json) are read as they are.
 
 Readers return values as stored: a caption that is a number or a width that is a string stays
 so, and the filter gives it a reason instead of this module coercing it away.
@@ -22,8 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mling.common.atomic import staged_output
+from mling.common.atomic import check_published, staged_output
 from mling.common.errors import InputError
+from mling.common.storage import URL, arrow_source, as_path, glob_paths, open_file
 from mling.pairs.schema import (
     IMAGE_SUFFIXES,
     PAIR_COLUMNS,
@@ -35,6 +38,7 @@ from mling.pairs.schema import (
 )
 
 BRACES = re.compile(r"\{([^{}]*)\}")
+TSV_SUFFIXES = (".tsv", ".tsv.gz")  # WIT publishes gzipped TSV with a header line
 
 
 def expand_braces(text: str) -> list[str]:
@@ -56,24 +60,51 @@ def expand_braces(text: str) -> list[str]:
     return [name for item in items for name in expand_braces(head + item + tail)]
 
 
+def saved_dataset_files(path: Path) -> list[Path] | None:
+    """The Arrow files of a folder written by `datasets`' `save_to_disk` (recognized by its
+    state.json; of a DatasetDict, the `train` split, as training reads it), or None."""
+    if (path / "dataset_dict.json").is_file():
+        splits = sorted(p.name for p in path.iterdir() if (p / "state.json").is_file())
+        if "train" not in splits:
+            raise InputError(f"{path} has splits {splits} but no 'train'; pass the split folder")
+        path = path / "train"
+    state = path / "state.json"
+    if not state.is_file():
+        return None
+    try:
+        with open_file(state) as file:
+            return [path / entry["filename"] for entry in json.load(file)["_data_files"]]
+    except (ValueError, KeyError, TypeError) as error:
+        raise InputError(
+            f"{state} is not a `datasets` state file (no {error}); save the dataset again"
+        ) from None
+
+
 def expand_inputs(
-    paths: Iterable[str | Path], suffixes: tuple[str, ...] = (".parquet", ".tar")
+    paths: Iterable[str | Path], suffixes: tuple[str, ...] = (".parquet", ".tar", *TSV_SUFFIXES)
 ) -> list[Path]:
     """Files, directories, globs and brace ranges (`shards/{00000..00099}.tar`) -> shard files.
 
     A directory contributes the shards directly inside it, not those in subfolders, so a filter
     output's `rejected/` and `webdataset/` never leak into training; use a `**` glob to recurse.
+    A folder written by `datasets`' `save_to_disk` contributes its Arrow files.
+
+    Any of them may be a URL (`s3://bucket/laion/{00000..00099}.tar`, read with fsspec); an
+    output of ours there whose upload has not finished is refused (`check_published`).
 
     Raises InputError naming the first path that matches nothing.
     """
-    found: list[Path] = []
+    found: list[Path | URL] = []
     for raw in (name for given in paths for name in expand_braces(str(given))):
         text = str(raw)
-        matches = sorted(glob.glob(text, recursive=True)) if glob.has_magic(text) else [text]
-        if not matches or not Path(matches[0]).exists():
+        matches = glob_paths(text) if glob.has_magic(text) else [as_path(text)]
+        if not matches or not matches[0].exists():
             raise InputError(f"input not found: {text}")
-        for match in map(Path, matches):
-            if match.is_dir():
+        for match in matches:
+            saved = saved_dataset_files(match) if match.is_dir() else None
+            if saved is not None:
+                found.extend(saved)
+            elif match.is_dir():
                 found.extend(
                     p for p in sorted(match.iterdir()) if p.is_file() and p.name.endswith(suffixes)
                 )
@@ -82,6 +113,7 @@ def expand_inputs(
     unique = list(dict.fromkeys(found))
     if not unique:
         raise InputError(f"no {'/'.join(suffixes)} files in: {', '.join(map(str, paths))}")
+    check_published(unique)
     return unique
 
 
@@ -89,6 +121,16 @@ def _rename(table: pa.Table, mapping: dict[str, str], columns: list[str] | None)
     """Apply the column mapping, add missing optional pair columns as nulls, select columns."""
     names = [mapping.get(name, name) for name in table.column_names]
     table = table.rename_columns(names)
+    image = table.column("image") if "image" in names else None
+    if image is not None and pa.types.is_struct(image.type):  # `datasets`' Image: {bytes, path}
+        image = pc.struct_field(image, "bytes")
+        table = table.set_column(names.index("image"), "image", image)
+    if image is not None and "width" not in names and "height" not in names:
+        # A source with images but no sizes (a `datasets` folder): the sizes in the images'
+        # headers, so the image filters judge them; null where the bytes are not an image.
+        sizes = [_header_size(data) for data in image.to_pylist()]
+        table = table.append_column("width", pa.array([s[0] for s in sizes], pa.int64()))
+        table = table.append_column("height", pa.array([s[1] for s in sizes], pa.int64()))
     for field in PAIR_SCHEMA:
         if field.name not in table.column_names:
             table = table.append_column(field.name, pa.nulls(len(table), field.type))
@@ -97,17 +139,106 @@ def _rename(table: pa.Table, mapping: dict[str, str], columns: list[str] | None)
     return table
 
 
+def _header_size(data: bytes | None) -> tuple[int | None, int | None]:
+    """(width, height) in px from an encoded image's header (no pixels decoded)."""
+    from PIL import Image
+
+    if not data:
+        return None, None
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except Exception:  # Pillow raises many types for bytes that are not an image
+        return None, None
+
+
 def open_parquet(path: Path) -> pq.ParquetFile:
     """A parquet shard opened (its footer read); one InputError line for a damaged file."""
+    source = arrow_source(path)  # a URL streams the byte ranges asked for
     try:
-        return pq.ParquetFile(path)
+        parquet = pq.ParquetFile(source)
     except Exception as error:  # pyarrow raises several types for a damaged file
         raise InputError(f"cannot read parquet {path}: {str(error).splitlines()[0]}") from None
+    check_unique_columns(path, parquet.schema_arrow.names)
+    return parquet
+
+
+def check_unique_columns(path: object, names: list[str], mapping: dict | None = None) -> None:
+    """One InputError line when two columns have one name, as stored or after `mapping`."""
+    renamed = [(mapping or {}).get(name, name) for name in names]
+    twice = sorted({name for name in renamed if renamed.count(name) > 1})
+    if twice:
+        how = "after renaming " if renamed != names else ""
+        raise InputError(
+            f"{path} has two columns named {', '.join(map(repr, twice))} {how}(columns: "
+            f"{', '.join(names)}); keep one, or rename one with --column SRC=DEST"
+        )
 
 
 def _iter_parquet(path: Path, batch_rows: int) -> Iterator[pa.Table]:
     for batch in open_parquet(path).iter_batches(batch_size=batch_rows):
         yield pa.Table.from_batches([batch])
+
+
+def _iter_arrow(path: Path, batch_rows: int) -> Iterator[pa.Table]:
+    """An Arrow IPC file as `datasets` writes it (the stream format; the file format too)."""
+    try:
+        source = arrow_source(path)
+        source = pa.memory_map(source) if isinstance(source, str) else source
+        try:
+            batches = iter(pa.ipc.open_stream(source))
+        except pa.ArrowInvalid:
+            source.seek(0)
+            reader = pa.ipc.open_file(source)
+            batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+        for batch in batches:
+            yield pa.Table.from_batches([batch])
+    except (OSError, pa.ArrowInvalid) as error:
+        raise InputError(f"cannot read Arrow file {path}: {str(error).splitlines()[0]}") from None
+
+
+def _iter_tsv(path: Path, batch_rows: int) -> Iterator[pa.Table]:
+    """TSV with a header line (gzipped or not), as WIT publishes it: every value read as text
+    (the filter parses sizes itself), an empty field as null, quoted fields may span lines."""
+    from pyarrow import csv
+
+    def stream():  # a local path: pyarrow reads the gzip itself; a URL: a file object
+        source = arrow_source(path)
+        gzipped = not isinstance(source, str) and path.name.endswith(".gz")
+        return pa.CompressedInputStream(source, "gzip") if gzipped else source
+
+    parse = csv.ParseOptions(delimiter="\t", newlines_in_values=True)
+    try:
+        header = csv.open_csv(stream(), parse_options=parse).schema.names
+        text = {name: pa.string() for name in header}
+        convert = csv.ConvertOptions(column_types=text, null_values=[""], strings_can_be_null=True)
+        for batch in csv.open_csv(stream(), parse_options=parse, convert_options=convert):
+            yield pa.Table.from_batches([batch])
+    except (OSError, pa.ArrowInvalid) as error:
+        raise InputError(f"cannot read TSV {path}: {str(error).splitlines()[0]}") from None
+
+
+def _reader(path: Path):
+    """The reader for a shard, by its name: tar, Arrow, TSV, else parquet."""
+    name = path.name
+    if name.endswith(".tar"):
+        return _iter_tar
+    if name.endswith(".arrow"):
+        return _iter_arrow
+    return _iter_tsv if name.endswith(TSV_SUFFIXES) else _iter_parquet
+
+
+def _with_keys(table: pa.Table, path: Path, first_row: int) -> pa.Table:
+    """Sources without a key column (LAION-5B, WIT, `datasets`) get one: the file's name and
+    the row's number in it (`wit_v1_train_all-00000-of-00010-000000017`), the same on every
+    read, without a dot or a slash (a webdataset key ends at the first dot)."""
+    name = path.name.removesuffix(".gz")
+    name = name.rsplit(".", 1)[0] if name.endswith((".parquet", ".tar", ".tsv", ".arrow")) else name
+    if path.name.endswith(".arrow"):  # `datasets` names every folder's files data-*.arrow
+        name = f"{path.parent.name}-{name}"
+    stem = re.sub(r"[^0-9A-Za-z_-]+", "_", name)
+    keys = [f"{stem}-{first_row + i:09d}" for i in range(table.num_rows)]
+    return table.append_column("key", pa.array(keys, pa.string()))
 
 
 def _sample_key(member_name: str) -> tuple[str, str]:
@@ -133,7 +264,7 @@ def _iter_tar(path: Path, batch_rows: int) -> Iterator[pa.Table]:
         return row
 
     try:
-        with tarfile.open(path, "r|*") as tar:
+        with open_file(path) as file, tarfile.open(fileobj=file, mode="r|*") as tar:
             for member in tar:
                 if not member.isfile():
                     continue
@@ -176,7 +307,7 @@ def count_tar_samples(path: Path) -> int:
     follows (a new key, or a member the sample already has, starts a sample)."""
     samples, key, extensions = 0, None, set()
     try:
-        with tarfile.open(path, "r:") as tar:
+        with open_file(path) as file, tarfile.open(fileobj=file, mode="r:") as tar:
             for member in tar:
                 if not member.isfile():
                     continue
@@ -194,7 +325,7 @@ def count_tar_samples(path: Path) -> int:
 def _check_complete(path: Path, end: int) -> None:
     """A tar ends with two zero blocks after its last member (at byte `end`); one cut at a
     member boundary reads as complete without them: one InputError line."""
-    with open(path, "rb") as file:
+    with open_file(path) as file:
         file.seek(end)
         tail = file.read(2 * tarfile.BLOCKSIZE)
     if len(tail) < 2 * tarfile.BLOCKSIZE or tail.strip(b"\0") != b"":
@@ -218,10 +349,11 @@ def _rows_to_table(rows: list[dict]) -> pa.Table:
 
 
 def source_columns(path: Path) -> list[str]:
-    """A shard's column names as stored: the parquet schema, or the first tar sample's."""
+    """A shard's column names as stored: the parquet schema, or its first rows' (a tar's
+    first sample, a TSV's header, an Arrow file's first batch)."""
     if path.name.endswith(".parquet"):
         return open_parquet(path).schema_arrow.names
-    for table in _iter_tar(path, batch_rows=1):
+    for table in _reader(path)(path, 1):
         return table.column_names
     return []
 
@@ -257,20 +389,25 @@ def iter_pair_batches(
     batch_rows: int = 8192,
     columns: list[str] | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Stream pair-schema record batches from parquet and webdataset shards.
+    """Stream pair-schema record batches from parquet, webdataset, Arrow and TSV shards.
 
     Each batch has at most `batch_rows` rows, the pair columns (missing optional ones as
     nulls) plus any extra source columns, or exactly `columns` when given. Each row is read
     once: from a tar's metadata sidecar (`sidecars`), only the rows the tar lacks.
     """
     mapping = column_map or {}
-    files = expand_inputs(paths)
+    paths = list(paths)
+    files = expand_inputs(paths) if paths else []  # no shards (a filter that kept nothing)
     beside_a_tar = sidecars(files)
     for path in files:
-        reader = _iter_tar if path.name.endswith(".tar") else _iter_parquet
-        for table in reader(path, batch_rows):
+        row = 0
+        for table in _reader(path)(path, batch_rows):
+            if "key" not in (mapping.get(name, name) for name in table.column_names):
+                table = _with_keys(table, path, row)
+            row += table.num_rows
             if path in beside_a_tar:
                 table = _failed_rows(table)
+            check_unique_columns(path, table.column_names, mapping)
             yield from _rename(table, mapping, columns).to_batches(max_chunksize=batch_rows)
 
 

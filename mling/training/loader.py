@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
@@ -111,8 +110,14 @@ def index_sources(paths: list[str | Path], mapping: dict[str, str]) -> list[Sour
                 continue
             if path in metadata_only:
                 continue
-            metadata = open_parquet(path).metadata
-            _require_columns(path, set(metadata.schema.names), wanted)
+            if path.name.endswith((".arrow", ".tsv", ".tsv.gz")):  # WIT, an Arrow file alone
+                raise InputError(
+                    f"{path} is not a parquet or webdataset shard; training reads those and "
+                    "`datasets` folders with images (fetch a URL list's images with img2dataset)"
+                )
+            parquet = open_parquet(path)
+            metadata = parquet.metadata  # its schema names leaves: an Image struct's `bytes`
+            _require_columns(path, set(parquet.schema_arrow.names), wanted)
             rows = tuple(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups))
             sources.append(Source(str(path), "parquet", rows))
     return sources
@@ -123,8 +128,7 @@ def train_columns(
 ) -> tuple[dict[str, str], str | None]:
     """The column mapping for the training inputs: the preset asked for, or the layout their
     first shard's columns call for (`layout_columns`), with `specs` on top."""
-    files = [f for raw in paths if not is_saved_dataset(Path(raw)) for f in expand_inputs([raw])]
-    return layout_columns(files, preset, specs)
+    return layout_columns(expand_inputs(paths), preset, specs)
 
 
 def make_blocks(sources: list[Source], block_rows: int, readers: int) -> list[Block]:
@@ -256,7 +260,7 @@ class PairStream(IterableDataset):
         wanted = {dest: src for src, dest in self.mapping.items()}
         if source.kind == "parquet":
             columns = [wanted.get("caption", "caption"), wanted.get("image", "image")]
-            table = pq.ParquetFile(source.path).read_row_group(part, columns=columns)
+            table = open_parquet(source.path).read_row_group(part, columns=columns)
             table = table.rename_columns(["caption", "image"])
         else:
             batches = iter_pair_batches([source.path], self.mapping, columns=["caption", "image"])

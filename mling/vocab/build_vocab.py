@@ -27,6 +27,7 @@ from pathlib import Path
 from mling.common.atomic import check_output, claim_output, publish_dir, staging_dir
 from mling.common.cli import add_overwrite_argument, one_line_errors
 from mling.common.errors import InputError
+from mling.common.storage import URL, as_path, local_path
 from mling.pairs.schema import add_column_arguments, column_map
 from mling.pairs.shards import expand_inputs, layout_columns
 from mling.vocab.alphabet import AlphabetConfig, select_alphabet
@@ -35,7 +36,7 @@ from mling.vocab.corpus import CorpusConfig, discover
 from mling.vocab.export import load_tokenizer, save_vocabulary
 from mling.vocab.forked import ForkedStream
 from mling.vocab.labels import Labeler
-from mling.vocab.normalization import SPECIAL_TOKENS, NormalizationConfig, Pipeline
+from mling.vocab.normalization import NormalizationConfig, Pipeline
 from mling.vocab.sample import (
     SampleStats,
     SamplingConfig,
@@ -55,6 +56,7 @@ from mling.vocab.vocab_report import (
 from mling.vocab.wordpiece import train_wordpiece, word_sequences
 
 PROG = "build_vocab.py"
+MIN_VOCAB_SIZE = 100  # tokens, the 5 special ones included: room for a small alphabet at least
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,7 +79,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="text/.gz/JSONL/parquet/tar files, "
         "directories, globs, datasets.save_to_disk directories",
     )
-    paths.add_argument("--output", type=Path, help="vocabulary directory (report.* goes inside)")
+    paths.add_argument(
+        "--output", type=as_path, help="vocabulary directory (report.* goes inside), or a URL"
+    )
     add_overwrite_argument(paths)
     paths.add_argument("--text-column", default="caption", help="JSONL/parquet/tar/datasets text")
     add_column_arguments(paths)  # for pairs in a foreign layout: the source of `caption`
@@ -98,7 +102,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     paths.add_argument(
         "--max-line-bytes", type=int, default=16_384, help="longer lines are skipped"
     )
-    paths.add_argument("--sample-out", type=Path, help="also keep the balanced sample text here")
+    paths.add_argument("--sample-out", help="also keep the balanced sample text here (local)")
     sampling = parser.add_argument_group("language balancing")
     sampling.add_argument("--alpha", type=float, default=0.3, help="p_l ~ n_l^alpha; 1 = natural")
     sampling.add_argument("--max-sentences", type=int, default=10_000_000)
@@ -142,6 +146,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--output DIR is required")
     if args.report_only and not args.output and len(args.tokenizer) > 1:
         parser.error("comparing several vocabularies needs --output DIR for the report")
+    args.sample_out = local_path(args.sample_out, "--sample-out")
     return args
 
 
@@ -151,7 +156,7 @@ def report_only(args: argparse.Namespace, corpus: CorpusConfig) -> int:
     for directory in args.tokenizer:
         name = directory.name if directory.name not in tokenizers else str(directory)
         tokenizers[name] = load_tokenizer(directory)
-    output = args.output or args.tokenizer[0]
+    output = local_path(args.output, "--output with --report-only") or args.tokenizer[0]
     everything = SamplingConfig(holdout=1.0, report_lines=args.report_lines, seed=args.seed)
     skipped: Counter[str] = Counter()
     sources = discover(corpus, skipped)
@@ -210,10 +215,13 @@ def build(args: argparse.Namespace, corpus: CorpusConfig) -> int:
         "alphabet": alphabet_config,
         "train": train,
     }
-    if train.vocab_size <= len(SPECIAL_TOKENS):
-        raise InputError(f"--vocab-size must exceed {len(SPECIAL_TOKENS)} (the special tokens)")
-    output: Path = args.output
-    inputs = [Path(raw) for raw in args.input if not glob.has_magic(raw)]
+    if train.vocab_size < MIN_VOCAB_SIZE:  # 10 would build, and turn nearly all text to [UNK]
+        raise InputError(
+            f"--vocab-size {train.vocab_size} leaves no room for an alphabet; give at least "
+            f"{MIN_VOCAB_SIZE} (BERT's is 30522, ALIGN's multilingual one 250000)"
+        )
+    output: Path | URL = args.output  # a URL is staged here, then uploaded
+    inputs = [as_path(raw) for raw in args.input if not glob.has_magic(raw)]
     check_output(output, args.overwrite, inputs)
     pipeline = Pipeline(normalization)
     timer = StageTimer()
@@ -356,7 +364,8 @@ def _pair_columns(args: argparse.Namespace) -> dict[str, str]:
     if args.column_preset or args.column:
         return column_map(args.column_preset, args.column)
     try:
-        shards = [p for p in expand_inputs(args.input) if p.name.endswith((".parquet", ".tar"))]
+        pairs = (".parquet", ".tar", ".arrow", ".tsv", ".tsv.gz")  # not text lines
+        shards = [p for p in expand_inputs(args.input) if p.name.endswith(pairs)]
         return layout_columns(shards, None, None)[0]
     except InputError:  # text, JSONL or `datasets` inputs (or a damaged shard, named later)
         return {}

@@ -1,10 +1,10 @@
 """Reading a corpus: text lines from every format users have, streamed, with a reason for each
 line or file left out.
 
-Formats: plain text or gzip, one sentence per line; JSONL, parquet and webdataset tar shards
-with a text column (the pair schema's `caption` by default); datasets written with
-`datasets.save_to_disk`. Files, directories (read flat, as everywhere in the toolkit) and globs
-(`**` recurses).
+Formats: plain text or gzip, one sentence per line; JSONL, parquet, TSV (WIT's `.tsv.gz`) and
+webdataset tar shards with a text column (the pair schema's `caption` by default); datasets
+written with `datasets.save_to_disk`. Files, directories (read flat, as everywhere in the toolkit) and globs
+(`**` recurses), on disk or behind a URL (`s3://bucket/captions/*.jsonl.gz`, streamed).
 
 Bad input never stops a run and is never lost silently: an empty, binary or unreadable file is
 skipped with a one-line warning, a bad line is skipped with a reason (`invalid_utf8`,
@@ -28,7 +28,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mling.common.atomic import check_published
 from mling.common.errors import InputError
+from mling.common.storage import URL, arrow_source, as_path, glob_paths, open_file
 from mling.pairs.shards import expand_braces
 from mling.vocab.labels import (
     clean_label,
@@ -40,7 +42,7 @@ from mling.vocab.labels import (
 CHUNK_BYTES = 1 << 20  # read size; a line may span chunks
 SNIFF_BYTES = 8192  # a NUL byte here marks a file as binary (UTF-16 included)
 DATASET_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
-KNOWN_SUFFIXES = (".txt", ".gz", ".jsonl", ".ndjson", ".parquet", ".tar")  # found in directories
+KNOWN_SUFFIXES = (".txt", ".gz", ".jsonl", ".ndjson", ".parquet", ".tar", ".tsv")  # in folders
 # C0 controls other than tab/newline/CR, and DEL: never in real text, always in binary junk.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
@@ -75,8 +77,8 @@ class CorpusConfig:
 
 @dataclass(frozen=True)
 class Source:
-    path: Path
-    kind: str  # "text", "jsonl", "parquet", "tar" or "datasets"
+    path: Path | URL
+    kind: str  # "text", "jsonl", "parquet", "tar", "tsv" or "datasets"
     language: str | None = None  # read from the file name
     english_path: Path | None = None  # line-aligned English text file (parallel corpus)
 
@@ -110,6 +112,8 @@ def _kind(path: Path) -> str:
         return "jsonl"
     if name.endswith(".tar"):
         return "tar"
+    if name.endswith((".tsv", ".tsv.gz")):  # a header line, then rows (WIT)
+        return "tsv"
     return "text"
 
 
@@ -145,17 +149,18 @@ def _walk(directory: Path, skipped: Counter[str]) -> list[Source]:
 
 
 def _expand(raw: str, skipped: Counter[str]) -> list[Source]:
-    matches = sorted(glob.glob(raw, recursive=True)) if glob.has_magic(raw) else [raw]
-    if not matches or not Path(matches[0]).exists():
+    matches = glob_paths(raw) if glob.has_magic(raw) else [as_path(raw)]
+    if not matches or not matches[0].exists():
         raise InputError(f"input not found: {raw}")
     sources = []
-    for match in map(Path, matches):
+    for match in matches:
         if match.is_dir() and _is_dataset_dir(match):
             sources.append(Source(match, "datasets"))
         elif match.is_dir():
             sources.extend(_walk(match, skipped))
         else:
             sources.append(Source(match, _kind(match)))
+    check_published(source.path for source in sources)
     return sources
 
 
@@ -200,10 +205,11 @@ def discover(config: CorpusConfig, skipped: Counter[str]) -> list[Source]:
     return labelled
 
 
-def _open_binary(path: Path):
-    with open(path, "rb") as probe:
-        gzipped = probe.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rb") if gzipped else open(path, "rb")
+def _open_binary(path: Path | URL):
+    file = open_file(path)  # local or a URL, streamed
+    if file.peek(2)[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=file, mode="rb")  # the file closes when this is collected
+    return file
 
 
 @functools.cache
@@ -436,7 +442,7 @@ def _read_parquet(
     import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(source.path)
+        parquet = pq.ParquetFile(arrow_source(source.path))
     except Exception as error:  # pyarrow raises several types for a damaged file
         skipped[FILE_UNREADABLE] += 1
         warn(f"skipping {source.path}: cannot read parquet ({error})")
@@ -455,7 +461,8 @@ def _read_parquet(
         warn(f"stopped reading {source.path}: {error}")
 
 
-def _read_tar(source: Source, config: CorpusConfig, skipped: Counter[str]) -> Iterator[LineBatch]:
+def _read_pairs(source: Source, config: CorpusConfig, skipped: Counter[str]) -> Iterator[LineBatch]:
+    """A webdataset tar or a TSV, through the pair readers."""
     from mling.pairs.shards import iter_pair_batches
 
     batches = iter_pair_batches([source.path], batch_rows=config.batch_lines)
@@ -464,7 +471,7 @@ def _read_tar(source: Source, config: CorpusConfig, skipped: Counter[str]) -> It
             record_batch = next(batches)
         except StopIteration:
             return
-        except InputError as error:  # a damaged tar
+        except InputError as error:  # a damaged tar or TSV
             skipped[FILE_UNREADABLE] += 1
             warn(f"stopped reading {error}")
             return
@@ -490,7 +497,8 @@ _READERS = {
     "text": _read_text,
     "jsonl": _read_jsonl,
     "parquet": _read_parquet,
-    "tar": _read_tar,
+    "tar": _read_pairs,
+    "tsv": _read_pairs,
     "datasets": _read_datasets,
 }
 
