@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mling.common.atomic import claim_output
 from mling.common.cli import add_overwrite_argument, one_line_errors
+from mling.common.storage import local_path
 from mling.training.checkpoint import CheckpointError, resolve
 from mling.training.export import export_model, load_checkpoint_model, push_to_hub
 from mling.training.model_card import DEFAULT_LICENSE, model_card
@@ -28,13 +29,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--checkpoint", required=True, help="a checkpoint dir, or OUTPUT_DIR with 'latest'"
     )
-    parser.add_argument("--output", required=True, type=Path, help="export directory")
+    parser.add_argument("--output", required=True, help="export directory (local)")
     add_overwrite_argument(parser)
     parser.add_argument(
         "--license", default=DEFAULT_LICENSE, help="the model card's license field (the data's)"
     )
     parser.add_argument("--push-to-hub", metavar="REPO", help="also upload it (a hub id)")
     args = parser.parse_args(argv)
+    args.output = local_path(args.output, "--output", "publish with --push-to-hub, or copy it")
 
     path = Path(args.checkpoint)
     checkpoint = (

@@ -333,6 +333,27 @@ def test_training_output_dir_must_be_local(tmp_path, bucket, capsys, toy_tokeniz
     assert not objects(bucket)
 
 
+@pytest.mark.parametrize(
+    "entry",
+    [
+        ["data/synthetic.py", "--pairs", "10"],
+        ["mling/export.py", "--checkpoint", "runs/x"],
+        ["eval/multi30k.py", "--model", "m", "--multi30k", "m30k", "--images", "img"],
+        ["eval/retrieval_set.py", "--model", "m", "--captions", "c.jsonl", "--images", "img"],
+    ],
+    ids=["synthetic", "export", "multi30k", "retrieval_set"],
+)
+def test_outputs_that_stay_local_refuse_a_url_in_one_line(tmp_path, entry):
+    """Not a local folder named `s3:` made without a word: the URL is refused before any work."""
+    root = Path(__file__).resolve().parents[1]
+    command = [sys.executable, str(root / entry[0]), *entry[1:], "--output", "s3://bucket/out"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--output s3://bucket/out: must be a local folder" in lines[0]
+    assert not list(tmp_path.iterdir())
+
+
 # ---- one-line errors ----
 
 

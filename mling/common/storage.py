@@ -223,13 +223,13 @@ def arrow_source(path: str | Path | URL):
     return path.open("rb") if isinstance(path, URL) else str(path)
 
 
-def local_path(value: str | Path | None, flag: str) -> Path | None:
-    """A folder that must be local (checkpoints and scratch need renames); a URL is one line."""
+RENAMES = "checkpoints and scratch need renames, which object storage does not have"
+
+
+def local_path(value: str | Path | None, flag: str, why: str = RENAMES) -> Path | None:
+    """A folder that must be local; a URL is one line saying why."""
     if value is None:
         return None
     if is_url(value):
-        raise InputError(
-            f"{flag} {value}: must be a local folder (checkpoints and scratch need renames, "
-            "which object storage does not have); give a local path"
-        )
+        raise InputError(f"{flag} {value}: must be a local folder ({why}); give a local path")
     return Path(value)

@@ -62,7 +62,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="report name of each --model, in order (default: its folder name)",
     )
-    parser.add_argument("--output", required=True, type=Path, help="report folder")
+    parser.add_argument("--output", required=True, help="report folder (local)")
     parser.add_argument("--batch-size", type=int, default=EmbedConfig.batch_size)
     parser.add_argument("--device", default=EmbedConfig.device, help="auto, cpu, cuda, cuda:1")
     parser.add_argument(

@@ -18,6 +18,7 @@ from pathlib import Path
 from mling.common.atomic import check_output, claim_output, mark, staging_dir
 from mling.common.cli import one_line_errors
 from mling.common.hub import Source
+from mling.common.storage import local_path
 from mling.evaluation.embed import EmbedConfig, add_model_arguments, embed_config, model_names
 
 
@@ -64,6 +65,7 @@ def run_evaluator(
         add_model_arguments(parser)
         add_arguments(parser)
         args = parser.parse_args(argv)
+        args.output = local_path(args.output, "--output", "reports and the embedding cache are written in place")
         started = time.perf_counter()
         # Reports go into --output beside the embedding cache; a rerun reuses both. A file, or
         # a folder holding things we did not write, is refused: nothing of the user's is replaced.

@@ -25,13 +25,13 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, fields
 from functools import partial
 from multiprocessing import get_context
-from pathlib import Path
 
 import pyarrow as pa
 
 from mling.common.atomic import claim_output, staged_output
 from mling.common.cli import add_overwrite_argument, one_line_errors
 from mling.common.errors import InputError
+from mling.common.storage import local_path
 from mling.pairs.schema import PAIR_SCHEMA
 from mling.pairs.shards import write_pair_shards
 from mling.synthetic.captions import LANGUAGES, PHRASINGS
@@ -47,7 +47,7 @@ CORPUS_SCHEMA = PAIR_SCHEMA.append(pa.field("synthetic_noise", pa.string())).app
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output", required=True, type=Path, help="output folder")
+    parser.add_argument("--output", required=True, help="output folder (local)")
     add_overwrite_argument(parser)
     parser.add_argument("--pairs", type=int, default=30_000, help="rows in the noisy corpus")
     parser.add_argument("--seed", type=int, default=0)
@@ -91,7 +91,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="processes rendering images",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.output = local_path(args.output, "--output", "write it here, then copy it")
+    return args
 
 
 def noise_rates(specs: list[str]) -> NoiseRates:
