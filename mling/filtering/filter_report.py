@@ -11,29 +11,22 @@ from typing import Any
 
 from mling.common.report import markdown_table, new_figure
 from mling.filtering.filters import FILTERS, KEPT, REASON_NAMES, REASONS
+from mling.filtering.language_estimate import count_interval, estimate_counts
 
 MIN_LANGUAGE_ROWS = 20  # languages with fewer input rows are listed but left out of the spread
 
 
 def collect(engine: Any) -> dict[str, Any]:
-    """Aggregates from the engine: reason counts and filter flags by language, vocabulary."""
+    """Exact aggregates from the engine: rows per reason (and kept), the vocabulary."""
     by_reason = engine.query(
-        "SELECT language, coalesce(reason, 'kept') AS reason, count(*) AS rows "
-        "FROM decisions GROUP BY language, coalesce(reason, 'kept')"
-    ).to_pylist()
-    flag_sums = ", ".join(
-        f"CAST(sum(CASE WHEN {name} THEN 1 ELSE 0 END) AS BIGINT) AS {name}" for name in FILTERS
-    )
-    standalone = engine.query(
-        f"SELECT language, count(*) AS well_formed, {flag_sums} "
-        "FROM decisions WHERE malformed IS NULL GROUP BY language"
+        "SELECT coalesce(reason, 'kept') AS reason, count(*) AS rows "
+        "FROM decisions GROUP BY coalesce(reason, 'kept')"
     ).to_pylist()
     vocabulary = engine.query(
         "SELECT min_count, vocabulary_tokens, distinct_tokens FROM vocabulary"
     ).to_pylist()
     return {
-        "by_reason": by_reason,
-        "standalone": standalone,
+        "by_reason": {row["reason"]: row["rows"] for row in by_reason},
         "vocabulary": vocabulary[0] if vocabulary else {},
     }
 
@@ -42,33 +35,101 @@ def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None
 
 
-def language_rows(aggregates: dict[str, Any]) -> list[dict[str, Any]]:
+def language_rows(
+    totals: dict[str, int], groups: dict[tuple[str, str], dict[str, int]]
+) -> list[dict[str, Any]]:
     """One dict per language, most rows first: rows, kept, retention, dropped per reason, and
-    each filter's standalone retention among well-formed rows (ignoring the other filters)."""
-    languages: dict[str, dict[str, Any]] = {}
-    for row in aggregates["by_reason"]:
-        entry = languages.setdefault(
-            row["language"], {"language": row["language"], "rows": 0, "kept": 0, "dropped": {}}
+    each filter's standalone retention among well-formed rows (ignoring the other filters).
+
+    `totals`: exact rows per reason (and `kept`); `groups`: (reason or `kept`, language) ->
+    labelled rows and, of them, the rows failing each filter on its own. Kept rows are all
+    labelled; a reason whose rows are only partly labelled has its figures estimated
+    (`mling/filtering/language_estimate.py`), each with its 95% interval (`*_interval`: equal
+    bounds where exact).
+    """
+    sample: dict[str, dict[str, int]] = {}
+    for (reason, language), group in groups.items():
+        sample.setdefault(reason, {})[language] = group["rows"]
+    kept = sample.pop(KEPT, {})
+    dropped_reasons = [name for name in REASON_NAMES if totals.get(name)]
+    sampled = {name: sum(sample.get(name, {}).values()) for name in dropped_reasons}
+    estimates = {
+        name: estimate_counts(sample.get(name, {}), totals[name]) for name in dropped_reasons
+    }
+    entries = []
+    for language in sorted({lang for _, lang in groups}):
+        k = kept.get(language, 0)
+        dropped, intervals = {}, {}
+        for name in dropped_reasons:
+            x = sample.get(name, {}).get(language, 0)
+            found = estimates[name].get(language)
+            if found is not None and found.count:
+                dropped[name] = found.count
+            intervals[name] = list(count_interval(x, sampled[name], totals[name]))
+        rows = k + sum(dropped.values())
+        low = k + sum(lo for lo, _ in intervals.values())
+        high = k + sum(hi for _, hi in intervals.values())
+        well_formed = k + sum(dropped.get(name, 0) for name in FILTERS)
+        retention, retention_interval = {}, {}
+        for name in FILTERS:
+            fails = 0.0
+            fails_low = fails_high = 0
+            for reason in FILTERS:
+                if reason not in sampled or not sampled[reason]:
+                    continue
+                x = groups.get((reason, language), {}).get(name, 0)
+                fails += totals[reason] * x / sampled[reason]
+                lo, hi = count_interval(x, sampled[reason], totals[reason])
+                fails_low, fails_high = fails_low + lo, fails_high + hi
+            retention[name] = _ratio(well_formed - fails, well_formed)
+            retention_interval[name] = [
+                _ratio(max(well_formed - fails_high, 0), well_formed),
+                _ratio(well_formed - min(fails_low, well_formed), well_formed),
+            ]
+        entries.append(
+            {
+                "language": language,
+                "rows": rows,
+                "rows_interval": [low, high],
+                "kept": k,
+                "retention": _ratio(k, rows),
+                "retention_interval": [_ratio(k, high), _ratio(k, low)],
+                "dropped": dropped,
+                "dropped_interval": intervals,
+                "well_formed": well_formed,
+                "filter_retention": retention,
+                "filter_retention_interval": retention_interval,
+            }
         )
-        entry["rows"] += row["rows"]
-        if row["reason"] == KEPT:
-            entry["kept"] += row["rows"]
-        else:
-            entry["dropped"][row["reason"]] = row["rows"]
-    for row in aggregates["standalone"]:
-        entry = languages[row["language"]]
-        entry["well_formed"] = row["well_formed"]
-        entry["filter_retention"] = {
-            name: _ratio(row["well_formed"] - row[name], row["well_formed"]) for name in FILTERS
-        }
-    for entry in languages.values():
-        entry["retention"] = _ratio(entry["kept"], entry["rows"])
-        entry["dropped"] = {
-            name: entry["dropped"][name] for name in REASON_NAMES if name in entry["dropped"]
-        }
-        entry.setdefault("well_formed", 0)
-        entry.setdefault("filter_retention", {name: None for name in FILTERS})
-    return sorted(languages.values(), key=lambda e: (-e["rows"], e["language"]))
+    return sorted(entries, key=lambda e: (-e["rows"], e["language"]))
+
+
+def language_method(
+    totals: dict[str, int], groups: dict[tuple[str, str], dict[str, int]], settings: dict[str, Any]
+) -> dict[str, Any]:
+    """Which language figures are exact and which estimated, and how."""
+    sampled = {name: 0 for name in REASON_NAMES if totals.get(name)}
+    for (reason, _), group in groups.items():
+        if reason != KEPT:
+            sampled[reason] += group["rows"]
+    dropped = sum(totals.get(name, 0) for name in REASON_NAMES)
+    estimated = sum(sampled.values()) < dropped
+    return {
+        "language_id": settings["language_id"],
+        "kept": "exact",
+        "dropped": "estimated" if estimated else "exact",
+        "sample_per_reason": settings["language_sample"],
+        "seed": settings["language_seed"],
+        "dropped_rows": dropped,
+        "labelled_dropped_rows": sum(sampled.values()),
+        "sampled_by_reason": sampled,
+        "confidence": 0.95,
+        "interval": "Wilson score interval of the sampled proportion, finite-population "
+        "correction, times the reason's exact dropped count; a language's rows: the sum of "
+        "its reasons' bounds",
+        "rounding": "largest remainder: each reason's per-language estimates add up to its "
+        "exact dropped count",
+    }
 
 
 def retention_spread(languages: list[dict[str, Any]], overall: float | None) -> dict[str, Any]:
@@ -93,15 +154,21 @@ def retention_spread(languages: list[dict[str, Any]], overall: float | None) -> 
 
 def build(
     aggregates: dict[str, Any],
+    groups: dict[tuple[str, str], dict[str, int]],
     input_rows: int,
     written_rows: int,
     stages: list[tuple[str, float]],
     settings: dict[str, Any],
 ) -> tuple[dict[str, Any], str, Any]:
-    """(JSON data, Markdown, matplotlib figure) for `mling.common.report.write_report`."""
-    languages = language_rows(aggregates)
-    kept = sum(e["kept"] for e in languages)
-    dropped = {name: sum(e["dropped"].get(name, 0) for e in languages) for name in REASON_NAMES}
+    """(JSON data, Markdown, matplotlib figure) for `mling.common.report.write_report`.
+
+    `aggregates` from `collect`; `groups` from the language pass
+    (`mling.filtering.language_pass.LabelledRows.groups`).
+    """
+    totals = aggregates["by_reason"]
+    languages = language_rows(totals, groups)
+    kept = totals.get(KEPT, 0)
+    dropped = {name: totals.get(name, 0) for name in REASON_NAMES}
     total_dropped = sum(dropped.values())
     overall = _ratio(kept, input_rows)
     seconds = sum(s for _, s in stages)
@@ -118,6 +185,7 @@ def build(
         "reason_order": list(REASON_NAMES),
         "retention": overall,
         "retention_spread": retention_spread(languages, overall),
+        "language_figures": language_method(totals, groups, settings),
         "languages": languages,
         "vocabulary": aggregates["vocabulary"],
         "stages": [{"stage": name, "seconds": round(s, 3)} for name, s in stages],
@@ -130,6 +198,33 @@ def build(
 
 def _percent(value: float | None) -> str | None:
     return None if value is None else f"{100 * value:.1f}%"
+
+
+def _with_interval(value: Any, interval: list | None, show: Any = str) -> str | None:
+    """`value` alone where exact (equal bounds), else `value [low–high]`."""
+    if value is None:
+        return None
+    if not interval or None in interval or interval[0] == interval[1]:
+        return show(value)
+    return f"{show(value)} [{show(interval[0])}–{show(interval[1])}]"
+
+
+def _method_line(method: dict[str, Any], kept: int) -> str:
+    """What is exact and what is estimated, in one paragraph."""
+    if not method["language_id"]:
+        return "Language ID off (`--no-language-id`): every row is `und`."
+    if method["dropped"] == "exact":
+        return "Every row labelled by language ID: all figures exact."
+    return (
+        f"Exact: the {kept} kept rows (each labelled by language ID) and every total per reason. "
+        f"Estimated: the dropped rows' languages, from a seeded random sample of "
+        f"{method['labelled_dropped_rows']} of the {method['dropped_rows']} dropped rows (at most "
+        f"{method['sample_per_reason']} per reason, seed {method['seed']}; a reason with fewer "
+        "rows is labelled whole, exactly). Each reason's sample is scaled to its exact dropped "
+        "count and rounded by largest remainder, so the languages add up to it; brackets give "
+        "the 95% interval (Wilson score with finite-population correction; a language's rows: "
+        "the sum of its reasons' bounds). `--language-sample all` labels every row."
+    )
 
 
 def _markdown(data: dict[str, Any]) -> str:
@@ -155,7 +250,12 @@ def _markdown(data: dict[str, Any]) -> str:
             f"{spread['min_rows']} rows: lowest {spread['lowest']['language']} "
             f"{_percent(spread['lowest']['retention'])} ({spread['lowest_vs_overall']:.2f}x overall), "
             f"highest {spread['highest']['language']} {_percent(spread['highest']['retention'])} "
-            f"({spread['highest_vs_overall']:.2f}x overall).",
+            f"({spread['highest_vs_overall']:.2f}x overall)"
+            + (
+                "; estimated, see Per language."
+                if data["language_figures"]["dropped"] == "estimated"
+                else "."
+            ),
             "",
         ]
     lines += ["## Dropped by reason (first failing filter, in this order)", ""]
@@ -165,17 +265,33 @@ def _markdown(data: dict[str, Any]) -> str:
         markdown_table(["reason", "meaning", "rows"], rows + [(KEPT, "", accounting["kept"])]),
         "",
     ]
-    lines += ["## Per language", ""]
+    method = data["language_figures"]
+    estimated = method["dropped"] == "estimated"
+    lines += ["## Per language", "", _method_line(method, accounting["kept"]), ""]
     reasons = [name for name, count in data["dropped_by_reason"].items() if count]
     table = [
-        [e["language"], e["rows"], e["kept"], _percent(e["retention"])]
-        + [e["dropped"].get(name, 0) for name in reasons]
+        [
+            e["language"],
+            _with_interval(e["rows"], e["rows_interval"]),
+            e["kept"],
+            _with_interval(e["retention"], e["retention_interval"], _percent),
+        ]
+        + [
+            _with_interval(e["dropped"].get(name, 0), e["dropped_interval"].get(name))
+            for name in reasons
+        ]
         for e in data["languages"][:30]
     ]
     lines += [markdown_table(["language", "rows", "kept", "retention", *reasons], table), ""]
     if len(data["languages"]) > 30:
         lines += [f"({len(data['languages']) - 30} more languages in report.json)", ""]
     lines += ["## Each filter alone: retention of well-formed rows per language", ""]
+    if estimated:
+        lines += [
+            "Estimated from the same sample (well-formed rows: kept, exact, plus the estimated "
+            "dropped ones); 95% intervals in report.json (`filter_retention_interval`).",
+            "",
+        ]
     table = [
         [e["language"], e["well_formed"]]
         + [_percent(e["filter_retention"][name]) for name in FILTERS]
@@ -209,8 +325,15 @@ def _figure(data: dict[str, Any]) -> Any:
     funnel.set_xlabel("rows remaining")
     funnel.set_title("Filter funnel (reasons in order)")
     languages = [e for e in data["languages"] if e["retention"] is not None][:20]
+    errors = [
+        [e["retention"] - (e["retention_interval"][0] or 0) for e in languages],
+        [(e["retention_interval"][1] or 0) - e["retention"] for e in languages],
+    ]
     per_language.bar(
-        [e["language"] for e in languages], [e["retention"] for e in languages], color="#55a868"
+        [e["language"] for e in languages],
+        [e["retention"] for e in languages],
+        yerr=errors if languages else None,
+        color="#55a868",
     )
     if data["retention"] is not None:
         per_language.axhline(data["retention"], color="black", linestyle="--", label="overall")

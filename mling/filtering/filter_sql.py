@@ -146,7 +146,7 @@ def stages(image: ImageFilterConfig, text: TextFilterConfig, dialect: Dialect) -
             "rows",
             f"""SELECT f.row_id, {dialect.hash.format(value="f.identity")} AS image,
                 {dialect.hash.format(value="f.caption_norm")} AS alt_text,
-                f.width, f.height, f.near_eval, f.language, f.language_score,
+                f.width, f.height, f.near_eval,
                 CASE WHEN f.malformed IN ('download_failed', 'missing_key') OR {first_of_key}
                      THEN f.malformed
                      ELSE 'duplicate_key' END AS malformed
@@ -192,10 +192,9 @@ def stages(image: ImageFilterConfig, text: TextFilterConfig, dialect: Dialect) -
         ),
         Stage(
             "decisions",
-            f"""SELECT row_id, language, language_score, malformed, {", ".join(FILTERS)},
-                {reason} AS reason
-            FROM (SELECT row_id, language, language_score, malformed, {flag_columns}
-                  FROM (SELECT r.row_id, r.language, r.language_score, r.malformed, r.width,
+            f"""SELECT row_id, malformed, {", ".join(FILTERS)}, {reason} AS reason
+            FROM (SELECT row_id, malformed, {flag_columns}
+                  FROM (SELECT r.row_id, r.malformed, r.width,
                             r.height, r.near_eval, ic.alt_texts, cc.images,
                             rr.row_id IS NOT NULL AS has_rare_token,
                             coalesce(w.word_count, 0) AS word_count

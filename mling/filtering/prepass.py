@@ -3,8 +3,9 @@
 It reads pair-schema batches and writes one features row per input row (`FEATURES_SCHEMA`):
 the first malformed-row reason the row has (all but `duplicate_key`, which needs the engine),
 validated caption and sizes, the normalized caption, the image identity, the near-duplicate
-flag, ICU unigrams for captions that need the dictionary path, and the language label.
-Everything across rows (counts, joins, the vocabulary) is left to the SQL engine.
+flag, and ICU unigrams for captions that need the dictionary path. Everything across rows
+(counts, joins, the vocabulary) is left to the SQL engine; language ID comes after the decisions
+(`mling/filtering/language_pass.py`), on the rows that need a label.
 
 Rows are independent here, so chunks of input go to forked worker processes (`workers`), each
 writing its own features file; the row ids come from the chunk's place in the input.
@@ -13,10 +14,7 @@ writing its own features file; the row ids come from the chunk's place in the in
 from __future__ import annotations
 
 import math
-import multiprocessing
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mling.common.processes import die_with_parent
+from mling.common.processes import forked_map
 from mling.filtering.filters import ImageFilterConfig, passes_size
 from mling.filtering.image_hash import EvalSet, phash_bytes, sha256_hex
 from mling.filtering.segment import ENGINE_NEEDS_DICTIONARY_PATTERN, icu_unigrams
@@ -43,8 +41,6 @@ FEATURES_SCHEMA = pa.schema(
         ("identity", pa.string()),  # "sha256:<hex>", else "url:<url>", else "key:<key>"
         ("near_eval", pa.bool_()),  # near-duplicate of an evaluation image
         ("dictionary_words", pa.list_(pa.string())),  # ICU unigrams; null: the engine's regex
-        ("language", pa.string()),  # ISO code from language ID, "und" when none
-        ("language_score", pa.float32()),
         ("has_image", pa.bool_()),  # the row carries image bytes
     ]
 )
@@ -63,7 +59,6 @@ class RowContext:
 
     image: ImageFilterConfig
     eval_set: EvalSet | None = None  # None or empty: no near-duplicate check
-    identify: Callable[[list[str]], tuple[list[str], list[float]]] | None = None  # language ID
 
 
 # C0 control characters but tab, line feed and carriage return, and DEL (RE2 syntax).
@@ -252,14 +247,6 @@ def row_features(batch: pa.RecordBatch, first_row_id: int, context: RowContext) 
         words[i] = found if found is not None else segmented.setdefault(text, icu_unigrams(text))
     dictionary_words = pa.array(words, pa.list_(pa.string()))
 
-    language = pa.array(["und"] * count, pa.string())
-    language_score = pa.array([0.0] * count, pa.float32())
-    valid = caption.is_valid()
-    if context.identify is not None and pc.any(valid).as_py():
-        labels, scores = context.identify(caption.drop_null().to_pylist())
-        language = pc.replace_with_mask(language, valid, pa.array(labels, pa.string()))
-        language_score = pc.replace_with_mask(language_score, valid, pa.array(scores, pa.float32()))
-
     columns = {
         "row_id": pa.array(range(first_row_id, first_row_id + count), pa.int64()),
         "key": keys,
@@ -271,8 +258,6 @@ def row_features(batch: pa.RecordBatch, first_row_id: int, context: RowContext) 
         "identity": identity,
         "near_eval": near,
         "dictionary_words": dictionary_words,
-        "language": language,
-        "language_score": language_score,
         "has_image": has_image,
     }
     return pa.RecordBatch.from_pydict(columns, schema=FEATURES_SCHEMA)
@@ -283,26 +268,16 @@ class PrepassResult:
     rows: int  # input rows read
     rows_with_image: int  # rows that carry image bytes
     files: list[Path]  # features shards written, in row_id order
+    file_rows: list[int]  # rows in each of those files
     extra_fields: dict[str, pa.DataType]  # columns beyond the pair schema, across all inputs
 
 
-# The context a worker process inherits when the pool forks it (the language-ID model included,
-# which could not be pickled), set once by the pool's initializer.
-_worker_context: RowContext | None = None
-
-
-def _set_worker_context(context: RowContext) -> None:
-    global _worker_context
-    die_with_parent()
-    _worker_context = context
-
-
 def _features_file(
-    batches: list[pa.RecordBatch], first_row_id: int, path: Path, context: RowContext | None
+    task: tuple[list[pa.RecordBatch], int, Path], context: RowContext
 ) -> tuple[int, int]:
     """Features of consecutive input batches -> one parquet file. Returns (rows, with image)."""
-    context = context or _worker_context
-    features, row_id = [], first_row_id
+    batches, row_id, path = task
+    features = []
     for batch in batches:
         features.append(row_features(batch, row_id, context))
         row_id += batch.num_rows
@@ -360,38 +335,29 @@ def write_features(
     out_dir.mkdir(parents=True, exist_ok=True)
     extras: dict[str, pa.DataType] = {}
     files: list[Path] = []
-    rows = with_image = 0
 
-    def done(counts: tuple[int, int]) -> None:
-        nonlocal rows, with_image
-        rows, with_image = rows + counts[0], with_image + counts[1]
-        if on_batch is not None:
-            on_batch(counts[0])
-
-    chunks = _chunks(batches, extras, chunk_rows, chunk_bytes)
-    first_row_id = 0
-    if workers <= 1:
-        for chunk in chunks:
+    def tasks() -> Iterator[tuple[list[pa.RecordBatch], int, Path]]:
+        first_row_id = 0
+        for chunk in _chunks(batches, extras, chunk_rows, chunk_bytes):
             files.append(out_dir / f"features-{len(files):05d}.parquet")
-            done(_features_file(chunk, first_row_id, files[-1], context))
+            yield chunk, first_row_id, files[-1]
             first_row_id += sum(batch.num_rows for batch in chunk)
-    else:
-        # Fork, not spawn: workers inherit the loaded model and any test double in place.
-        forked = multiprocessing.get_context("fork")
-        pool = ProcessPoolExecutor(
-            workers, mp_context=forked, initializer=_set_worker_context, initargs=(context,)
-        )
-        with pool:
-            pending: deque[Future] = deque()
-            for chunk in chunks:
-                files.append(out_dir / f"features-{len(files):05d}.parquet")
-                pending.append(pool.submit(_features_file, chunk, first_row_id, files[-1], None))
-                first_row_id += sum(batch.num_rows for batch in chunk)
-                if len(pending) >= 2 * workers:
-                    done(pending.popleft().result())
-            while pending:
-                done(pending.popleft().result())
+
+    # Forked workers inherit the context (the evaluation set's hashes) in place.
+    file_rows, with_image = [], 0
+    for rows, images in forked_map(_features_file, tasks(), context, workers):
+        file_rows.append(rows)
+        with_image += images
+        if on_batch is not None:
+            on_batch(rows)
     if not files:  # no input rows: one empty file so the engines see the schema
         files.append(out_dir / "features-00000.parquet")
+        file_rows.append(0)
         pq.write_table(FEATURES_SCHEMA.empty_table(), files[-1])
-    return PrepassResult(rows=rows, rows_with_image=with_image, files=files, extra_fields=extras)
+    return PrepassResult(
+        rows=sum(file_rows),
+        rows_with_image=with_image,
+        files=files,
+        file_rows=file_rows,
+        extra_fields=extras,
+    )
