@@ -65,7 +65,9 @@ def run_evaluator(
         add_model_arguments(parser)
         add_arguments(parser)
         args = parser.parse_args(argv)
-        args.output = local_path(args.output, "--output", "reports and the embedding cache are written in place")
+        args.output = local_path(
+            args.output, "--output", "reports and the embedding cache are written in place"
+        )
         started = time.perf_counter()
         # Reports go into --output beside the embedding cache; a rerun reuses both. A file, or
         # a folder holding things we did not write, is refused: nothing of the user's is replaced.

@@ -31,10 +31,11 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from mling.common.atomic import check_output, claim_output, publish_dir, staging_dir
+from mling.common.atomic import check_output, claim_output, output_path, publish_dir, staging_dir
 from mling.common.cli import add_overwrite_argument, one_line_errors
 from mling.common.errors import InputError
 from mling.common.report import write_report
+from mling.common.storage import local_path
 from mling.filtering.filter_output import labelled_batches, split_kept
 from mling.filtering.filter_report import build, collect
 from mling.filtering.filter_sql import stages
@@ -213,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         args.min_side, args.max_aspect_ratio, args.max_alt_texts, args.eval_radius
     )
     text = TextFilterConfig(args.max_images, args.vocabulary_size, args.min_words, args.max_words)
-    out_dir = Path(args.output).resolve()
+    out_dir = output_path(args.output)  # a local folder, or a URL (staged here, then uploaded)
+    work_dir = local_path(args.work_dir, "--work-dir")  # scratch stays local
     clock = _Clock(args.quiet)
     for flag in ("shard_rows", "batch_rows"):
         if getattr(args, flag) < 1:
@@ -237,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     # a folder we did not write, or another run's output in progress.
     claimed = contextlib.ExitStack()
     claimed.enter_context(claim_output(out_dir, args.overwrite, inputs))
-    work = Path(args.work_dir) if args.work_dir else staging_dir(out_dir, "work")
+    work = work_dir or staging_dir(out_dir, "work")
     work.mkdir(parents=True, exist_ok=True)
     staged = staging_dir(out_dir)
     engine = None
