@@ -107,7 +107,17 @@ def test_entry_point_writes_the_multi30k_style_report(tmp_path, tiny_tokenizer_d
     assert sorted(report["models"]["mling"]) == ["ar", "hi", "ja"]
     assert report["models"]["mling"]["ja"]["t2i"]["R@5"] == 100.0  # 4 images: all in the top 5
     assert report["reference"] is None
-    assert "| model | ja | ar | hi | mean | spread |" in capsys.readouterr().out
+    stdout = capsys.readouterr().out
+    # languages as rows, one script each (one language per group: by ISO 15924 code); no
+    # English in the set, so no chrF and no ratios, each saying why
+    assert (
+        "| model | languages | en | mean | median | worst | worst/en | below 0.85x en |" in stdout
+    )
+    assert "- mling: no en score, so no ratios" in stdout
+    rows = [line.split(" | ")[:3] for line in stdout.splitlines() if line.startswith("| ")]
+    assert rows[-3:] == [["| ar", "Arab", "—"], ["| hi", "Deva", "—"], ["| ja", "Jpan", "—"]]
+    markdown = (tmp_path / "out/report.md").read_text(encoding="utf-8")
+    assert "No chrF for ja, ar, hi (no English captions in the set)." in markdown
 
     (tmp_path / "images" / names[1]).unlink()
     assert retrieval_set.main(argv) == 2

@@ -66,6 +66,7 @@ def evaluate(args: argparse.Namespace, models: dict[str, Source], cfg: EmbedConf
         reference=MULTI30K_REFERENCE if args.split == "test_2016" else None,
         notes=[note] if note else [],
         sources=models,
+        sets=sets,
     )
     return Outcome(paths, table, [note] if note else [])
 

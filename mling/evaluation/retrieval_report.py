@@ -1,10 +1,12 @@
-"""The per-language report: models by languages, like Table 11 of the ALIGN paper.
+"""The per-language retrieval report, readable at 100+ languages (ALIGN's Table 11 turned on
+its side: languages as rows, models as columns).
 
 `report.json` ({"models": {NAME: {LANG: {"i2t": {"R@1", "R@5", "R@10"}, "t2i": {...}, "mR"}}}}
-plus `languages`, `data`, `reference`, `notes`), `report.md` (the mR table with the paper's
-rows, a detail table with R@1/5/10 per direction, the data), `report.csv` (one row per model
-and language) and `report.png` (grouped bars: languages by models). The table and chart
-helpers are shared with zero-shot classification.
+plus `languages`, `data`, `reference`, `notes`, `sources`), `report.md` (a fairness summary per
+model, then one row per language grouped by script with its chrF against English, the paper's
+columns where they apply, a detail table with R@1/5/10 per direction, the data), `report.csv`
+(one row per model and language) and `report.png` (a dot plot, one row per language). The
+models-by-languages table and bar chart below are the zero-shot report's.
 """
 
 from __future__ import annotations
@@ -17,11 +19,25 @@ from pathlib import Path
 from mling.common.atomic import write_atomic
 from mling.common.hub import Source
 from mling.common.report import markdown_table, new_figure, write_report
+from mling.common.scripts import script_code
+from mling.evaluation.caption_sets import CaptionSet
+from mling.evaluation.fairness import BELOW, ENGLISH
+from mling.evaluation.language_report import (
+    LOW,
+    groups_line,
+    language_dots,
+    language_rows,
+    overlap_note,
+    script_groups,
+    summary_section,
+)
+from mling.evaluation.spelling import spelling_overlap
 
 STEM = "report"
 DIRECTIONS = ("i2t", "t2i")
 ARROWS = {"i2t": "image→text", "t2i": "text→image"}
 KS = ("R@1", "R@5", "R@10")
+PRINTED_LANGUAGES = 20  # up to this many languages, stdout gets the per-language table too
 
 # Jia et al. 2021 (ALIGN), Table 11: Multi30k test_2016 image-text retrieval, mR.
 # ALIGN and M3P are zero-shot; UC2 is fine-tuned on Multi30k.
@@ -116,16 +132,25 @@ def write_retrieval_report(
     reference: Mapping | None = None,
     notes: Sequence[str] = (),
     sources: Mapping[str, Source] | None = None,
+    sets: Sequence[CaptionSet] = (),
 ) -> tuple[dict[str, Path], str]:
-    """Write report.{json,md,csv,png}; returns (paths, the mR table for stdout).
+    """Write report.{json,md,csv,png}; returns (paths, the summary and table for stdout).
 
     `results` is {model: {language: retrieval_metrics(...)}}, `data` {language: counts},
-    `sources` {model: where it was loaded from, with the hub revision}.
+    `sources` {model: where it was loaded from, with the hub revision}, `sets` the caption sets
+    evaluated: their captions give each language's script and its chrF against English (the
+    JSON does not carry either, so its shape stays that of `results`).
     """
     languages = list(data)
     ref_models = dict(reference["models"]) if reference else {}
     mr = {name: {lang: m["mR"] for lang, m in by_lang.items()} for name, by_lang in results.items()}
-    table = language_table({**mr, **ref_models}, languages, italic=list(ref_models))
+    series = {**mr, **ref_models}
+    scripts = {s.language: script_code(s.captions) for s in sets}
+    overlap = spelling_overlap(sets) if sets else None
+    first = next(iter(mr.values()), {})
+    groups = script_groups(languages, scripts, first)
+    summary = summary_section(series, italic=list(ref_models))
+    table = language_rows(series, groups, overlap, italic=list(ref_models))
 
     detail_rows = [
         [name, lang, *[m[d][k] for d in DIRECTIONS for k in KS], m["mR"]]
@@ -145,19 +170,35 @@ def write_retrieval_report(
         "",
         "Cells are mR: the mean of R@1, R@5 and R@10 for image→text and text→image, in percent. "
         "Image→text counts a hit when any of the image's captions is in the top K. Ties count "
-        "against the model. Mean and spread (max − min) are across languages.",
+        "against the model.",
+        "",
+        "## Fairness across languages",
+        "",
+        f"Per model: its {ENGLISH} mR, the mean and median over its languages, the worst language, "
+        f"worst/{ENGLISH}, and how many languages score under {BELOW:g}x its {ENGLISH} mR.",
+        "",
+        *summary,
+        "## Per language",
+        "",
+        f"Languages grouped by the script of their captions (ISO 15924), the largest group "
+        f"first; in each group {ENGLISH} first, then by {next(iter(mr), 'the first model')}'s "
+        f"mR, highest first. {LOW}: under {BELOW:g}x that model's {ENGLISH} mR.",
         "",
         table,
         "",
+        groups_line(groups) + ".",
+        "",
     ]
+    if overlap is not None:
+        lines += [overlap_note(overlap), ""]
     if reference:
-        lines += [f"Rows in italics: {reference['source']}.", ""]
+        lines += [f"Columns in italics: {reference['source']}.", ""]
     lines += ["## Recall by direction", "", detail, "", "## Data", "", data_table, ""]
     lines += models_section(sources)
     lines += [f"Note: {note}" for note in notes]
     lines += ["", f"![mR by language]({STEM}.png)"]
 
-    figure = language_bars(mr, languages, title, "mR (%)", ref_models)
+    figure = language_dots(series, groups, title, "mR (%)", overlap, list(ref_models))
     report = {
         "title": title,
         "languages": languages,
@@ -169,4 +210,9 @@ def write_retrieval_report(
     }
     paths = write_report(out_dir, STEM, report, "\n".join(lines), figure)
     paths["csv"] = write_atomic(Path(out_dir) / f"{STEM}.csv", retrieval_csv(results).encode())
-    return paths, table
+    shown = (
+        table
+        if len(languages) <= PRINTED_LANGUAGES
+        else (f"({len(languages)} languages: the per-language table is in {STEM}.md)")
+    )
+    return paths, "\n".join([*summary, shown])

@@ -53,7 +53,12 @@ def evaluate(args: argparse.Namespace, models: dict[str, Source], cfg: EmbedConf
     # report
     title = args.title or f"Image-text retrieval, {sets[0].name}"
     paths, table = write_retrieval_report(
-        args.output, title, results, {s.language: s.describe() for s in sets}, sources=models
+        args.output,
+        title,
+        results,
+        {s.language: s.describe() for s in sets},
+        sources=models,
+        sets=sets,
     )
     return Outcome(paths, table)
 

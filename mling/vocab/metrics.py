@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 
 from tokenizers import Tokenizer
 
+from mling.common.scripts import char_script, main_script
 from mling.vocab.normalization import CONTINUATION, MAX_WORD_CHARS, SPECIAL_TOKENS, UNK
 
 SCRIPT_SAMPLE_LINES = 50  # lines per language used to name its main script
@@ -100,14 +101,6 @@ def count_words(text: str) -> int:
     return words
 
 
-@functools.cache
-def char_script(char: str) -> str:
-    """Unicode script name of one character: 'Latin', 'Han', 'Thai', 'Common', ..."""
-    import icu
-
-    return icu.Script.getScript(char).getName()
-
-
 def token_script(token: str) -> str:
     """Script of a vocabulary token; 'Common' for digits/punctuation, 'Mixed' for several."""
     text = token[len(CONTINUATION) :] if token.startswith(CONTINUATION) and token != "##" else token
@@ -117,16 +110,6 @@ def token_script(token: str) -> str:
     if not scripts:
         return "Common"
     return scripts.pop() if len(scripts) == 1 else "Mixed"
-
-
-def main_script(texts: Iterable[str]) -> str:
-    """The most frequent script among the characters of `texts` (Common/Inherited aside)."""
-    counts: Counter[str] = Counter()
-    for char, count in Counter("".join(texts)).items():
-        counts[char_script(char)] += count
-    for name in ("Common", "Inherited", "Unknown"):
-        counts.pop(name, None)
-    return counts.most_common(1)[0][0] if counts else "Common"
 
 
 def vocabulary(tokenizer: Tokenizer) -> list[str]:
