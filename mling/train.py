@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     mapping, layout = train_columns(
         args.train_data, data_cfg.column_preset or None, data_cfg.columns
     )
-    sources = index_sources(args.train_data, mapping)
+    sources = index_sources(args.train_data, mapping, recipe.loss.positives)
     batch_size = per_process_batch(data_cfg.batch_size, world)
     if data_cfg.micro_batch and batch_size % data_cfg.micro_batch:
         raise InputError(
@@ -231,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         shuffle_rows=data_cfg.shuffle_rows,
         cache_mb=data_cfg.cache_mb,
         flip=data_cfg.flip,
+        id_column=recipe.loss.positives,
     )
 
     # model and optimizer: random, or towers from trained models (the checkpoint's on resume)

@@ -10,10 +10,15 @@ of static shape.
 
 A reader's stream is a pure function of (seed, reader, readers), so its position is one number,
 the rows it has consumed; resuming skips whole windows without reading them.
+
+With an `id_column` (the recipe's `positives`, e.g. the emoji set's `image_id`), each batch also
+carries `image_ids`: a stable 64-bit hash of that column per row, equal for the rows of one
+image, which the loss makes positives of each other.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import warnings
@@ -80,26 +85,47 @@ def _load_saved_dataset(path: str):
     return loaded.with_format("arrow")
 
 
-def _require_columns(path: object, names: set[str], wanted: dict[str, str]) -> None:
+def _require_columns(
+    path: object, names: set[str], wanted: dict[str, str], id_column: str = ""
+) -> None:
     for column in ("caption", "image"):
         if wanted.get(column, column) not in names:
             raise InputError(
                 f"{path} has no {column} column {wanted.get(column, column)!r} (it has "
                 f"{', '.join(sorted(names))}); pass --column SRC={column} or --column-preset"
             )
+    if id_column and wanted.get(id_column, id_column) not in names:
+        raise InputError(
+            f"{path} has no column {wanted.get(id_column, id_column)!r} for --positives "
+            f"{id_column} (it has {', '.join(sorted(names))}); pass --positives '' for one "
+            "positive per row, or the column that names each row's image"
+        )
 
 
-def index_sources(paths: list[str | Path], mapping: dict[str, str]) -> list[Source]:
+def image_id_hash(values: list) -> np.ndarray:
+    """Id strings (or numbers) -> (B,) int64: the first 8 bytes of blake2b of str(value).
+
+    The same in every process, worker and resume (Python's hash() is salted per process).
+    """
+    digests = b"".join(
+        hashlib.blake2b(str(value).encode("utf-8"), digest_size=8).digest() for value in values
+    )
+    return np.frombuffer(digests, dtype="<i8").astype(np.int64)
+
+
+def index_sources(
+    paths: list[str | Path], mapping: dict[str, str], id_column: str = ""
+) -> list[Source]:
     """Every input (files, directories, globs, `datasets` directories) -> sources with row counts.
 
-    Raises InputError when a parquet shard lacks a caption or image column.
+    Raises InputError when a parquet shard lacks a caption or image column (or `id_column`).
     """
     wanted = {dest: src for src, dest in mapping.items()}
     sources = []
     for raw in paths:
         if is_saved_dataset(Path(raw)):
             dataset = _load_saved_dataset(str(raw))
-            _require_columns(raw, set(dataset.column_names), wanted)
+            _require_columns(raw, set(dataset.column_names), wanted, id_column)
             sources.append(Source(str(raw), "arrow", (len(dataset),)))
             continue
         files = expand_inputs([raw])
@@ -117,7 +143,7 @@ def index_sources(paths: list[str | Path], mapping: dict[str, str]) -> list[Sour
                 )
             parquet = open_parquet(path)
             metadata = parquet.metadata  # its schema names leaves: an Image struct's `bytes`
-            _require_columns(path, set(parquet.schema_arrow.names), wanted)
+            _require_columns(path, set(parquet.schema_arrow.names), wanted, id_column)
             rows = tuple(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups))
             sources.append(Source(str(path), "parquet", rows))
     return sources
@@ -203,7 +229,7 @@ class PairStream(IterableDataset):
 
     Each batch: pixel_values (B, 3, S, S) uint8, input_ids and attention_mask (B, L) int64,
     reader (int), position (rows the reader has consumed after this batch), skipped (reason ->
-    rows dropped while filling this batch).
+    rows dropped while filling this batch); with an id_column, image_ids (B,) int64.
     """
 
     sources: list[Source]
@@ -223,6 +249,7 @@ class PairStream(IterableDataset):
     # crops do not depend on it
     positions: dict[int, int] = field(default_factory=dict)  # reader -> rows consumed (resume)
     worker_offset: int = 0  # logical worker served first (resume mid round-robin)
+    id_column: str = ""  # pair column naming each row's image (image_id); "" for none
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -250,8 +277,11 @@ class PairStream(IterableDataset):
 
     # ---- reading ----
 
+    def _columns(self) -> list[str]:
+        return ["caption", "image"] + ([self.id_column] if self.id_column else [])
+
     def _part(self, source_index: int, part: int) -> pa.Table:
-        """A whole parquet row group or tar shard as (caption, image), LRU-cached by bytes."""
+        """A whole parquet row group or tar shard as (caption, image[, id]), LRU-cached by bytes."""
         key = (source_index, part)
         if key in self._parts:
             self._parts.move_to_end(key)
@@ -259,11 +289,11 @@ class PairStream(IterableDataset):
         source = self.sources[source_index]
         wanted = {dest: src for src, dest in self.mapping.items()}
         if source.kind == "parquet":
-            columns = [wanted.get("caption", "caption"), wanted.get("image", "image")]
+            columns = [wanted.get(name, name) for name in self._columns()]
             table = open_parquet(source.path).read_row_group(part, columns=columns)
-            table = table.rename_columns(["caption", "image"])
+            table = table.rename_columns(self._columns())
         else:
-            batches = iter_pair_batches([source.path], self.mapping, columns=["caption", "image"])
+            batches = iter_pair_batches([source.path], self.mapping, columns=self._columns())
             table = pa.Table.from_batches(list(batches))
         self._parts[key] = table
         budget = self.cache_mb * 2**20
@@ -271,8 +301,9 @@ class PairStream(IterableDataset):
             self._parts.popitem(last=False)
         return table
 
-    def read_block(self, block: Block) -> tuple[list, list]:
-        """-> (captions, encoded images) of the block's rows, values as stored."""
+    def read_block(self, block: Block) -> tuple[list, list, list]:
+        """-> (captions, encoded images, ids) of the block's rows, values as stored; ids are
+        Nones without an id_column."""
         source = self.sources[block.source]
         if source.kind == "arrow":
             if block.source not in self._datasets:
@@ -281,12 +312,14 @@ class PairStream(IterableDataset):
             table = table.rename_columns([self.mapping.get(n, n) for n in table.column_names])
         else:
             table = self._part(block.source, block.part).slice(block.start, block.rows)
-        return table.column("caption").to_pylist(), _image_bytes(table.column("image"))
+        captions = table.column("caption").to_pylist()
+        ids = table.column(self.id_column).to_pylist() if self.id_column else [None] * len(captions)
+        return captions, _image_bytes(table.column("image")), ids
 
     def rows(
         self, reader: int, start: int = 0
-    ) -> Iterator[tuple[int, object, object, tuple, bool]]:
-        """(position after this row, caption, image bytes, crop offset, flip), forever.
+    ) -> Iterator[tuple[int, object, object, tuple, bool, object]]:
+        """(position after this row, caption, image bytes, crop offset, flip, id), forever.
 
         Rows before `start` are skipped; whole windows are skipped without reading them.
         """
@@ -297,11 +330,12 @@ class PairStream(IterableDataset):
                 if position + size <= start:
                     position += size
                     continue
-                captions, images = [], []
+                captions, images, ids = [], [], []
                 for block in window:
-                    block_captions, block_images = self.read_block(block)
+                    block_captions, block_images, block_ids = self.read_block(block)
                     captions += block_captions
                     images += block_images
+                    ids += block_ids
                 if len(captions) != size:  # positions would no longer mean the same rows
                     paths = sorted({self.sources[b.source].path for b in window})
                     raise InputError(f"shard changed while training, restart the run: {paths}")
@@ -316,6 +350,7 @@ class PairStream(IterableDataset):
                         images[j],
                         tuple(offsets[i]),
                         self.flip and bool(flips[i]),
+                        ids[j],
                     )
                 position += size
 
@@ -334,9 +369,10 @@ class PairStream(IterableDataset):
         size, draft = self.image_size, resize_size(self.image_size)
         pixels = np.empty((self.batch_size, 3, size, size), dtype=np.uint8)
         captions: list[str] = []
+        ids: list = []
         skipped: Counter = Counter()
         dropped_in_a_row = 0
-        for position, caption, payload, offset, flip in self.rows(
+        for position, caption, payload, offset, flip, image_id in self.rows(
             reader, self.positions.get(reader, 0)
         ):
             reason = None
@@ -362,9 +398,11 @@ class PairStream(IterableDataset):
                 continue
             dropped_in_a_row = 0
             captions.append(caption)
+            # a row without an id shares its image with no other: its stream position is unique
+            ids.append(f"\0row {reader}:{position}" if image_id is None else image_id)
             if len(captions) == self.batch_size:
                 input_ids, attention_mask = encode(captions)
-                yield {
+                batch = {
                     "pixel_values": torch.from_numpy(pixels),
                     "input_ids": input_ids,
                     "attention_mask": attention_mask,
@@ -372,8 +410,11 @@ class PairStream(IterableDataset):
                     "position": position,
                     "skipped": dict(skipped),
                 }
+                if self.id_column:
+                    batch["image_ids"] = torch.from_numpy(image_id_hash(ids))
+                yield batch
                 pixels = np.empty_like(pixels)
-                captions, skipped = [], Counter()
+                captions, ids, skipped = [], [], Counter()
 
 
 @dataclass

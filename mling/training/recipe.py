@@ -67,6 +67,10 @@ class DataConfig:
 class LossConfig:
     label_smoothing: float = 0.1  # paper: 0.1 in both directions
     min_temperature: float = 1e-3  # floor after each step, a guard that a healthy run never hits
+    # "": each row is its own image's only positive (paper). A column name (image_id): rows
+    # with equal values show one image (captioned in several languages) and are positives of
+    # each other, not false negatives.
+    positives: str = ""
 
 
 @dataclass
@@ -228,6 +232,10 @@ RULES: dict[str, tuple[typing.Callable[[typing.Any], bool], str]] = {
     "text_dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "drop_connect_rate": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "bn_momentum": (lambda v: 0 <= v <= 1, "in [0, 1] (torch's convention)"),
+    "positives": (
+        lambda v: v == "" or v.isidentifier(),
+        "'' (one positive per row) or a column name such as image_id",
+    ),
 }
 
 

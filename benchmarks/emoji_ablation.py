@@ -1,0 +1,262 @@
+"""Ablations of the multilingual recipe on the real emoji set: one change per row, both models.
+
+    python -m benchmarks.emoji_ablation [--rows baseline,positives] [--steps 300] [--rerun]
+
+Builds (or reuses) the emoji set (`data/emoji_set.py`) for LANGUAGES in OUTPUT/emoji-set, a
+WordPiece vocabulary on its captions, and its English rows as OUTPUT/pairs-en. Each row trains
+the English model (English rows only) and the multilingual model (every language's rows) with
+the same preset, steps and seed plus the row's flags, one after the other on one thread each,
+then evaluates both per language on the held-out drawings (`eval/retrieval_set.py`). A row
+whose change cannot touch the English model (its rows each show their own image) reuses the
+baseline's English model and its evaluation. Results are kept per row (OUTPUT/rows/NAME/result.json), so rows run
+one call at a time add up; the table in OUTPUT/ablation.{json,md} holds every row measured
+with this call's preset, steps and seed, with the exact commands that trained it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mling.common.report import markdown_table, write_report
+
+# 20 languages in 11 scripts: Latin with and without diacritics, Cyrillic, Greek, Arabic and
+# Hebrew (right to left), Devanagari and Bengali, Thai, Japanese and Chinese (no spaces), Korean.
+LANGUAGES = "en,de,fr,es,cs,pl,tr,vi,ru,uk,ar,he,fa,hi,bn,ja,zh,ko,th,el"
+
+# name -> (extra train.py flags, whether the change can touch the English model, what it tests)
+ROWS: dict[str, tuple[list[str], bool, str]] = {
+    "baseline": ([], True, "the preset as it is"),
+    "positives": (
+        ["--positives", "image_id"],
+        False,
+        "rows of one image (its names in other languages) are positives, not false negatives",
+    ),
+    "shuffle-all": (
+        ["--shuffle-rows", "65536"],
+        True,
+        "shuffle over the whole set instead of 4096-row windows of emoji-ordered rows",
+    ),
+    "temperature-0.1": (["--temperature-init", "0.1"], True, "temperature starts at 0.1 (0.5)"),
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output", type=Path, default=Path("bench-output/emoji_ablation"))
+    parser.add_argument("--rows", default="baseline", help=f"comma-separated, of {', '.join(ROWS)}")
+    parser.add_argument("--rerun", action="store_true", help="train rows measured before again")
+    parser.add_argument("--config", default="demo", help="training preset (mling/configs)")
+    parser.add_argument("--steps", type=int, default=300, help="optimizer steps per model")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--languages", default=LANGUAGES, help="CLDR locales of the set")
+    parser.add_argument("--vocab-size", type=int, default=8000)
+    parser.add_argument("--cache", help="emoji_set.py --cache (default its own)")
+    args = parser.parse_args(argv)
+    unknown = [row for row in args.rows.split(",") if row not in ROWS]
+    if unknown:
+        parser.error(f"--rows {','.join(unknown)}: choose from {', '.join(ROWS)}")
+    return args
+
+
+def run(command: list[str], log: Path, threads: int = 1) -> float:
+    """A `python -m` command to completion, output in log, one thread; exit on failure."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1"}
+    started = time.perf_counter()
+    with log.open("w", encoding="utf-8") as out:
+        code = subprocess.call([sys.executable, "-m", *command], stdout=out, stderr=out, env=env)
+    if code != 0:
+        tail = "\n".join(log.read_text(encoding="utf-8").strip().splitlines()[-5:])
+        raise SystemExit(
+            f"emoji_ablation.py: {command[0]} failed (exit {code}); see {log}:\n{tail}"
+        )
+    return time.perf_counter() - started
+
+
+def shown(command: list[str]) -> str:
+    """A module command as a user types it."""
+    return " ".join(["python", "-m", *command])
+
+
+def prepare(args: argparse.Namespace) -> dict[str, Path]:
+    """The emoji set, its English rows and the vocabulary, each built once and reused."""
+    import pyarrow.dataset as ds
+
+    from mling.pairs.shards import write_pair_shards
+
+    out = args.output
+    emoji, english, vocab = out / "emoji-set", out / "pairs-en", out / "vocab"
+    if not (emoji / "heldout" / "captions.jsonl").is_file():
+        command = ["mling.emoji_set.build", "--output", str(emoji), "--languages", args.languages]
+        command += ["--workers", "1", "--overwrite"]
+        command += ["--cache", args.cache] if args.cache else []
+        print(f"emoji set: {shown(command)}", flush=True)
+        run(command, out / "logs" / "emoji_set.log")
+    if not english.is_dir():
+        table = ds.dataset(sorted((emoji / "pairs").glob("part-*.parquet"))).to_table(
+            filter=ds.field("language") == "en"
+        )
+        write_pair_shards(table.to_batches(), english, overwrite=True)
+    if not (vocab / "tokenizer.json").is_file():
+        command = ["mling.vocab.build_vocab", "--input", str(emoji / "pairs"), "--output"]
+        command += [str(vocab), "--overwrite", "--vocab-size", str(args.vocab_size)]
+        command += ["--lang-column", "language", "--seed", str(args.seed)]
+        print(f"vocabulary: {shown(command)}", flush=True)
+        run(command, out / "logs" / "build_vocab.log")
+    return {"emoji": emoji, "en": english, "mling": emoji / "pairs", "vocab": vocab}
+
+
+def train_command(args, data: Path, vocab: Path, output: Path, extra: list[str]) -> list[str]:
+    command = ["mling.train", "--config", args.config, "--train-data", str(data)]
+    command += ["--tokenizer", str(vocab), "--output-dir", str(output)]
+    command += ["--max-steps", str(args.steps), "--seed", str(args.seed), "--num-workers", "0"]
+    return [*command, "--save-every", "0", *extra, "--overwrite"]
+
+
+def summarize(by_language: dict[str, dict], english_model: dict[str, dict]) -> dict:
+    """The table's numbers from two models' {language: {"mR": ...}} (mR in percent)."""
+    mr = {lang: scores["mR"] for lang, scores in by_language.items()}
+    en = mr["en"]
+    worst = min(mr, key=mr.get)
+    return {
+        "en_model_en": english_model["en"]["mR"],
+        "mling_en": en,
+        "ratio": en / english_model["en"]["mR"] if english_model["en"]["mR"] else None,
+        "worst_language": worst,
+        "worst": mr[worst],
+        "worst_over_en": mr[worst] / en if en else None,
+        "median": statistics.median(mr.values()),
+        "mR": mr,
+    }
+
+
+def measure(name: str, args: argparse.Namespace, inputs: dict[str, Path]) -> dict:
+    """Train and evaluate one row; its result (commands, seconds, scores) as saved."""
+    extra, touches_english, what = ROWS[name]
+    folder = args.output / "rows" / name
+    models, commands, seconds = {}, {}, {}
+    trained = ("en", "mling") if touches_english or name == "baseline" else ("mling",)
+    for model in trained:
+        command = train_command(args, inputs[model], inputs["vocab"], folder / model, extra)
+        print(f"{name}/{model}: {shown(command)}", flush=True)
+        seconds[f"train_{model}"] = run(command, folder / "logs" / f"train-{model}.log")
+        models[model], commands[f"train_{model}"] = folder / model / "model", shown(command)
+    evaluation = ["mling.evaluation.retrieval_set", "--output", str(folder / "eval")]
+    evaluation += ["--captions", str(inputs["emoji"] / "heldout" / "captions.jsonl")]
+    evaluation += ["--images", str(inputs["emoji"] / "heldout" / "images"), "--device", "cpu"]
+    evaluation += ["--no-cache"]
+    for model, path in models.items():
+        evaluation += ["--model", str(path), "--name", model]
+    print(f"{name}/eval: {shown(evaluation)}", flush=True)
+    seconds["eval"] = run(evaluation, folder / "logs" / "eval.log")
+    commands["eval"] = shown(evaluation)
+    scores = json.loads((folder / "eval" / "report.json").read_text(encoding="utf-8"))["models"]
+    if "en" not in scores:  # the baseline's English model, as the baseline measured it
+        baseline = json.loads((args.output / "rows" / "baseline" / "result.json").read_text())
+        scores["en"] = {lang: {"mR": value} for lang, value in baseline["en_model_mR"].items()}
+    result = {
+        "row": name,
+        "flags": " ".join(extra),
+        "what": what,
+        "english_model": "trained" if "en" in trained else "the baseline's",
+        "config": args.config,
+        "steps": args.steps,
+        "seed": args.seed,
+        "languages": args.languages,
+        "commands": commands,
+        "seconds": seconds,
+        **summarize(scores["mling"], scores["en"]),
+        "en_model_mR": {lang: value["mR"] for lang, value in scores["en"].items()},
+    }
+    (folder / "result.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    return result
+
+
+def measured(args: argparse.Namespace) -> list[dict]:
+    """Every row's saved result that matches this call's preset, steps, seed and languages."""
+    results = []
+    for name in ROWS:
+        path = args.output / "rows" / name / "result.json"
+        if not path.is_file():
+            continue
+        result = json.loads(path.read_text(encoding="utf-8"))
+        same = (result["config"], result["steps"], result["seed"], result["languages"])
+        if same == (args.config, args.steps, args.seed, args.languages):
+            results.append(result)
+    return results
+
+
+def markdown(args: argparse.Namespace, results: list[dict]) -> str:
+    languages = args.languages.split(",")
+    header = [
+        "# Multilingual recipe ablations on the emoji set\n",
+        f"Preset `{args.config}`, {args.steps} steps, seed {args.seed}, one thread per run; "
+        f"{len(languages)} languages ({', '.join(languages)}). mR on the held-out drawings "
+        "(Fluent Emoji), each language's names as queries; `en` model: English rows only; "
+        "`mling` model: every language's rows. Each row is one change against the baseline.\n",
+    ]
+    rows = [
+        [
+            r["row"], f"`{r['flags']}`" if r["flags"] else "—", r["en_model_en"], r["mling_en"],
+            f"{r['ratio']:.2f}" if r["ratio"] is not None else None, r["median"],
+            f"{r['worst_language']} {r['worst']:.1f}",
+            f"{r['worst_over_en']:.2f}" if r["worst_over_en"] is not None else None,
+            f"{sum(r['seconds'].values()) / 60:.1f}",
+        ]
+        for r in results
+    ]  # fmt: skip
+    table = markdown_table(
+        ["row", "change", "en model, en mR", "mling, en mR", "mling/en", "mling median",
+         "mling worst", "worst/en", "minutes"],
+        rows,
+    )  # fmt: skip
+    notes = ["\n## What each row changes\n"]
+    notes += [
+        f"- **{r['row']}**: {r['what']}; English model: {r['english_model']}." for r in results
+    ]
+    notes += ["\n## Commands\n"]
+    for r in results:
+        notes.append(f"**{r['row']}**\n\n```bash")
+        notes += [r["commands"][k] for k in sorted(r["commands"])]
+        notes.append("```\n")
+    languages_table = markdown_table(
+        ["language", *(r["row"] for r in results)],
+        [[lang, *(r["mR"].get(lang) for r in results)] for lang in languages],
+    )
+    return "\n".join([*header, table, "\n## mling model, mR per language\n", languages_table,
+                      *notes])  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.output.mkdir(parents=True, exist_ok=True)
+    inputs = prepare(args)
+    done = {r["row"] for r in measured(args)}
+    for name in args.rows.split(","):
+        if name != "baseline" and not ROWS[name][1] and "baseline" not in done:
+            raise SystemExit(f"emoji_ablation.py: row {name} reuses the baseline's English "
+                             "model; run --rows baseline first")  # fmt: skip
+        if name in done and not args.rerun:
+            print(f"{name}: measured before (--rerun to train again)", flush=True)
+            continue
+        result = measure(name, args, inputs)
+        done.add(name)
+        minutes = sum(result["seconds"].values()) / 60
+        print(f"{name}: en model en {result['en_model_en']:.1f}, mling en {result['mling_en']:.1f}"
+              f", worst {result['worst_language']} {result['worst']:.1f}; {minutes:.1f} min",
+              flush=True)  # fmt: skip
+    results = measured(args)
+    paths = write_report(args.output, "ablation", {"rows": results}, markdown(args, results))
+    print(f"emoji_ablation.py: {len(results)} rows -> {paths['md']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

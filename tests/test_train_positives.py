@@ -1,0 +1,114 @@
+"""Rows that share an image: the loader's image_ids and a training run with --positives image_id."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import subprocess
+import sys
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mling.common.errors import InputError
+from mling.training.loader import PairStream, image_id_hash, index_sources
+from mling.training.recipe import RecipeError, load_recipe
+from tests.helpers import train_fixtures
+from tests.helpers.toy_pairs import toy_table
+from tests.helpers.train_fixtures import tiny_argv
+
+toy_tokenizer = train_fixtures.toy_tokenizer  # fixture
+
+LANGUAGES_PER_IMAGE = 4  # rows 0-3 show image "img0", rows 4-7 "img1", ...
+
+
+def shared_image_pairs(rows: int, side: int = 16) -> pa.Table:
+    """Toy pairs with captions "row 7: ..." and an image_id column, 4 rows per image."""
+    table = toy_table(rows, side=side)
+    captions = [f"row {i}: {c}" for i, c in enumerate(table["caption"].to_pylist())]
+    table = table.set_column(1, "caption", pa.array(captions))
+    ids = [f"img{i // LANGUAGES_PER_IMAGE}" for i in range(rows)]
+    return table.append_column("image_id", pa.array(ids))
+
+
+def test_image_id_hash_is_blake2b_and_the_same_in_another_process():
+    ids = image_id_hash(["1f431", "1f431", "1f436", "ネコ"])
+    by_hand = int.from_bytes(
+        hashlib.blake2b(b"1f431", digest_size=8).digest(), "little", signed=True
+    )
+    assert ids.dtype.name == "int64" and ids[0] == ids[1] == by_hand
+    assert len({int(ids[0]), int(ids[2]), int(ids[3])}) == 3
+    code = "from mling.training.loader import image_id_hash; print(image_id_hash(['1f431'])[0])"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert int(other.stdout) == by_hand  # Python's own hash() would differ (salted per process)
+
+
+def test_batches_carry_equal_ids_for_the_rows_of_one_image(tmp_path, toy_tokenizer):
+    pq.write_table(shared_image_pairs(48), tmp_path / "part-00000.parquet")
+    stream = PairStream(
+        index_sources([tmp_path], {}, "image_id"), str(toy_tokenizer), batch_size=8,
+        image_size=16, max_length=12, shuffle_rows=20, id_column="image_id",
+    )  # fmt: skip
+    batches = list(itertools.islice(iter(stream), 3))
+    rows = list(itertools.islice(stream.rows(0), 24))
+    for k, batch in enumerate(batches):
+        ids = [row[-1] for row in rows[8 * k : 8 * k + 8]]
+        for row in rows[8 * k : 8 * k + 8]:  # each row's id is its image's: row n -> img{n // 4}
+            number = int(row[1].split(":")[0].removeprefix("row "))
+            assert row[-1] == f"img{number // LANGUAGES_PER_IMAGE}"
+        got = batch["image_ids"].tolist()
+        assert batch["image_ids"].dtype.is_floating_point is False
+        assert got == image_id_hash(ids).tolist()
+        for i, j in itertools.combinations(range(8), 2):
+            assert (got[i] == got[j]) == (ids[i] == ids[j])
+    assert any(len(set(b["image_ids"].tolist())) < 8 for b in batches)  # some images repeat
+
+
+def test_no_id_column_means_no_image_ids(tmp_path, toy_tokenizer):
+    pq.write_table(shared_image_pairs(24), tmp_path / "part-00000.parquet")
+    stream = PairStream(
+        index_sources([tmp_path], {}), str(toy_tokenizer), batch_size=8, image_size=16,
+        max_length=12, shuffle_rows=20,
+    )  # fmt: skip
+    assert "image_ids" not in next(iter(stream))
+
+
+def test_rows_without_an_id_share_their_image_with_no_other(tmp_path, toy_tokenizer):
+    table = shared_image_pairs(16)
+    table = table.set_column(6, "image_id", pa.array([None] * 16, pa.string()))
+    pq.write_table(table, tmp_path / "part-00000.parquet")
+    stream = PairStream(
+        index_sources([tmp_path], {}, "image_id"), str(toy_tokenizer), batch_size=8,
+        image_size=16, max_length=12, shuffle_rows=20, id_column="image_id",
+    )  # fmt: skip
+    first, second = itertools.islice(iter(stream), 2)
+    assert len(set(first["image_ids"].tolist() + second["image_ids"].tolist())) == 16
+
+
+def test_a_missing_id_column_and_a_bad_value_are_one_line(tmp_path):
+    pq.write_table(toy_table(8, side=16), tmp_path / "part-00000.parquet")
+    with pytest.raises(InputError, match="no column 'image_id' for --positives image_id"):
+        index_sources([tmp_path], {}, "image_id")
+    with pytest.raises(RecipeError, match="--positives image id: must be"):
+        load_recipe("tiny", {"positives": "image id"})
+    assert load_recipe("tiny").loss.positives == ""  # the paper's one positive per row
+
+
+def test_a_tiny_run_with_positives_image_id(tmp_path, toy_tokenizer):
+    import mling.train
+
+    data = tmp_path / "pairs"
+    data.mkdir()
+    pq.write_table(shared_image_pairs(64, side=24), data / "part-00000.parquet")
+    losses = {}
+    for name, extra in (("plain", ()), ("shared", ("--positives", "image_id"))):
+        out = tmp_path / name
+        argv = tiny_argv(data, toy_tokenizer, out, "--max-steps", "2", *extra)
+        assert mling.train.main(argv) == 0
+        lines = (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+        losses[name] = json.loads(lines[0])["loss"]
+    # same weights and batch at step 1: only the targets differ, spread over each image's rows
+    # (near-uniform logits at step 1, so the losses differ in the fourth digit)
+    assert abs(losses["shared"] - losses["plain"]) > 1e-5
