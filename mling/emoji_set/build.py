@@ -35,7 +35,7 @@ from mling.emoji_set.emoji_report import copy_licenses, summarize, write_emoji_r
 from mling.emoji_set.selection import EMOJI_CHOICES, heldout_lines, pair_rows, select
 from mling.emoji_set.sources import REGISTRY, cache_root, read_pins, tarballs
 from mling.pairs.schema import PAIR_SCHEMA
-from mling.pairs.shards import write_pair_shards
+from mling.pairs.shards import record_batches, write_pair_shards
 
 EMOJI_SCHEMA = (
     PAIR_SCHEMA.append(pa.field("language", pa.string()))  # CLDR locale id: ja, sr-Latn
@@ -98,17 +98,6 @@ def draw_all(drawings: dict[str, Drawing], keys, px: int, workers: int) -> dict[
     return dict(zip(keys, forked_map(_draw, svgs, px, workers), strict=True))
 
 
-def batches(rows, batch_rows: int = 4096):
-    pending: list[dict] = []
-    for row in rows:
-        pending.append(row)
-        if len(pending) == batch_rows:
-            yield pa.RecordBatch.from_pylist(pending, schema=EMOJI_SCHEMA)
-            pending = []
-    if pending:
-        yield pa.RecordBatch.from_pylist(pending, schema=EMOJI_SCHEMA)
-
-
 def counted(rows, counts: Counter):
     """The rows, unchanged, counting them per language as they pass (the report's pairs are
     the rows written, not a second computation of them)."""
@@ -162,7 +151,11 @@ def main(argv: list[str] | None = None) -> int:
             args.caption == "keywords",
         )
         written: Counter = Counter()
-        shards = write_pair_shards(batches(counted(rows, written)), tmp / "pairs", args.shard_rows)
+        shards = write_pair_shards(
+            record_batches(counted(rows, written), EMOJI_SCHEMA, 4096),
+            tmp / "pairs",
+            args.shard_rows,
+        )
 
         # held-out retrieval set
         heldout_images = draw_all(heldout_drawings, selection.heldout, args.image_px, args.workers)

@@ -427,6 +427,21 @@ def _regroup(batches: Iterable[pa.RecordBatch], shard_rows: int) -> Iterator[pa.
         yield pa.Table.from_batches(pending)
 
 
+def record_batches(
+    rows: Iterable[dict], schema: pa.Schema, batch_rows: int
+) -> Iterator[pa.RecordBatch]:
+    """Rows as dicts -> record batches of `schema`, at most `batch_rows` rows each (what the
+    shard writers take from a generator of rows)."""
+    pending: list[dict] = []
+    for row in rows:
+        pending.append(row)
+        if len(pending) == batch_rows:
+            yield pa.RecordBatch.from_pylist(pending, schema=schema)
+            pending = []
+    if pending:
+        yield pa.RecordBatch.from_pylist(pending, schema=schema)
+
+
 def write_pair_shards(
     batches: Iterable[pa.RecordBatch],
     out_dir: str | Path,

@@ -33,7 +33,7 @@ from mling.common.cli import add_overwrite_argument, one_line_errors
 from mling.common.errors import InputError
 from mling.common.storage import local_path
 from mling.pairs.schema import PAIR_SCHEMA
-from mling.pairs.shards import write_pair_shards
+from mling.pairs.shards import record_batches, write_pair_shards
 from mling.synthetic.captions import LANGUAGES, PHRASINGS
 from mling.synthetic.corpus import LANGUAGE_WEIGHTS, RowPlan, SceneConfig, build_row, plan_corpus
 from mling.synthetic.noise import KINDS, NoiseRates
@@ -130,18 +130,6 @@ def build_rows(plans: list[RowPlan], seed: int, scenes: SceneConfig, workers: in
     bar.close()
 
 
-def batches(rows, batch_rows: int):
-    """Pair-schema record batches of at most `batch_rows` rows."""
-    pending: list[dict] = []
-    for row in rows:
-        pending.append(row)
-        if len(pending) == batch_rows:
-            yield pa.RecordBatch.from_pylist(pending, schema=CORPUS_SCHEMA)
-            pending = []
-    if pending:
-        yield pa.RecordBatch.from_pylist(pending, schema=CORPUS_SCHEMA)
-
-
 @one_line_errors("synthetic.py")
 def main(argv: list[str] | None = None) -> int:
     # config
@@ -159,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         # corpus
         plans = plan_corpus(args.pairs, args.seed, rates, args.test_images, args.reuse_threshold)
         rows = build_rows(plans, args.seed, scenes, args.workers, args.quiet)
-        shards = write_pair_shards(batches(rows, 2048), tmp / "pairs", args.shard_rows)
+        shards = write_pair_shards(
+            record_batches(rows, CORPUS_SCHEMA, 2048), tmp / "pairs", args.shard_rows
+        )
 
         # report
         noise = Counter(plan.kind for plan in plans)
