@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -120,8 +121,7 @@ def child(config: str, rows: int, micro_batch: int, steps: int) -> dict:
     model, optimizer = accelerator.prepare(model, optimizer)
     batch = random_batch(rows, model_cfg.image_size, model_cfg.max_length, CHILD_VOCAB)
 
-    def loss_fn(image_embeds, text_embeds, temperature, image_ids):
-        return contrastive_loss(image_embeds, text_embeds, temperature, 0.1, image_ids)
+    loss_fn = functools.partial(contrastive_loss, label_smoothing=0.1)
 
     def step() -> None:
         backward_global_batch(accelerator, model, batch, loss_fn, micro_batch)

@@ -13,6 +13,7 @@ state) and the final model in OUTPUT_DIR/model.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import signal
 import sys
@@ -142,12 +143,7 @@ def train_step(
     sync."""
     for group in optimizer.param_groups:
         group["lr"] = lr
-
-    def loss_fn(image_embeds, text_embeds, temperature, image_ids):
-        return contrastive_loss(
-            image_embeds, text_embeds, temperature, recipe.loss.label_smoothing, image_ids
-        )
-
+    loss_fn = functools.partial(contrastive_loss, label_smoothing=recipe.loss.label_smoothing)
     loss = backward_global_batch(accelerator, model, batch, loss_fn, recipe.data.micro_batch)
     if recipe.optim.max_grad_norm and recipe.optim.optimizer != "lamb":  # LAMB clips itself
         accelerator.clip_grad_norm_(model.parameters(), recipe.optim.max_grad_norm)

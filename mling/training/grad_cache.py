@@ -33,9 +33,10 @@ from mling.training.batch_norm import MeanUpdate, running_stats_frozen
 from mling.training.loss import gather_with_grad
 from mling.training.transforms import to_model_pixels
 
-# (image_embeds, text_embeds, temperature, image_ids), embeddings and ids gathered over every
-# process in rank order (ids None when the batch has none) -> the scalar loss.
-LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
+# (image_embeds, text_embeds, temperature, image_ids=...), embeddings and ids gathered over
+# every process in rank order (ids None when the batch has none) -> the scalar loss; e.g.
+# functools.partial(contrastive_loss, label_smoothing=0.1).
+LossFn = Callable[..., torch.Tensor]
 
 
 def micro_batches(rows: int, micro_batch: int) -> list[slice]:
@@ -107,7 +108,10 @@ def backward_global_batch(
     if len(slices) == 1:
         image_embeds, text_embeds, temperature = model(*_inputs(batch, slices[0], device))
         loss = loss_fn(
-            gather_with_grad(image_embeds), gather_with_grad(text_embeds), temperature, image_ids
+            gather_with_grad(image_embeds),
+            gather_with_grad(text_embeds),
+            temperature,
+            image_ids=image_ids,
         )
         accelerator.backward(loss)
         return loss.detach()
@@ -132,7 +136,10 @@ def backward_global_batch(
     text_embeds = torch.cat(text_parts).requires_grad_()
     temperature = outputs[2].detach().requires_grad_()
     loss = loss_fn(
-        gather_with_grad(image_embeds), gather_with_grad(text_embeds), temperature, image_ids
+        gather_with_grad(image_embeds),
+        gather_with_grad(text_embeds),
+        temperature,
+        image_ids=image_ids,
     )
     loss.backward()
 
