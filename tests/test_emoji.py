@@ -20,6 +20,7 @@ from PIL import Image
 from mling.common.atomic import MARKER
 from mling.emoji_set import build
 from mling.emoji_set.cldr import emoji_key, is_regional
+from mling.emoji_set.drawings import name_slugs
 from mling.emoji_set.sources import PINS, Package, integrity_of, read_pins
 from mling.evaluation.caption_sets import read_caption_file
 from mling.pairs.schema import PAIR_SCHEMA
@@ -30,6 +31,15 @@ PINS_FILE = FIXTURE / "pins.json"
 SHARED = ["0023-20e3", "1f363", "1f431", "1f44b-1f3fd", "1f600", "1f9ad", "2764"]
 # every fixture locale but en-AU (regional: a patch of en) and ast (names one shared emoji)
 LANGUAGES = ["ar", "de", "el", "en", "he", "hi", "ja", "ko", "ru", "th", "zh"]
+# who draws which of them: OpenMoji by file name, the Iconify sets without a chars.json by
+# the CLDR English name ("cat-face", "waving-hand-medium-skin-tone")
+DRAWN = {
+    "openmoji": SHARED,
+    "emojione": ["1f363", "1f431", "1f44b-1f3fd", "1f600", "2764"],
+    "emojione-v1": ["1f363", "1f431", "1f600", "2764"],
+    "fxemoji": ["1f363", "2764"],
+    "streamline": ["1f363", "1f431", "1f600"],
+}
 
 
 def _build(output: Path, *extra: str) -> int:
@@ -104,28 +114,78 @@ def test_fixture_pins_match_the_fixture_files_and_the_real_licenses():
 # -- the built set --------------------------------------------------------------------------
 
 
-def test_pairs_in_the_pair_schema_one_row_per_emoji_and_language(built):
+def test_pairs_in_the_pair_schema_one_row_per_drawing_and_language(built):
     table = pq.read_table(built / "pairs")
     assert table.schema.names == [*PAIR_SCHEMA.names, "language", "image_id", "emoji"]
     for field in PAIR_SCHEMA:
         assert table.schema.field(field.name).type == field.type
     rows = table.to_pylist()
-    assert len(rows) == len(SHARED) * len(LANGUAGES) == 77
-    assert sorted({r["image_id"] for r in rows}) == SHARED
-    assert sorted({r["language"] for r in rows}) == LANGUAGES
-    assert len({(r["image_id"], r["language"]) for r in rows}) == len(rows)
-    assert len({r["key"] for r in rows}) == len(rows)
-    by_image: dict[str, set] = {}
+    assert len(rows) == sum(map(len, DRAWN.values())) * len(LANGUAGES) == 231
+    drawn: dict[str, set] = {}
     for row in rows:
-        by_image.setdefault(row["image_id"], set()).add(row["image"])
+        drawn.setdefault(row["key"].split(".")[1], set()).add(row["image_id"])
+    assert {name: sorted(keys) for name, keys in drawn.items()} == DRAWN
+    assert sorted({r["language"] for r in rows}) == LANGUAGES
+    assert len({r["key"] for r in rows}) == len(rows)
+    by_drawing: dict[str, set] = {}
+    for row in rows:
+        by_drawing.setdefault(row["key"].rsplit(".", 1)[0], set()).add(row["image"])
         assert unicodedata.is_normalized("NFC", row["caption"])
         assert emoji_key(row["emoji"]) == row["image_id"]
-    assert all(len(images) == 1 for images in by_image.values())  # one image per emoji
+        assert row["url"].startswith("npm:") and row["url"].endswith("#" + row["image_id"])
+    assert all(len(images) == 1 for images in by_drawing.values())  # one image per drawing
+    # and the artists' drawings of one emoji differ
+    cat = {images.pop() for key, images in by_drawing.items() if key.startswith("1f431.")}
+    assert len(cat) == len([name for name, keys in DRAWN.items() if "1f431" in keys])
     image = Image.open(io.BytesIO(rows[0]["image"]))
     assert (image.format, image.mode, image.size) == ("PNG", "RGB", (64, 64))
     assert (rows[0]["width"], rows[0]["height"]) == (64, 64)
     # a drawing, not a blank: some pixels are not white
     assert image.getextrema() != ((255, 255),) * 3
+
+
+def test_rows_are_shuffled_by_the_seed(built, tmp_path):
+    """Not emoji by emoji (a streaming loader's window would hold few emoji): the first rows
+    already mix emoji and artists; the same seed gives the same order, another seed another."""
+    keys = pq.read_table(built / "pairs", columns=["key"])["key"].to_pylist()
+    assert len({key.split(".")[0] for key in keys[:20]}) >= 4
+    assert len({key.split(".")[1] for key in keys[:20]}) >= 3
+    assert _build(tmp_path / "same", "--min-names", "3", "--drawings", "openmoji,emojione") == 0
+    assert _build(tmp_path / "seed1", "--min-names", "3", "--drawings", "openmoji,emojione",
+                  "--seed", "1") == 0  # fmt: skip
+    again = _build(tmp_path / "again", "--min-names", "3", "--drawings", "openmoji,emojione")
+    assert again == 0
+    same, other, second = (
+        pq.read_table(tmp_path / name / "pairs", columns=["key"])["key"].to_pylist()
+        for name in ("same", "seed1", "again")
+    )
+    assert same == second and same != other and sorted(same) == sorted(other)
+    assert len(same) == (len(DRAWN["openmoji"]) + len(DRAWN["emojione"])) * len(LANGUAGES)
+
+
+@pytest.mark.parametrize(
+    "name, slugs",
+    [
+        ("cat face", ("cat-face", "catface")),
+        ("Japanese “here” button", ("japanese-here-button", "japaneseherebutton")),
+        ("waving hand: medium skin tone", ("waving-hand-medium-skin-tone", "wavinghandmediumskintone")),
+        ("man’s shoe", ("mans-shoe", "mansshoe")),
+    ],
+)  # fmt: skip
+def test_icon_names_are_english_name_slugs(name, slugs):
+    assert name_slugs(name) == slugs
+
+
+def test_drawings_choose_the_training_sets(tmp_path, capsys):
+    assert _build(tmp_path / "one", "--min-names", "3", "--drawings", "openmoji") == 0
+    rows = pq.read_table(tmp_path / "one" / "pairs").to_pylist()
+    assert len(rows) == len(SHARED) * len(LANGUAGES) == 77
+    assert len({(r["image_id"], r["language"]) for r in rows}) == 77
+    summary = json.loads((tmp_path / "one" / "report.json").read_text(encoding="utf-8"))
+    assert summary["drawings"] == {"openmoji": len(SHARED)}
+    assert _build(tmp_path / "bad", "--drawings", "openmoji,noto") == 2
+    line = _one_line(capsys)
+    assert "--drawings" in line and "noto" in line and "emojione" in line
 
 
 @pytest.mark.parametrize(
@@ -168,9 +228,11 @@ def test_the_report_adds_up(built):
     assert sum(g["languages"] for g in report["per_script"].values()) == len(LANGUAGES)
     assert report["heldout_captions"] == len(SHARED) * len(LANGUAGES)
     assert per_language["ja"]["script"] == "Jpan" and per_language["he"]["script"] == "Hebr"
-    assert per_language["hi"] == {"script": "Deva", "named": 7, "pairs": 7, "heldout_captions": 7}
+    # 7 emoji named, 21 drawings of them, each a pair
+    assert per_language["hi"] == {"script": "Deva", "named": 7, "pairs": 21, "heldout_captions": 7}
+    assert report["drawings"] == {name: len(keys) for name, keys in DRAWN.items()}
     assert report["languages_with_many_names"] == []  # 7 names each, under 200
-    assert "| ko | Kore | 7 | 7 | 7 |" in (built / "report.md").read_text(encoding="utf-8")
+    assert "| ko | Kore | 7 | 21 | 7 |" in (built / "report.md").read_text(encoding="utf-8")
 
 
 def test_the_readme_records_sources_versions_integrity_and_licenses(built):
@@ -334,9 +396,9 @@ def test_outputs_are_never_destructive(tmp_path, capsys):
     capsys.readouterr()
     assert _build_with(FIXTURE, ours, PINS_FILE, "--languages", "en,ja") == 2
     assert "--overwrite" in _one_line(capsys)
-    assert pq.read_table(ours / "pairs").num_rows == len(SHARED)  # untouched
+    assert pq.read_table(ours / "pairs").num_rows == sum(map(len, DRAWN.values()))  # untouched
     assert _build_with(FIXTURE, ours, PINS_FILE, "--languages", "en,ja", "--overwrite") == 0
-    assert pq.read_table(ours / "pairs").num_rows == 2 * len(SHARED)
+    assert pq.read_table(ours / "pairs").num_rows == 2 * sum(map(len, DRAWN.values()))
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
     assert leftovers == []
 
@@ -346,6 +408,11 @@ def test_pins_file_must_name_every_package(tmp_path, capsys):
     partial.write_text(json.dumps({"train": json.loads(PINS_FILE.read_text())["train"]}))
     assert _build_with(FIXTURE, tmp_path / "set", partial) == 2
     assert "lacks heldout, names, names_derived" in _one_line(capsys)
+    pins = json.loads(PINS_FILE.read_text())
+    pins["noto"] = pins["train"]  # a key that is neither required nor a training set
+    partial.write_text(json.dumps(pins))
+    assert _build_with(FIXTURE, tmp_path / "set", partial) == 2
+    assert "unknown key(s) noto" in _one_line(capsys)
 
 
 def test_package_fields_are_what_the_pins_file_holds():

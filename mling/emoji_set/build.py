@@ -3,11 +3,13 @@
     python data/emoji_set.py --fetch                # the pinned packages into the cache
     python data/emoji_set.py --output emoji-set     # build from the cache (no network)
 
-Sources (`mling/emoji_set/sources.py`): OpenMoji's drawings for training, Microsoft's Fluent
-Emoji (flat) held out for evaluation, and the Unicode CLDR annotations for the names, each an
-npm tarball at a pinned version and integrity. Writes:
+Sources (`mling/emoji_set/sources.py`): five artists' drawings for training (OpenMoji,
+EmojiOne 1 and 2, Firefox OS, Streamline), Microsoft's Fluent Emoji (flat) held out for
+evaluation, and the Unicode CLDR annotations for the names, each an npm tarball at a pinned
+version and integrity. Writes:
 
-    OUTPUT/pairs/part-*.parquet       training pairs: pair schema + language, image_id, emoji
+    OUTPUT/pairs/part-*.parquet       training pairs, one per (drawing, language), shuffled:
+                                      pair schema + language, image_id (the emoji), emoji
     OUTPUT/heldout/captions.jsonl     the retrieval set on the held-out drawings, in the
     OUTPUT/heldout/images/*.png       JSONL format of eval/retrieval_set.py
     OUTPUT/README.md, licenses/       sources, versions, integrity and licenses
@@ -33,13 +35,13 @@ from mling.emoji_set.cldr import read_annotations, script_of
 from mling.emoji_set.drawings import READERS, Drawing, rasterize
 from mling.emoji_set.emoji_report import copy_licenses, summarize, write_emoji_report, write_readme
 from mling.emoji_set.selection import EMOJI_CHOICES, heldout_lines, pair_rows, select
-from mling.emoji_set.sources import REGISTRY, cache_root, read_pins, tarballs
+from mling.emoji_set.sources import REGISTRY, cache_root, read_pins, tarballs, training_sets
 from mling.pairs.schema import PAIR_SCHEMA
 from mling.pairs.shards import record_batches, write_pair_shards
 
 EMOJI_SCHEMA = (
     PAIR_SCHEMA.append(pa.field("language", pa.string()))  # CLDR locale id: ja, sr-Latn
-    .append(pa.field("image_id", pa.string()))  # the emoji's code points: rows of one image
+    .append(pa.field("image_id", pa.string()))  # the emoji's code points: rows of one emoji
     .append(pa.field("emoji", pa.string()))  # the emoji itself, for people reading rows
 )
 
@@ -79,12 +81,45 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="name",
         help="caption of a training pair: the CLDR name, or the name and its keywords",
     )
+    parser.add_argument(
+        "--drawings",
+        help="comma-separated training sets (default: all): "
+        "openmoji, emojione, emojione-v1, fxemoji, streamline",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the rows' order")
     parser.add_argument("--image-px", type=int, default=64, help="side of the PNG images, pixels")
     parser.add_argument("--shard-rows", type=int, default=50_000)
     parser.add_argument(
         "--workers", type=int, default=min(2, os.cpu_count() or 1), help="processes drawing"
     )
     return parser.parse_args(argv)
+
+
+# Rows are shuffled, so one shard holds every drawing many times over: a dictionary big enough
+# for all of them (6,000 PNGs of 2 kB) stores each once instead of once per row (10x smaller).
+DICTIONARY_BYTES = 64 << 20
+
+
+def set_labels(pins) -> dict[str, str]:
+    """Training set key -> its short name: "train" -> "openmoji", "train-fxemoji" -> "fxemoji"."""
+    return {
+        key: key.removeprefix("train-") if key != "train" else pins[key].name.rsplit("/", 1)[-1]
+        for key in training_sets(pins)
+    }
+
+
+def chosen_sets(flag: str | None, known: dict[str, str]) -> list[str]:
+    """--drawings as a list of set names (default: all), one InputError line for an unknown one."""
+    if not flag:
+        return list(known)
+    chosen = [name.strip() for name in flag.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in known]
+    if unknown or not chosen:
+        raise InputError(
+            f"--drawings {flag!r}: {', '.join(unknown) or 'none given'}; "
+            f"choose from {', '.join(known)}"
+        )
+    return list(dict.fromkeys(chosen))
 
 
 def _draw(svg: str, px: int) -> bytes:
@@ -126,35 +161,52 @@ def main(argv: list[str] | None = None) -> int:
         print(f"emoji_set.py: {len(paths)} packages in {cache / 'npm'}, integrity checked")
         return 0
     names = read_annotations([paths["names"], paths["names_derived"]])
-    train_drawings = READERS[pins["train"].layout](paths["train"])
-    heldout_drawings = READERS[pins["heldout"].layout](paths["heldout"])
+    english = {key: annotation.name for key, annotation in names.get("en", {}).items()}
+    drawn_by = {label: key for key, label in set_labels(pins).items()}
+    train_sets = chosen_sets(args.drawings, drawn_by)
+    train_drawings = {
+        label: READERS[pins[drawn_by[label]].layout](paths[drawn_by[label]], english)
+        for label in train_sets
+    }
+    heldout_drawings = READERS[pins["heldout"].layout](paths["heldout"], english)
 
     # selection
     languages = [x.strip() for x in (args.languages or "").split(",") if x.strip()] or None
-    selection = select(
-        names, set(train_drawings), set(heldout_drawings), args.emoji, languages, args.min_names
-    )
+    trained = set().union(*train_drawings.values())
+    selection = select(names, trained, set(heldout_drawings), args.emoji, languages, args.min_names)
 
     output = args.output
     with claim_output(output, args.overwrite), staged_output(output, args.overwrite) as tmp:
         # training pairs
-        images = draw_all(train_drawings, selection.emoji, args.image_px, args.workers)
-        train = pins["train"]
-        spelled = {key: drawing.emoji for key, drawing in train_drawings.items()}
+        images = {
+            label: draw_all(drawings, sorted(set(selection.emoji) & set(drawings)),
+                            args.image_px, args.workers)
+            for label, drawings in train_drawings.items()
+        }  # fmt: skip
+        spelled = {}
+        for drawings in train_drawings.values():
+            for key, drawing in drawings.items():
+                spelled.setdefault(key, drawing.emoji)
+        urls = {
+            label: f"npm:{pins[drawn_by[label]].name}@{pins[drawn_by[label]].version}"
+            for label in train_sets
+        }
         rows = pair_rows(
             selection,
             names,
             images,
             spelled,
             args.image_px,
-            f"npm:{train.name}@{train.version}",
+            urls,
             args.caption == "keywords",
+            args.seed,
         )
         written: Counter = Counter()
         shards = write_pair_shards(
             record_batches(counted(rows, written), EMOJI_SCHEMA, 4096),
             tmp / "pairs",
             args.shard_rows,
+            dictionary_pagesize_limit=DICTIONARY_BYTES,
         )
 
         # held-out retrieval set
@@ -179,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
             "registry": args.registry,
             "sources": {key: {**vars(p), "url": p.url(args.registry)} for key, p in pins.items()},
             "emoji": len(selection.emoji),
+            "training_sets": {label: drawn_by[label] for label in train_sets},
+            "drawings": {label: len(images[label]) for label in train_sets},
             "heldout_images": len(selection.heldout),
             "languages": len(selection.languages),
             "shards": len(shards),

@@ -3,7 +3,9 @@
 Two layouts are read. OpenMoji ships one SVG per emoji, `package/color/svg/1F600.svg` (the
 name is the code points; non-Unicode extras sit in the private-use area and find no name).
 Iconify's JSON sets (`@iconify-json/*`) ship one `icons.json` of SVG bodies and a
-`chars.json` from code points to icon names. Both come out as emoji key -> Drawing.
+`chars.json` from code points to icon names; where `chars.json` is empty (EmojiOne, Firefox,
+Streamline) an icon is found by its name, the CLDR English name as a slug ("grinning-face",
+or "grinningface"). Both come out as emoji key -> Drawing.
 
 resvg (the `resvg-py` wheel) draws the SVG: a self-contained Rust library, no system cairo.
 The drawing is composed on white and stored as RGB PNG, the colour the training transforms
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 from pathlib import Path
 from typing import NamedTuple
@@ -36,8 +39,15 @@ def _text_of_hex(hexcode: str) -> str:
     return "".join(chr(int(part, 16)) for part in hexcode.split("-"))
 
 
-def openmoji_svgs(path: Path) -> dict[str, Drawing]:
-    """emoji key -> Drawing, from OpenMoji's tarball (the colour set)."""
+def name_slugs(name: str) -> tuple[str, str]:
+    """An English name as Iconify sets spell their icon names: "Japanese “here” button" ->
+    ("japanese-here-button", "japaneseherebutton")."""
+    slug = re.sub(r"[^a-z0-9]+", "-", re.sub(r"[’'‘“”]", "", name.lower())).strip("-")
+    return slug, slug.replace("-", "")
+
+
+def openmoji_svgs(path: Path, english: dict[str, str] | None = None) -> dict[str, Drawing]:
+    """emoji key -> Drawing, from OpenMoji's tarball (the colour set); `english` is unused."""
     found: dict[str, Drawing] = {}
     with tarfile.open(path, "r:gz") as tar:
         for member in tar:
@@ -56,9 +66,10 @@ def openmoji_svgs(path: Path) -> dict[str, Drawing]:
     return found
 
 
-def iconify_svgs(path: Path) -> dict[str, Drawing]:
+def iconify_svgs(path: Path, english: dict[str, str] | None = None) -> dict[str, Drawing]:
     """emoji key -> Drawing, from an Iconify JSON set's tarball (`icons.json`, `chars.json`).
-    Aliases (mirrored icons) are not followed: no code point of the emoji sets maps to one."""
+    An emoji that `chars.json` does not map is looked up by its `english` name (key -> CLDR
+    English name), among the icons and the aliases that only rename one (no flip, no turn)."""
     with tarfile.open(path, "r:gz") as tar:
         try:
             icons = json.load(tar.extractfile("package/icons.json"))
@@ -66,19 +77,32 @@ def iconify_svgs(path: Path) -> dict[str, Drawing]:
         except (KeyError, ValueError) as error:
             raise InputError(f"{path} is not an Iconify JSON set ({error})") from None
     width, height = icons.get("width", 16), icons.get("height", 16)
-    found: dict[str, Drawing] = {}
-    for hexcode, name in sorted(chars.items()):
-        icon = icons["icons"].get(name)
-        if icon is None:
-            continue
+    bodies = dict(icons["icons"])
+    for alias, target in icons.get("aliases", {}).items():
+        if set(target) == {"parent"} and target["parent"] in icons["icons"]:
+            bodies.setdefault(alias, icons["icons"][target["parent"]])
+
+    def drawing(text: str, icon: dict) -> Drawing:
         w, h = icon.get("width", width), icon.get("height", height)
         box = f"{icon.get('left', 0)} {icon.get('top', 0)} {w} {h}"
         svg = (
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
             f'viewBox="{box}">{icon["body"]}</svg>'
         )
-        text = _text_of_hex(hexcode)
-        found.setdefault(emoji_key(text), Drawing(text, svg))
+        return Drawing(text, svg)
+
+    found: dict[str, Drawing] = {}
+    for hexcode, name in sorted(chars.items()):
+        if name in bodies:
+            text = _text_of_hex(hexcode)
+            found.setdefault(emoji_key(text), drawing(text, bodies[name]))
+    for key, name in sorted((english or {}).items()):
+        if key in found:
+            continue
+        icon_name = next((slug for slug in name_slugs(name) if slug in bodies), None)
+        if icon_name is not None:
+            text = _text_of_hex(key)
+            found[key] = drawing(text, bodies[icon_name])
     return found
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mling.common.atomic import write_atomic
 from mling.common.report import markdown_table, write_report
-from mling.emoji_set.sources import ROLES, Package
+from mling.emoji_set.sources import Package, role_of
 
 MANY_NAMES = 200  # a language with this many names is one the vocabulary targets hold to
 
@@ -45,7 +45,7 @@ def summarize(per_language: dict[str, dict], scripts: dict[str, str]) -> dict:
 
 def _sources_rows(pins: dict[str, Package], registry: str) -> list[list]:
     return [
-        [ROLES[key], p.title, f"`{p.name}@{p.version}`", p.license, f"`{p.integrity}`",
+        [role_of(key), p.title, f"`{p.name}@{p.version}`", p.license, f"`{p.integrity}`",
          p.url(registry)]
         for key, p in pins.items()
     ]  # fmt: skip
@@ -66,19 +66,22 @@ def copy_licenses(paths: dict[str, Path], out_dir: Path) -> list[str]:
 
 
 def write_readme(out_dir: Path, pins: dict[str, Package], summary: dict, licenses: list[str]):
-    train, heldout = pins["train"], pins["heldout"]
+    heldout = pins["heldout"]
     config = summary["config"]
+    drawn = summary["drawings"]  # set name -> drawings used
+    trained = [pins[key] for key in summary["training_sets"].values()]
+    artists = ", ".join(f"{p.title} ({n})" for p, n in zip(trained, drawn.values(), strict=True))
     text = f"""# Emoji, named in {summary["languages"]} languages
 
-Real drawings by outside artists, named by CLDR's translators: {summary["emoji"]} emoji drawn by
-{train.title} for training, {summary["heldout_images"]} of them drawn by {heldout.title} held out
-for evaluation, named in {summary["languages"]} languages. Built by `mling-emoji` (`data/emoji_set.py`,
-mling-align) with `--image-px {config["image_px"]} --caption {config["caption"]} --emoji
-{config["emoji"]}`.
+Real drawings by outside artists, named by CLDR's translators: {summary["emoji"]} emoji in
+{sum(drawn.values())} training drawings by {len(drawn)} artists ({artists}); {summary["heldout_images"]}
+of them drawn by {heldout.title} held out for evaluation; named in {summary["languages"]}
+languages. Built by `mling-emoji` (`data/emoji_set.py`, mling-align) with `--image-px
+{config["image_px"]} --caption {config["caption"]} --emoji {config["emoji"]} --seed {config["seed"]}`.
 
 | folder | what |
 |---|---|
-| `pairs/part-*.parquet` | {summary["pairs"]} training pairs, one per (emoji, language naming it): the pair schema (`key`, `caption`, `url`, `width`, `height`, `image` as PNG) plus `language` (CLDR locale), `image_id` (the emoji's code points: rows of one image share it) and `emoji` |
+| `pairs/part-*.parquet` | {summary["pairs"]} training pairs, one per (drawing, language naming its emoji), in a shuffled order: the pair schema (`key`, `caption`, `url`, `width`, `height`, `image` as PNG) plus `language` (CLDR locale), `image_id` (the emoji's code points: rows of one emoji share it, whoever drew it) and `emoji` |
 | `heldout/captions.jsonl`, `heldout/images/` | the retrieval set: {summary["heldout_images"]} held-out drawings, each with its name in every language that names it (`eval/retrieval_set.py --captions heldout/captions.jsonl --images heldout/images`) |
 | `report.md`, `report.json` | counts per language and script |
 | `licenses/` | the license files the packages ship |
@@ -89,9 +92,9 @@ mling-align) with `--image-px {config["image_px"]} --caption {config["caption"]}
 
 ## Licenses
 
-- **Training images** (`pairs/`): PNG renderings of {train.title} ({train.homepage}), licensed
-  {train.license}. A rendering is an adaptation: it carries the same license, with
-  attribution to {train.title}.
+- **Training images** (`pairs/`): PNG renderings of {", ".join(f"{p.title} ({p.homepage}), licensed {p.license}" for p in trained)}.
+  A rendering is an adaptation: it carries its set's license, with attribution to its
+  artists; a row's `url` names the package it was drawn from.
 - **Held-out images** (`heldout/images/`): PNG renderings of {heldout.title}
   ({heldout.homepage}), licensed {heldout.license}.
 - **Captions**: the Unicode CLDR emoji annotations ({pins["names"].homepage}), licensed

@@ -1,26 +1,27 @@
-"""Which emoji and which languages make the set, and its rows: one per (emoji, language).
+"""Which emoji and which languages make the set, and its rows: one per (drawing, language).
 
-An emoji is in the set when the training drawings have it and at least one chosen language
-names it; with `shared` (the default) the held-out drawings must have it too, so every
-training emoji has a ground truth in the evaluation. A language is in the set when it names at
+An emoji is in the set when a training set draws it and at least one chosen language names
+it; with `shared` (the default) the held-out drawings must have it too, so every training
+emoji has a ground truth in the evaluation. A language is in the set when it names at
 least `min_names` of those emoji (regional locales, whose files only patch their parent's, are
 left out unless named).
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 from mling.common.errors import InputError
 from mling.emoji_set.cldr import Annotation, caption_of, is_regional
 
-EMOJI_CHOICES = ("shared", "all")  # in both drawing sets, or every training drawing with a name
+EMOJI_CHOICES = ("shared", "all")  # trained and held out, or every training drawing with a name
 
 
 @dataclass(frozen=True)
 class Selection:
     emoji: tuple[str, ...]  # emoji keys of the training pairs, sorted
-    heldout: tuple[str, ...]  # emoji keys of the retrieval set: in both drawing sets, sorted
+    heldout: tuple[str, ...]  # emoji keys of the retrieval set: trained and held out, sorted
     languages: tuple[str, ...]  # CLDR locale ids, sorted
 
 
@@ -77,30 +78,38 @@ def select(
 def pair_rows(
     selection: Selection,
     names: dict[str, dict[str, Annotation]],
-    images: dict[str, bytes],
+    images: dict[str, dict[str, bytes]],
     spelled: dict[str, str],
     px: int,
-    url_prefix: str,
+    urls: dict[str, str],
     keywords: bool,
+    seed: int = 0,
 ):
-    """Pair-schema rows, emoji by emoji (rows of one image side by side: parquet compresses
-    the repeated image bytes), languages sorted; one per (emoji, language naming it)."""
-    for key in selection.emoji:
-        for language in selection.languages:
-            annotation = names[language].get(key)
-            if annotation is None:
-                continue
-            yield {
-                "key": f"{key}.{language}",
-                "caption": caption_of(annotation, keywords),
-                "url": f"{url_prefix}#{key}",
-                "width": px,
-                "height": px,
-                "image": images[key],
-                "language": language,
-                "image_id": key,
-                "emoji": spelled[key],
-            }
+    """Pair-schema rows, one per (drawing, language naming its emoji), in an order shuffled by
+    `seed`: a reader that mixes rows only within a window (a streaming loader) still sees
+    every emoji and language in every batch. `images` is {set: {emoji key: PNG}}, `urls`
+    {set: url prefix}. Rows of one emoji share its `image_id`, whoever drew it."""
+    order = [
+        (key, drawn_by, language)
+        for key in selection.emoji
+        for drawn_by in images
+        if key in images[drawn_by]
+        for language in selection.languages
+        if key in names[language]
+    ]
+    random.Random(seed).shuffle(order)
+    for key, drawn_by, language in order:
+        yield {
+            "key": f"{key}.{drawn_by}.{language}",
+            "caption": caption_of(names[language][key], keywords),
+            "url": f"{urls[drawn_by]}#{key}",
+            "width": px,
+            "height": px,
+            "image": images[drawn_by][key],
+            "language": language,
+            "image_id": key,
+            "emoji": spelled[key],
+        }
 
 
 def heldout_lines(

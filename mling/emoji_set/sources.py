@@ -46,15 +46,28 @@ class Package:
         return f"{registry.rstrip('/')}/{self.name}/-/{base}-{self.version}.tgz"
 
 
-# The training drawings, the held-out drawings (another artist's, for evaluation) and the two
-# name packages. Pinned 2026-11: the newest of each. Licenses as each package.json states them;
+# The training drawings (several artists: a model that sees one style learns that style, not
+# the things drawn), the held-out drawings (another artist's, for evaluation) and the two name
+# packages. Pinned 2026-11: the newest of each. Licenses as each package.json states them;
 # docs/emoji.md says why these sets (and not Noto or Twemoji, which an independent check uses).
+# A key "train" or "train-*" is a training set; the others are one each.
+REQUIRED = ("train", "heldout", "names", "names_derived")
 ROLES = {
     "train": "training drawings",
     "heldout": "held-out drawings",
     "names": "names",
     "names_derived": "names of sequences",
 }
+
+
+def role_of(key: str) -> str:
+    return ROLES["train"] if is_training(key) else ROLES[key]
+
+
+def is_training(key: str) -> bool:
+    return key == "train" or key.startswith("train-")
+
+
 PINS: dict[str, Package] = {
     "train": Package(
         name="openmoji",
@@ -64,6 +77,43 @@ PINS: dict[str, Package] = {
         layout="openmoji",
         title="OpenMoji",
         homepage="https://openmoji.org",
+    ),
+    # Iconify sets without a chars.json: their icons are found by the CLDR English name
+    "train-emojione": Package(
+        name="@iconify-json/emojione",
+        version="1.2.3",
+        integrity="sha512-T9+T3HIbJNLKKsmxYKlaYhvnHYkz/HNYTV7SHCXVZPfeUi4FqskY70YeN8yYAZT8cCv7w5vJxS4Q1m8zb9CMMg==",
+        license="CC-BY-4.0",
+        layout="iconify",
+        title="EmojiOne 2.3 (colored), as packaged by Iconify",
+        homepage="https://github.com/EmojiTwo/emojitwo",
+    ),
+    "train-emojione-v1": Package(
+        name="@iconify-json/emojione-v1",
+        version="1.2.3",
+        integrity="sha512-UjI2VQEXVtGlPBvQuxEizro7QCgBcJDOYwKUupquvvZ8UV4xOlvm45IU82JYWegiAWLerY79gFLMZ26U6Ms+ww==",
+        license="CC-BY-SA-4.0",
+        layout="iconify",
+        title="EmojiOne 1, as packaged by Iconify",
+        homepage="https://github.com/joypixels/emojione-legacy",
+    ),
+    "train-fxemoji": Package(
+        name="@iconify-json/fxemoji",
+        version="1.2.2",
+        integrity="sha512-UAasRaxzFUKfIGSmLwnoarsssA4LX0VLLuEmplIqM6ZNQqIQRtav8tZ4H1neTlBreXuMQyAifr5jP4kn78DpiQ==",
+        license="Apache-2.0",
+        layout="iconify",
+        title="Firefox OS Emoji, as packaged by Iconify",
+        homepage="https://github.com/mozilla/fxemoji",
+    ),
+    "train-streamline": Package(
+        name="@iconify-json/streamline-emojis",
+        version="1.2.4",
+        integrity="sha512-iNr9T9XuZVTyQPJO8ZlLxBzPkpi7qMl+z1l0C31vpEMqhPMelth3n7CeWQYtixdetDPdI81yeG4ROqjWpYJE6A==",
+        license="CC-BY-4.0",
+        layout="iconify",
+        title="Streamline Emoji, as packaged by Iconify",
+        homepage="https://github.com/webalys-hq/streamline-vectors",
     ),
     "heldout": Package(
         name="@iconify-json/fluent-emoji-flat",
@@ -96,8 +146,9 @@ PINS: dict[str, Package] = {
 
 
 def read_pins(path: str | Path | None) -> dict[str, Package]:
-    """The built-in PINS, or the same keys from a JSON file `{"KEY": {Package fields}}` (the
-    test fixture's, or newer versions tried without a code change)."""
+    """The built-in PINS, or packages from a JSON file `{"KEY": {Package fields}}` (the test
+    fixture's, or newer versions tried without a code change): every REQUIRED key, and any
+    number of further training sets as "train-NAME"."""
     if path is None:
         return dict(PINS)
     path = Path(path)
@@ -106,10 +157,23 @@ def read_pins(path: str | Path | None) -> dict[str, Package]:
         pins = {key: Package(**fields) for key, fields in loaded.items()}
     except (OSError, ValueError, TypeError) as error:
         raise InputError(f"--pins {path}: {error}; give a JSON object of packages") from None
-    missing = sorted(set(PINS) - set(pins))
+    missing = [key for key in REQUIRED if key not in pins]
     if missing:
-        raise InputError(f"--pins {path} lacks {', '.join(missing)}; it needs {', '.join(PINS)}")
+        raise InputError(
+            f"--pins {path} lacks {', '.join(missing)}; it needs {', '.join(REQUIRED)}"
+        )
+    unknown = [key for key in pins if key not in REQUIRED and not is_training(key)]
+    if unknown:
+        raise InputError(
+            f"--pins {path}: unknown key(s) {', '.join(unknown)}; a further training set is "
+            "named train-NAME"
+        )
     return pins
+
+
+def training_sets(pins: dict[str, Package]) -> list[str]:
+    """The keys of the training drawing sets, "train" first."""
+    return sorted((key for key in pins if is_training(key)), key=lambda k: (k != "train", k))
 
 
 def pins_json(pins: dict[str, Package]) -> str:

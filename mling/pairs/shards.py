@@ -447,9 +447,11 @@ def write_pair_shards(
     out_dir: str | Path,
     shard_rows: int = 50_000,
     overwrite: bool = False,
+    dictionary_pagesize_limit: int | None = None,
 ) -> list[Path]:
     """Write `part-00000.parquet`, ... atomically into `out_dir` (an earlier output of ours is
-    replaced only with `overwrite`). Returns the shard paths."""
+    replaced only with `overwrite`). Returns the shard paths. `dictionary_pagesize_limit`
+    (bytes) raises parquet's 1 MiB dictionary for columns that repeat large values."""
     out_dir = Path(out_dir)
     if shard_rows < 1:
         raise InputError(f"--shard-rows must be at least 1, not {shard_rows}")
@@ -457,7 +459,9 @@ def write_pair_shards(
     with staged_output(out_dir, overwrite) as staged:
         for index, table in enumerate(_regroup(batches, shard_rows)):
             name = f"part-{index:05d}.parquet"
-            pq.write_table(table, staged / name)
+            pq.write_table(
+                table, staged / name, dictionary_pagesize_limit=dictionary_pagesize_limit
+            )
             names.append(name)
     return [out_dir / name for name in names]
 
