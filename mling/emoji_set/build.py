@@ -244,9 +244,9 @@ def main(argv: list[str] | None = None) -> int:
         write_readme(tmp, pins, summary, licenses)
         write_emoji_report(tmp, summary)
     print(
-        f"emoji_set.py: {summary['pairs']} pairs ({summary['emoji']} emoji x {summary['languages']} "
-        f"languages), {summary['heldout_images']} held-out images, {summary['seconds']} s "
-        f"-> {output}"
+        f"emoji_set.py: {summary['pairs']} pairs ({sum(summary['drawings'].values())} drawings "
+        f"of {summary['emoji']} emoji x {summary['languages']} languages), "
+        f"{summary['heldout_images']} held-out images, {summary['seconds']} s -> {output}"
     )
     return 0
 

@@ -119,7 +119,10 @@ def write_emoji_report(out_dir: Path, summary: dict) -> dict[str, Path]:
     markdown = "\n\n".join(
         [
             "# Emoji set",
-            f"{summary['emoji']} emoji, {summary['languages']} languages in "
+            f"{summary['emoji']} emoji in {sum(summary['drawings'].values())} drawings by "
+            f"{len(summary['drawings'])} artists "
+            f"({', '.join(f'{k} {v}' for k, v in summary['drawings'].items())}), "
+            f"{summary['languages']} languages in "
             f"{len(summary['per_script'])} scripts, {summary['pairs']} training pairs; "
             f"{summary['heldout_images']} held-out images with {summary['heldout_captions']} "
             f"captions. {len(many)} languages name {MANY_NAMES} or more emoji. "
