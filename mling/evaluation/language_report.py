@@ -108,16 +108,22 @@ def language_rows(
     return markdown_table(headers, rows)
 
 
-def overlap_note(overlap: Mapping[str, Overlap], english: str = ENGLISH) -> str:
-    """One line saying what chrF is and why a cell has none."""
+def overlap_note(
+    overlap: Mapping[str, Overlap],
+    english: str = ENGLISH,
+    texts: str = "captions",
+    counterpart: str = "of the same images",
+) -> str:
+    """One line saying what chrF is and why a cell has none; `texts` are what was compared
+    ("class names"), `counterpart` what pairs them with English ("of the same classes")."""
     reasons: dict[str, list[str]] = {}
     for language, o in overlap.items():
         if o.chrf is None:
             reasons.setdefault(o.reason, []).append(language)
     why = "; ".join(f"{', '.join(langs)} ({reason})" for reason, langs in reasons.items())
     return (
-        f"chrF vs {english}: sacrebleu's corpus chrF (0-100) of the language's captions against "
-        f"the {english} captions of the same images; it is high where the two share spelling "
+        f"chrF vs {english}: sacrebleu's corpus chrF (0-100) of the language's {texts} against "
+        f"the {english} {texts} {counterpart}; it is high where the two share spelling "
         f"(names, loanwords, cognates), so a high score there may come from spelling rather "
         f"than meaning." + (f" No chrF for {why}." if why else "")
     )

@@ -5,8 +5,7 @@ its side: languages as rows, models as columns).
 plus `languages`, `data`, `reference`, `notes`, `sources`), `report.md` (a fairness summary per
 model, then one row per language grouped by script with its chrF against English, the paper's
 columns where they apply, a detail table with R@1/5/10 per direction, the data), `report.csv`
-(one row per model and language) and `report.png` (a dot plot, one row per language). The
-models-by-languages table and bar chart below are the zero-shot report's.
+(one row per model and language) and `report.png` (a dot plot, one row per language).
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from mling.common.atomic import write_atomic
 from mling.common.hub import Source
-from mling.common.report import markdown_table, new_figure, write_report
+from mling.common.report import markdown_table, write_report
 from mling.common.scripts import script_code
 from mling.evaluation.caption_sets import CaptionSet
 from mling.evaluation.fairness import BELOW, ENGLISH
@@ -50,58 +49,6 @@ MULTI30K_REFERENCE = {
         "UC2 fine-tuned (paper)": {"en": 88.2, "de": 84.5, "fr": 83.9, "cs": 81.2},
     },
 }
-
-
-def language_table(
-    rows: Mapping[str, Mapping[str, float | None]],
-    languages: Sequence[str],
-    first_header: str = "model",
-    italic: Sequence[str] = (),
-) -> str:
-    """Rows by languages, with each row's mean and spread (max - min) across its languages."""
-    spread = len(languages) > 1
-    headers = [first_header, *languages] + (["mean", "spread"] if spread else [])
-    body = []
-    for name, values in rows.items():
-        cells = [values.get(language) for language in languages]
-        present = [v for v in cells if v is not None]
-        label = f"*{name}*" if name in italic else name
-        summary = []
-        if spread:
-            # mean and spread only over complete rows: a mean over fewer languages misleads
-            complete = len(present) == len(cells)
-            mean = sum(present) / len(present) if complete else None
-            summary = [mean, max(present) - min(present) if complete else None]
-        body.append([label, *cells, *summary])
-    return markdown_table(headers, body)
-
-
-def language_bars(
-    series: Mapping[str, Mapping[str, float]],
-    languages: Sequence[str],
-    title: str,
-    ylabel: str,
-    reference: Mapping[str, Mapping[str, float]] | None = None,
-):
-    """Grouped bar chart, one group per language, one bar per series; reference series hollow."""
-    figure, axes = new_figure(max(6.0, 1.2 * len(languages) + 4.0), 4.5)
-    reference = reference or {}
-    names = [*series, *reference]
-    width = 0.8 / max(len(names), 1)
-    for k, name in enumerate(names):
-        values = {**series, **reference}[name]
-        xs = [i + (k - (len(names) - 1) / 2) * width for i in range(len(languages))]
-        heights = [values.get(language, 0.0) or 0.0 for language in languages]
-        style = {"fill": False, "hatch": "//", "edgecolor": f"C{k}"} if name in reference else {}
-        bars = axes.bar(xs, heights, width, label=name, **style)
-        if name in series:
-            axes.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
-    axes.set_xticks(range(len(languages)), languages)
-    axes.set_ylabel(ylabel)
-    axes.set_ylim(0, 100)
-    axes.set_title(title)
-    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    return figure
 
 
 def retrieval_csv(results: Mapping[str, Mapping[str, dict]]) -> str:

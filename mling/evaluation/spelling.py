@@ -5,6 +5,8 @@ A model can find the right image for a caption it never learned to read when the
 its words as English does (names, loanwords, cognates, numbers: "Hund" and "hound" little, "taxi"
 and "taxi" fully). High chrF and a high mR may be transfer through shared spelling; low chrF and
 a high mR is transfer through meaning. No model is needed: only the evaluation set's captions.
+For zero-shot classification the class names play the captions' part: each language's names of
+a class against the English names of the same class.
 """
 
 from __future__ import annotations
@@ -75,4 +77,23 @@ def spelling_overlap(sets: Sequence[CaptionSet], english: str = ENGLISH) -> Mapp
             continue
         captions, references = zip(*pairs, strict=True)
         overlaps[caption_set.language] = Overlap(chrf_against(captions, references), len(pairs))
+    return overlaps
+
+
+def name_overlap(
+    names: Mapping[str, Sequence[Sequence[str]]], english: str = ENGLISH
+) -> Mapping[str, Overlap]:
+    """{language: C lists of class names} -> {language: Overlap}: every name of class c against
+    all English names of class c, corpus-level (`captions` counts names). The names, not the
+    prompts: templates are written anew in each language and would score their own spelling."""
+    if english not in names:
+        return {language: Overlap(None, 0, "no English class names") for language in names}
+    overlaps = {}
+    for language, classes in names.items():
+        if language == english:
+            overlaps[language] = Overlap(None, sum(map(len, classes)), "the reference")
+            continue
+        pairs = [(name, names[english][c]) for c, members in enumerate(classes) for name in members]
+        captions, references = zip(*pairs, strict=True)
+        overlaps[language] = Overlap(chrf_against(captions, references), len(pairs))
     return overlaps

@@ -6,7 +6,7 @@
 `--images` holds one subfolder per class (or pass --labels FILE.jsonl); `--classes` gives class
 names and templates per language (see mling/evaluation/zero_shot_data.py); without it the
 folder names are the English class names. Writes zs-out/report.{json,md,csv,png} and prints the
-top-1 table.
+fairness summary (and the top-1 table, up to 20 languages).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def evaluate(args: argparse.Namespace, models: dict[str, Source], cfg: EmbedConf
         "classes": len(prompts.classes),
         "templates": {lang: len(t) for lang, t in prompts.templates.items()},
     }
-    paths, table = write_zero_shot_report(args.output, args.title, results, data, models)
+    paths, table = write_zero_shot_report(args.output, args.title, results, data, models, prompts)
     return Outcome(paths, table)
 
 

@@ -1,19 +1,27 @@
-"""The filter report: per language, rows in, dropped per reason, kept, retention; the spread of
-retention across languages; each filter's own retention per language; time per stage.
+"""The filter report, laid out to read at 100+ languages: the retention across languages first
+(overall, median, lowest, the languages under 0.85x overall), then per language, grouped by
+script: rows in, dropped per reason, kept, retention, and each filter's own retention; time per
+stage. The chart: the funnel, and every language's retention as a sorted row.
 
 `collect` asks the engine for the aggregates (group-bys over the `decisions` table), and
-`build` turns them into the JSON data, the Markdown and the funnel chart.
+`build` turns them into the JSON data, the Markdown and the chart.
 """
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 from mling.common.report import markdown_table, new_figure
+from mling.common.scripts import group_by_script, language_script, script_name
 from mling.filtering.filters import FILTERS, KEPT, REASON_NAMES, REASONS
 from mling.filtering.language_estimate import count_interval, estimate_counts
 
 MIN_LANGUAGE_ROWS = 20  # languages with fewer input rows are listed but left out of the spread
+BELOW = 0.85  # a language under this share of the overall retention is called out
+MAX_LISTED = 30  # languages named under the summary, worst first (all of them in report.json)
+LOW = "▼"  # marks a retention under BELOW x overall in the per-language tables
+ROW_INCHES = 0.2  # chart height per language: 8-point labels one row apart never touch
 
 
 def collect(engine: Any) -> dict[str, Any]:
@@ -38,8 +46,9 @@ def _ratio(numerator: float, denominator: float) -> float | None:
 def language_rows(
     totals: dict[str, int], groups: dict[tuple[str, str], dict[str, int]]
 ) -> list[dict[str, Any]]:
-    """One dict per language, most rows first: rows, kept, retention, dropped per reason, and
-    each filter's standalone retention among well-formed rows (ignoring the other filters).
+    """One dict per language, most rows first: its script (ISO 15924, from the code), rows,
+    kept, retention, dropped per reason, and each filter's standalone retention among
+    well-formed rows (ignoring the other filters).
 
     `totals`: exact rows per reason (and `kept`); `groups`: (reason or `kept`, language) ->
     labelled rows and, of them, the rows failing each filter on its own. Kept rows are all
@@ -89,6 +98,7 @@ def language_rows(
         entries.append(
             {
                 "language": language,
+                "script": language_script(language),
                 "rows": rows,
                 "rows_interval": [low, high],
                 "kept": k,
@@ -132,16 +142,22 @@ def language_method(
     }
 
 
+def counted_languages(languages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The languages the spread is over: MIN_LANGUAGE_ROWS input rows or more, and a retention."""
+    return [e for e in languages if e["rows"] >= MIN_LANGUAGE_ROWS and e["retention"] is not None]
+
+
 def retention_spread(languages: list[dict[str, Any]], overall: float | None) -> dict[str, Any]:
-    """Lowest and highest retention among languages with MIN_LANGUAGE_ROWS rows or more, and
-    each against the overall rate: an unfair filter shows as a low `lowest_vs_overall`."""
-    counted = [
-        e for e in languages if e["rows"] >= MIN_LANGUAGE_ROWS and e["retention"] is not None
-    ]
+    """Retention across the languages with MIN_LANGUAGE_ROWS rows or more, each figure also
+    against the overall rate: lowest, highest, median, and (`below`, worst first) every language
+    under BELOW x overall. An unfair filter shows as a low `lowest_vs_overall` and a long
+    `below`."""
+    counted = counted_languages(languages)
     if not counted or not overall:
         return {"languages_counted": len(counted), "min_rows": MIN_LANGUAGE_ROWS}
-    low = min(counted, key=lambda e: (e["retention"], e["language"]))
-    high = max(counted, key=lambda e: (e["retention"], e["language"]))
+    ranked = sorted(counted, key=lambda e: (e["retention"], e["language"]))
+    low, high = ranked[0], max(counted, key=lambda e: (e["retention"], e["language"]))
+    median = statistics.median(e["retention"] for e in counted)
     return {
         "languages_counted": len(counted),
         "min_rows": MIN_LANGUAGE_ROWS,
@@ -149,6 +165,14 @@ def retention_spread(languages: list[dict[str, Any]], overall: float | None) -> 
         "highest": {"language": high["language"], "retention": high["retention"]},
         "lowest_vs_overall": low["retention"] / overall,
         "highest_vs_overall": high["retention"] / overall,
+        "median": median,
+        "median_vs_overall": median / overall,
+        "below_share": BELOW,
+        "below": [
+            {"language": e["language"], "retention": e["retention"]}
+            for e in ranked
+            if e["retention"] < BELOW * overall
+        ],
     }
 
 
@@ -227,9 +251,55 @@ def _method_line(method: dict[str, Any], kept: int) -> str:
     )
 
 
+def _summary(data: dict[str, Any]) -> list[str]:
+    """Markdown lines: retention across the counted languages, each figure against overall."""
+    spread = data["retention_spread"]
+    lines = ["## Retention across languages", ""]
+    if "lowest" not in spread:
+        return lines + [
+            f"No language has {spread['min_rows']} input rows or more (or nothing was kept): "
+            "no spread to show.",
+            "",
+        ]
+    overall = data["retention"]
+    estimated = data["language_figures"]["dropped"] == "estimated"
+    below = spread["below"]
+    named = ", ".join(f"{e['language']} {_percent(e['retention'])}" for e in below[:MAX_LISTED]) + (
+        f" and {len(below) - MAX_LISTED} more" if len(below) > MAX_LISTED else ""
+    )
+    lowest, highest = spread["lowest"], spread["highest"]
+    return lines + [
+        f"Over the {spread['languages_counted']} languages with at least {spread['min_rows']} "
+        "input rows (those with fewer are in the tables below, not in these figures)"
+        + ("; figures estimated, see Per language." if estimated else "."),
+        "",
+        f"- overall: {_percent(overall)}",
+        f"- median language: {_percent(spread['median'])} "
+        f"({spread['median_vs_overall']:.2f}x overall)",
+        f"- lowest: {lowest['language']} {_percent(lowest['retention'])} "
+        f"({spread['lowest_vs_overall']:.2f}x overall); highest: {highest['language']} "
+        f"{_percent(highest['retention'])} ({spread['highest_vs_overall']:.2f}x overall)",
+        f"- below {spread['below_share']:g}x overall (under "
+        f"{_percent(spread['below_share'] * overall)}): "
+        + (
+            f"{len(below)} {'language' if len(below) == 1 else 'languages'}, worst first: {named}"
+            if below
+            else "none"
+        ),
+        "",
+    ]
+
+
+def _groups(data: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """[(script, language entries)]: the largest script first, in each the most rows first."""
+    entries = {e["language"]: e for e in data["languages"]}
+    scripts = {language: e["script"] for language, e in entries.items()}
+    groups = group_by_script(list(entries), scripts)  # data["languages"]: most rows first
+    return [(code, [entries[language] for language in members]) for code, members in groups]
+
+
 def _markdown(data: dict[str, Any]) -> str:
     accounting = data["accounting"]
-    spread = data["retention_spread"]
     lines = [
         "# Filter report",
         "",
@@ -244,20 +314,7 @@ def _markdown(data: dict[str, Any]) -> str:
         how = "recognized from its columns" if columns["detected"] else "as asked"
         renames = ", ".join(f"`{src}` → `{dest}`" for src, dest in columns["map"].items())
         lines += [f"Input layout: {columns['preset'] or 'pair schema'} ({how}); {renames}.", ""]
-    if "lowest" in spread:
-        lines += [
-            f"Retention spread over {spread['languages_counted']} languages with at least "
-            f"{spread['min_rows']} rows: lowest {spread['lowest']['language']} "
-            f"{_percent(spread['lowest']['retention'])} ({spread['lowest_vs_overall']:.2f}x overall), "
-            f"highest {spread['highest']['language']} {_percent(spread['highest']['retention'])} "
-            f"({spread['highest_vs_overall']:.2f}x overall)"
-            + (
-                "; estimated, see Per language."
-                if data["language_figures"]["dropped"] == "estimated"
-                else "."
-            ),
-            "",
-        ]
+    lines += _summary(data)
     lines += ["## Dropped by reason (first failing filter, in this order)", ""]
     meanings = {r.name: r.meaning for r in REASONS}
     rows = [(name, meanings[name], count) for name, count in data["dropped_by_reason"].items()]
@@ -266,38 +323,63 @@ def _markdown(data: dict[str, Any]) -> str:
         "",
     ]
     method = data["language_figures"]
-    estimated = method["dropped"] == "estimated"
-    lines += ["## Per language", "", _method_line(method, accounting["kept"]), ""]
+    groups = _groups(data)
+    low = {e["language"] for e in data["retention_spread"].get("below", [])}
+    lines += [
+        "## Per language",
+        "",
+        _method_line(method, accounting["kept"]),
+        "",
+        "Every language, grouped by the script its code is usually written in (ISO 15924, CLDR's "
+        "likely script; `und`: Zzzz), the largest group first; in each group the most rows "
+        f"first. {LOW}: retention under {BELOW:g}x overall, among the languages with at least "
+        f"{MIN_LANGUAGE_ROWS} rows.",
+        "",
+        "Scripts: "
+        + ", ".join(f"{script_name(code)} ({code}) {len(members)}" for code, members in groups)
+        + ".",
+        "",
+    ]
     reasons = [name for name, count in data["dropped_by_reason"].items() if count]
+
+    def retention(e: dict[str, Any]) -> str | None:
+        shown = _with_interval(e["retention"], e["retention_interval"], _percent)
+        return f"{shown} {LOW}" if e["language"] in low else shown
+
     table = [
         [
             e["language"],
+            code,
             _with_interval(e["rows"], e["rows_interval"]),
             e["kept"],
-            _with_interval(e["retention"], e["retention_interval"], _percent),
+            retention(e),
         ]
         + [
             _with_interval(e["dropped"].get(name, 0), e["dropped_interval"].get(name))
             for name in reasons
         ]
-        for e in data["languages"][:30]
+        for code, members in groups
+        for e in members
     ]
-    lines += [markdown_table(["language", "rows", "kept", "retention", *reasons], table), ""]
-    if len(data["languages"]) > 30:
-        lines += [f"({len(data['languages']) - 30} more languages in report.json)", ""]
+    lines += [
+        markdown_table(["language", "script", "rows", "kept", "retention", *reasons], table),
+        "",
+    ]
     lines += ["## Each filter alone: retention of well-formed rows per language", ""]
-    if estimated:
+    if method["dropped"] == "estimated":
         lines += [
             "Estimated from the same sample (well-formed rows: kept, exact, plus the estimated "
             "dropped ones); 95% intervals in report.json (`filter_retention_interval`).",
             "",
         ]
+    lines += ["Languages in the order of the table above.", ""]
     table = [
-        [e["language"], e["well_formed"]]
+        [e["language"], code, e["well_formed"]]
         + [_percent(e["filter_retention"][name]) for name in FILTERS]
-        for e in data["languages"][:30]
+        for code, members in groups
+        for e in members
     ]
-    lines += [markdown_table(["language", "well-formed", *FILTERS], table), ""]
+    lines += [markdown_table(["language", "script", "well-formed", *FILTERS], table), ""]
     lines += ["## Stages", ""]
     lines += [
         markdown_table(
@@ -308,10 +390,9 @@ def _markdown(data: dict[str, Any]) -> str:
 
 
 def _figure(data: dict[str, Any]) -> Any:
-    """Funnel: rows left after each reason in order; beside it, retention per language."""
-    figure, placeholder = new_figure(12.0, 5.0)
-    placeholder.remove()
-    funnel, per_language = figure.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+    """Above, the funnel: rows left after each reason in order. Below, one row per language with
+    MIN_LANGUAGE_ROWS rows or more, lowest retention at the top, with its 95% interval, the
+    overall retention and BELOW x overall; the figure grows ROW_INCHES per language."""
     remaining = data["accounting"]["input_rows"]
     labels, values = ["input"], [remaining]
     for name, count in data["dropped_by_reason"].items():
@@ -319,28 +400,61 @@ def _figure(data: dict[str, Any]) -> Any:
             remaining -= count
             labels.append(f"- {name}")
             values.append(remaining)
+    languages = sorted(
+        counted_languages(data["languages"]), key=lambda e: (e["retention"], e["language"])
+    )
+    funnel_inches = 0.3 * len(values) + 1.2
+    language_inches = ROW_INCHES * len(languages) + 1.6
+    figure, placeholder = new_figure(8.0, funnel_inches + language_inches)
+    placeholder.remove()
+    funnel, per_language = figure.subplots(
+        2, 1, gridspec_kw={"height_ratios": [funnel_inches, language_inches]}
+    )
     funnel.barh(range(len(values)), values, color="#4c72b0")
     funnel.set_yticks(range(len(values)), labels)
     funnel.invert_yaxis()
     funnel.set_xlabel("rows remaining")
     funnel.set_title("Filter funnel (reasons in order)")
-    languages = [e for e in data["languages"] if e["retention"] is not None][:20]
+
+    overall = data["retention"]
+    low = {e["language"] for e in data["retention_spread"].get("below", [])}
+    ys = range(len(languages))
     errors = [
         [e["retention"] - (e["retention_interval"][0] or 0) for e in languages],
         [(e["retention_interval"][1] or 0) - e["retention"] for e in languages],
     ]
-    per_language.bar(
-        [e["language"] for e in languages],
+    per_language.barh(
+        ys,
         [e["retention"] for e in languages],
-        yerr=errors if languages else None,
-        color="#55a868",
+        xerr=errors if languages else None,
+        height=0.7,
+        color=["#c44e52" if e["language"] in low else "#55a868" for e in languages],
+        error_kw={"elinewidth": 0.8, "ecolor": "0.3"},
     )
-    if data["retention"] is not None:
-        per_language.axhline(data["retention"], color="black", linestyle="--", label="overall")
-        per_language.legend()
-    per_language.set_ylim(0, 1)
-    per_language.set_ylabel("retention")
-    per_language.set_title("Retention per language (most rows first)")
-    per_language.tick_params(axis="x", rotation=60)
+    # the script beside the code: a low run of one script is a script problem, not a language's
+    per_language.set_yticks(ys, [f"{e['language']} ({e['script']})" for e in languages], fontsize=8)
+    if languages:
+        per_language.set_ylim(len(languages) - 0.5, -0.5)
+    else:
+        per_language.text(0.5, 0.5, f"no language with {MIN_LANGUAGE_ROWS} rows or more",
+                          ha="center", va="center", transform=per_language.transAxes)  # fmt: skip
+    if overall is not None:
+        per_language.axvline(overall, color="black", linestyle="--", label="overall")
+        per_language.axvline(
+            BELOW * overall, color="#c44e52", linestyle=":", label=f"{BELOW:g}x overall"
+        )
+        # between the title and the bars: at 100+ rows, below the plot is a scroll away
+        per_language.legend(
+            fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False
+        )
+    per_language.set_xlim(0, 1)
+    per_language.set_xlabel("retention (95% interval where estimated)")
+    per_language.grid(axis="x", color="0.85", linewidth=0.5)
+    per_language.set_title(
+        f"Retention per language, lowest first ({len(languages)} languages with at least "
+        f"{MIN_LANGUAGE_ROWS} rows)",
+        fontsize=9,
+        pad=18,
+    )
     figure.tight_layout()
     return figure
