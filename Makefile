@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test test-fast lint format demo bench clean
+.PHONY: install test test-fast lint format demo demo-emoji bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ test-fast: lint
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) mling/demo.py --output demo-output
 
+# The second demo, on real drawings named in 100+ languages: fetches the pinned npm packages
+# into the cache first (the one step that needs the network; nothing if they are there).
+demo-emoji: $(STAMP)
+	$(PY) data/emoji_set.py --fetch
+	HF_HUB_OFFLINE=1 $(PY) mling/demo_emoji.py --output demo-emoji-output
+
 # Benchmarks run as modules from the repository root, so they share the tests' fixtures.
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m benchmarks.bench_vocab
@@ -45,4 +51,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.update_docs
 
 clean:
-	rm -rf demo-output bench-output
+	rm -rf demo-output demo-emoji-output bench-output

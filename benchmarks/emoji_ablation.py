@@ -30,20 +30,29 @@ from mling.common.report import markdown_table, write_report
 # Hebrew (right to left), Devanagari and Bengali, Thai, Japanese and Chinese (no spaces), Korean.
 LANGUAGES = "en,de,fr,es,cs,pl,tr,vi,ru,uk,ar,he,fa,hi,bn,ja,zh,ko,th,el"
 
-# name -> (extra train.py flags, whether the change can touch the English model, what it tests)
-ROWS: dict[str, tuple[list[str], bool, str]] = {
-    "baseline": ([], True, "the preset as it is"),
+# name -> (extra train.py flags, whether the change can touch the English model, what it tests,
+# extra data/emoji_set.py flags: a row that changes the data trains on its own build)
+ROWS: dict[str, tuple[list[str], bool, str, list[str]]] = {
+    "baseline": ([], True, "the preset as it is", []),
+    "one-artist": (
+        [],
+        True,
+        "training drawings by OpenMoji alone instead of five artists",
+        ["--drawings", "openmoji"],
+    ),
     "positives": (
         ["--positives", "image_id"],
         False,
-        "rows of one image (its names in other languages) are positives, not false negatives",
+        "rows of one emoji (its other names and drawings) are positives, not false negatives",
+        [],
     ),
-    "shuffle-all": (
-        ["--shuffle-rows", "65536"],
-        False,  # the 3,139 English rows fit in one 4096-row window already
-        "shuffle over the whole set instead of 4096-row windows of emoji-ordered rows",
+    "temperature-0.1": (
+        ["--temperature-init", "0.1"],
+        True,
+        "temperature starts at 0.1 (the preset's 0.5)",
+        [],
     ),
-    "temperature-0.1": (["--temperature-init", "0.1"], True, "temperature starts at 0.1 (0.5)"),
+    "image-48": (["--image-size", "48"], True, "48 px images (the preset's 64)", []),
 }
 
 
@@ -52,11 +61,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=Path("bench-output/emoji_ablation"))
     parser.add_argument("--rows", default="baseline", help=f"comma-separated, of {', '.join(ROWS)}")
     parser.add_argument("--rerun", action="store_true", help="train rows measured before again")
-    parser.add_argument("--config", default="demo", help="training preset (mling/configs)")
-    parser.add_argument("--steps", type=int, default=600, help="optimizer steps per model")
+    parser.add_argument("--config", default="emoji", help="training preset (mling/configs)")
+    parser.add_argument("--steps", type=int, default=1000, help="optimizer steps per model")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--languages", default=LANGUAGES, help="CLDR locales of the set")
-    parser.add_argument("--vocab-size", type=int, default=8000)
+    parser.add_argument("--vocab-size", type=int, default=16000)
+    parser.add_argument(
+        "--exemplar-share",
+        type=float,
+        default=0.3,
+        help="build_vocab.py --exemplar-share: room for the everyday hanzi and hangul",
+    )
     parser.add_argument("--cache", help="emoji_set.py --cache (default its own)")
     args = parser.parse_args(argv)
     unknown = [row for row in args.rows.split(",") if row not in ROWS]
@@ -67,17 +82,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def run(command: list[str], log: Path, threads: int = 1) -> float:
     """A `python -m` command to completion, output in log, one thread; exit on failure."""
-    log.parent.mkdir(parents=True, exist_ok=True)
+    return run_together([(command, log)], threads)[0]
+
+
+def run_together(commands: list[tuple[list[str], Path]], threads: int = 1) -> list[float]:
+    """`python -m` commands at once (each with `threads` threads: a row's two trainings share
+    the two cores), output in their logs; seconds each; exit on the first failure."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1"}
     started = time.perf_counter()
-    with log.open("w", encoding="utf-8") as out:
-        code = subprocess.call([sys.executable, "-m", *command], stdout=out, stderr=out, env=env)
-    if code != 0:
-        tail = "\n".join(log.read_text(encoding="utf-8").strip().splitlines()[-5:])
-        raise SystemExit(
-            f"emoji_ablation.py: {command[0]} failed (exit {code}); see {log}:\n{tail}"
+    running = []
+    for command, log in commands:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        out = log.open("w", encoding="utf-8")
+        process = subprocess.Popen(
+            [sys.executable, "-m", *command], stdout=out, stderr=out, env=env
         )
-    return time.perf_counter() - started
+        running.append((process, out, command, log))
+    seconds = []
+    for process, out, command, log in running:
+        code = process.wait()
+        out.close()
+        seconds.append(time.perf_counter() - started)
+        if code != 0:
+            for other, *_ in running:
+                other.terminate()
+            tail = "\n".join(log.read_text(encoding="utf-8").strip().splitlines()[-5:])
+            raise SystemExit(
+                f"emoji_ablation.py: {command[0]} failed (exit {code}); see {log}:\n{tail}"
+            )
+    return seconds
 
 
 def shown(command: list[str]) -> str:
@@ -85,31 +118,39 @@ def shown(command: list[str]) -> str:
     return " ".join(["python", "-m", *command])
 
 
-def prepare(args: argparse.Namespace) -> dict[str, Path]:
-    """The emoji set, its English rows and the vocabulary, each built once and reused."""
+def prepare(args: argparse.Namespace, name: str = "baseline") -> dict[str, Path]:
+    """The emoji set, its English rows and the vocabulary, each built once and reused. A row
+    with builder flags gets its own set and English rows (OUTPUT/sets/NAME/) and the
+    baseline's vocabulary: the names are the same."""
     import pyarrow.dataset as ds
 
     from mling.pairs.shards import write_pair_shards
 
     out = args.output
-    emoji, english, vocab = out / "emoji-set", out / "pairs-en", out / "vocab"
+    build_flags = ROWS[name][3]
+    root = out / "sets" / name if build_flags else out
+    emoji, english, vocab = root / "emoji-set", root / "pairs-en", out / "vocab"
     if not (emoji / "heldout" / "captions.jsonl").is_file():
         command = ["mling.emoji_set.build", "--output", str(emoji), "--languages", args.languages]
-        command += ["--workers", "1", "--overwrite"]
+        command += ["--workers", "2", "--seed", str(args.seed), "--overwrite", *build_flags]
         command += ["--cache", args.cache] if args.cache else []
         print(f"emoji set: {shown(command)}", flush=True)
-        run(command, out / "logs" / "emoji_set.log")
+        run(command, out / "logs" / f"emoji_set-{name}.log")
     if not english.is_dir():
         table = ds.dataset(sorted((emoji / "pairs").glob("part-*.parquet"))).to_table(
             filter=ds.field("language") == "en"
         )
         write_pair_shards(table.to_batches(), english, overwrite=True)
     if not (vocab / "tokenizer.json").is_file():
-        command = ["mling.vocab.build_vocab", "--input", str(emoji / "pairs"), "--output"]
-        command += [str(vocab), "--overwrite", "--vocab-size", str(args.vocab_size)]
-        command += ["--lang-column", "language", "--seed", str(args.seed)]
-        print(f"vocabulary: {shown(command)}", flush=True)
-        run(command, out / "logs" / "build_vocab.log")
+        if build_flags:
+            prepare(args)  # the baseline's set, whose names the vocabulary learns
+        else:
+            command = ["mling.vocab.build_vocab", "--input", str(emoji / "pairs"), "--output"]
+            command += [str(vocab), "--overwrite", "--vocab-size", str(args.vocab_size)]
+            command += ["--lang-column", "language", "--seed", str(args.seed)]
+            command += ["--exemplar-share", str(args.exemplar_share)]
+            print(f"vocabulary: {shown(command)}", flush=True)
+            run(command, out / "logs" / "build_vocab.log")
     return {"emoji": emoji, "en": english, "mling": emoji / "pairs", "vocab": vocab}
 
 
@@ -139,15 +180,18 @@ def summarize(by_language: dict[str, dict], english_model: dict[str, dict]) -> d
 
 def measure(name: str, args: argparse.Namespace, inputs: dict[str, Path]) -> dict:
     """Train and evaluate one row; its result (commands, seconds, scores) as saved."""
-    extra, touches_english, what = ROWS[name]
+    extra, touches_english, what, _ = ROWS[name]
     folder = args.output / "rows" / name
     models, commands, seconds = {}, {}, {}
     trained = ("en", "mling") if touches_english or name == "baseline" else ("mling",)
+    jobs = []
     for model in trained:
         command = train_command(args, inputs[model], inputs["vocab"], folder / model, extra)
         print(f"{name}/{model}: {shown(command)}", flush=True)
-        seconds[f"train_{model}"] = run(command, folder / "logs" / f"train-{model}.log")
+        jobs.append((command, folder / "logs" / f"train-{model}.log"))
         models[model], commands[f"train_{model}"] = folder / model / "model", shown(command)
+    for model, took in zip(trained, run_together(jobs), strict=True):
+        seconds[f"train_{model}"] = took
     evaluation = ["mling.evaluation.retrieval_set", "--output", str(folder / "eval")]
     evaluation += ["--captions", str(inputs["emoji"] / "heldout" / "captions.jsonl")]
     evaluation += ["--images", str(inputs["emoji"] / "heldout" / "images"), "--device", "cpu"]
@@ -177,6 +221,12 @@ def measure(name: str, args: argparse.Namespace, inputs: dict[str, Path]) -> dic
     }
     (folder / "result.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     return result
+
+
+def wall_minutes(seconds: dict[str, float]) -> float:
+    """A row's wall time: its trainings ran side by side, then its evaluation."""
+    trainings = [v for k, v in seconds.items() if k.startswith("train_")]
+    return (max(trainings, default=0.0) + seconds.get("eval", 0.0)) / 60
 
 
 def last_loss(run: Path) -> float | None:
@@ -219,7 +269,8 @@ def markdown(args: argparse.Namespace, results: list[dict]) -> str:
         "Chance is mR 0.17 (3,139 images). Loss: the training loss at the last step (2 ln 128 "
         "= 9.70 at chance; with --positives the targets are spread over each image's rows, so "
         "its floor is above 0 and its loss is comparable only roughly). Minutes: the row's "
-        "training and evaluation on one thread; a reused English model costs none.\n",
+        "wall time, its trainings side by side on one thread each, then the evaluation; a "
+        "reused English model costs none.\n",
     ]
     rows = [
         [
@@ -228,7 +279,7 @@ def markdown(args: argparse.Namespace, results: list[dict]) -> str:
             f"{r['median']:.2f}", f"{r['worst_language']} {r['worst']:.2f}",
             f"{r['worst_over_en']:.2f}" if r["worst_over_en"] is not None else None,
             *(f"{r[k]:.2f}" if r.get(k) is not None else None for k in ("en_loss", "mling_loss")),
-            f"{sum(r['seconds'].values()) / 60:.1f}",
+            f"{wall_minutes(r['seconds']):.1f}",
         ]
         for r in results
     ]  # fmt: skip
@@ -263,7 +314,7 @@ def markdown(args: argparse.Namespace, results: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.output.mkdir(parents=True, exist_ok=True)
-    inputs = prepare(args)
+    prepare(args)
     done = {r["row"] for r in measured(args)}
     for name in args.rows.split(","):
         if name != "baseline" and not ROWS[name][1] and "baseline" not in done:
@@ -272,9 +323,9 @@ def main(argv: list[str] | None = None) -> int:
         if name in done and not args.rerun:
             print(f"{name}: measured before (--rerun to train again)", flush=True)
             continue
-        result = measure(name, args, inputs)
+        result = measure(name, args, prepare(args, name))
         done.add(name)
-        minutes = sum(result["seconds"].values()) / 60
+        minutes = wall_minutes(result["seconds"])
         print(f"{name}: en model en {result['en_model_en']:.1f}, mling en {result['mling_en']:.1f}"
               f", worst {result['worst_language']} {result['worst']:.1f}; {minutes:.1f} min",
               flush=True)  # fmt: skip

@@ -40,6 +40,8 @@ MODULES = {
     "data/filter.py": "mling.filtering.filter",
     "mling/train.py": "mling.train",
     "eval/multi30k.py": "mling.evaluation.multi30k",
+    "data/emoji_set.py": "mling.emoji_set.build",
+    "eval/retrieval_set.py": "mling.evaluation.retrieval_set",
 }
 
 
@@ -81,11 +83,11 @@ def entry_command(script: str, args: list[str]) -> list[str]:
     return [sys.executable, "-m", MODULES[script], *args]
 
 
-def run_stage(number: int, name: str, argv: list[str], logs: Path) -> float:
+def run_stage(number: int, name: str, argv: list[str], logs: Path, stages: int = STAGES) -> float:
     """Run one entry point (argv: its script, then its arguments) to completion, its output in
     logs/NAME.log; exit on failure. The working directory is the log folder, our own, so no
     folder of the user's is on the entry point's import path."""
-    print(f"[{number}/{STAGES}] {name}: {' '.join(argv)}", flush=True)
+    print(f"[{number}/{stages}] {name}: {' '.join(argv)}", flush=True)
     started = time.perf_counter()
     log = logs / f"{name}.log"
     with log.open("w", encoding="utf-8") as out:
