@@ -121,6 +121,7 @@ def test_report_per_language(built):
     assert report["vocab_size"] == 2000
     markdown = (built / "report.md").read_text(encoding="utf-8")
     assert "## Per language" in markdown and "| th | Thai |" in markdown
+    assert "\nScripts: Latin " in markdown and "- most tokens per word (" in markdown
     assert (built / "report.png").stat().st_size > 10_000
 
 
