@@ -46,13 +46,25 @@ ROWS: dict[str, tuple[list[str], bool, str, list[str]]] = {
         "rows of one emoji (its other names and drawings) are positives, not false negatives",
         [],
     ),
-    "temperature-0.1": (
-        ["--temperature-init", "0.1"],
+    "temperature-0.5": (
+        ["--temperature-init", "0.5"],
         True,
-        "temperature starts at 0.1 (the preset's 0.5)",
+        "temperature starts at 0.5 (the preset's 0.1; the `demo` preset's 0.5)",
+        [],
+    ),
+    "lr-3e-3": (
+        ["--lr", "0.003"],
+        True,
+        "peak learning rate 3e-3 (the preset's 6e-3; the `demo` preset's 3e-3)",
         [],
     ),
     "image-48": (["--image-size", "48"], True, "48 px images (the preset's 64)", []),
+    "all-languages": (
+        [],
+        False,  # the English rows are the same drawings and names
+        "the set in all 129 languages instead of 20, every one evaluated",
+        ["--languages", ""],
+    ),
 }
 
 
@@ -65,11 +77,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=1000, help="optimizer steps per model")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--languages", default=LANGUAGES, help="CLDR locales of the set")
-    parser.add_argument("--vocab-size", type=int, default=16000)
+    parser.add_argument("--vocab-size", type=int, default=32000)
     parser.add_argument(
         "--exemplar-share",
         type=float,
-        default=0.3,
+        default=0.4,
         help="build_vocab.py --exemplar-share: room for the everyday hanzi and hangul",
     )
     parser.add_argument("--cache", help="emoji_set.py --cache (default its own)")
@@ -305,7 +317,10 @@ def markdown(args: argparse.Namespace, results: list[dict]) -> str:
         notes.append("```\n")
     languages_table = markdown_table(
         ["language", *(r["row"] for r in results)],
-        [[lang, *(f"{r['mR'][lang]:.2f}" for r in results)] for lang in languages],
+        [
+            [lang, *(f"{r['mR'][lang]:.2f}" if lang in r["mR"] else "—" for r in results)]
+            for lang in languages
+        ],
     )
     return "\n".join([*header, table, "\n## mling model, mR per language\n", languages_table,
                       *notes])  # fmt: skip

@@ -2,7 +2,7 @@
 
     python -m benchmarks.update_docs          # after `make bench` (which runs it last)
 
-In any `docs/*.md`, a block
+In `README.md` and any `docs/*.md`, a block
 
     <!-- generated from bench-output/vocab/bench.md by `make bench`; do not edit -->
     ...
@@ -16,6 +16,7 @@ partial run updates what it measured and nothing else.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import time
@@ -29,23 +30,40 @@ BLOCK = re.compile(
 )
 
 
-def render(source: Path, command: str) -> str:
-    """A report's Markdown without its `# title` line, and where and when it came from."""
+IMAGE = re.compile(r"!\[(?P<alt>[^\]]*)\]\((?P<path>[^):]+\.png)\)")
+
+
+def render(source: Path, command: str, page: Path) -> str:
+    """A report's Markdown without its `# title` line, and where and when it came from. A PNG
+    the report shows beside itself is copied into docs/generated/ (outputs are not in the
+    repository) and the link rewritten for `page`."""
     lines = source.read_text(encoding="utf-8").strip().splitlines()
     if lines and lines[0].startswith("# "):
         lines = lines[1:]
     written = time.strftime("%Y-%m-%d", time.localtime(source.stat().st_mtime))
-    body = "\n".join(lines).strip()
+    body = IMAGE.sub(lambda m: _copied_image(m, source, page), "\n".join(lines).strip())
     return f"{body}\n\n*From `{command}`, run on {written}.*\n"
 
 
-def update(text: str, missing: list[str]) -> str:
+def _copied_image(match: re.Match, source: Path, page: Path) -> str:
+    image = (source.parent / match["path"]).resolve()
+    if not image.is_file():
+        return match.group(0)
+    name = "-".join(image.relative_to(ROOT).parts)  # demo-emoji-output-eval-report.png
+    target = ROOT / "docs" / "generated" / name
+    target.parent.mkdir(exist_ok=True)
+    target.write_bytes(image.read_bytes())
+    link = os.path.relpath(target, page.parent)
+    return f"![{match['alt']}]({link})"
+
+
+def update(text: str, missing: list[str], page: Path = ROOT / "docs" / "page.md") -> str:
     def replace(match: re.Match) -> str:
         source = ROOT / match["source"]
         if not source.is_file():
             missing.append(match["source"])
             return match.group(0)
-        return match["open"] + render(source, match["command"]) + match["close"]
+        return match["open"] + render(source, match["command"], page) + match["close"]
 
     return BLOCK.sub(replace, text)
 
@@ -53,9 +71,9 @@ def update(text: str, missing: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
     missing: list[str] = []
-    for page in sorted((ROOT / "docs").glob("*.md")):
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         text = page.read_text(encoding="utf-8")
-        updated = update(text, missing)
+        updated = update(text, missing, page)
         if updated != text:
             page.write_text(updated, encoding="utf-8")
             print(f"update_docs.py: {page.relative_to(ROOT)} updated")
