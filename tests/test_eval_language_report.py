@@ -21,7 +21,7 @@ from mling.evaluation.language_report import (
     summary_section,
 )
 from mling.evaluation.retrieval_report import write_retrieval_report
-from mling.evaluation.spelling import spelling_overlap
+from mling.evaluation.spelling import MAX_CAPTIONS, spelling_overlap
 from tests.helpers.multilingual import CAPTIONS
 
 # two models, four languages: every summary number below is checked by hand
@@ -96,6 +96,27 @@ def test_chrf_is_sacrebleu_corpus_chrf_against_the_same_images_english():
     assert same["pt"].chrf == pytest.approx(100.0)  # identical spelling: everything shared
     alone = spelling_overlap(list(_sets([("a.png", "de", de_a)]).values()))
     assert alone["de"].reason == "no English captions in the set"
+
+
+def test_chrf_on_many_captions_uses_an_evenly_spaced_thousand():
+    """Past MAX_CAPTIONS the score is taken on MAX_CAPTIONS captions spread over the whole set
+    (not the first ones), and it stays close to the score on all of them."""
+    words = ["Hund", "Katze", "Vogel", "Fisch", "Pferd", "Maus"]
+    english = ["dog", "cat", "bird", "fish", "horse", "mouse"]
+    rows = []
+    for i in range(2500):
+        rows.append((f"{i}.png", "en", f"a {english[i % 6]} number {i}"))
+        # the first half shares the English spelling, the second half does not
+        rows.append((f"{i}.png", "de", f"a {english[i % 6]} number {i}" if i < 1250 else
+                     f"ein {words[i % 6]} Nummer {i}"))  # fmt: skip
+    sets = list(_sets(rows).values())
+    overlap = spelling_overlap(sets)
+    assert overlap["de"].captions == MAX_CAPTIONS == 1000
+    german = next(s for s in sets if s.language == "de")
+    full = sacrebleu.corpus_chrf(
+        list(german.captions), [[f"a {english[i % 6]} number {i}" for i in range(2500)]]
+    ).score
+    assert overlap["de"].chrf == pytest.approx(full, abs=2.0)
 
 
 @pytest.mark.parametrize(

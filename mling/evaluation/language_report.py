@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from mling.common.report import markdown_table, new_figure
 from mling.common.scripts import script_name
 from mling.evaluation.fairness import BELOW, ENGLISH, fairness_summary
-from mling.evaluation.spelling import Overlap
+from mling.evaluation.spelling import MAX_CAPTIONS, Overlap
 
 LOW = "▼"  # marks a score under BELOW x the model's English score
 ROW_INCHES = 0.2  # chart height per language: 8-point labels one row apart never touch
@@ -125,7 +125,13 @@ def overlap_note(
         f"chrF vs {english}: sacrebleu's corpus chrF (0-100) of the language's {texts} against "
         f"the {english} {texts} {counterpart}; it is high where the two share spelling "
         f"(names, loanwords, cognates), so a high score there may come from spelling rather "
-        f"than meaning." + (f" No chrF for {why}." if why else "")
+        f"than meaning"
+        + (
+            f"; on {most:,} {texts} evenly spaced through the set where there are more."
+            if (most := max((o.captions for o in overlap.values()), default=0)) >= MAX_CAPTIONS
+            else "."
+        )
+        + (f" No chrF for {why}." if why else "")
     )
 
 
