@@ -153,6 +153,14 @@ def prepare(args: argparse.Namespace, name: str = "baseline") -> dict[str, Path]
             filter=ds.field("language") == "en"
         )
         write_pair_shards(table.to_batches(), english, overwrite=True)
+    openmoji = root / "openmoji-images"  # one training artist's drawing per emoji, as files
+    if not openmoji.is_dir():
+        table = ds.dataset(sorted(english.glob("part-*.parquet"))).to_table()
+        columns = (table[c].to_pylist() for c in ("image_id", "url", "image"))
+        openmoji.mkdir()
+        for key, url, png in zip(*columns, strict=True):
+            if url.startswith("npm:openmoji@"):
+                (openmoji / f"{key}.png").write_bytes(png)
     if not (vocab / "tokenizer.json").is_file():
         if build_flags:
             prepare(args)  # the baseline's set, whose names the vocabulary learns
@@ -163,7 +171,13 @@ def prepare(args: argparse.Namespace, name: str = "baseline") -> dict[str, Path]
             command += ["--exemplar-share", str(args.exemplar_share)]
             print(f"vocabulary: {shown(command)}", flush=True)
             run(command, out / "logs" / "build_vocab.log")
-    return {"emoji": emoji, "en": english, "mling": emoji / "pairs", "vocab": vocab}
+    return {
+        "emoji": emoji,
+        "en": english,
+        "mling": emoji / "pairs",
+        "vocab": vocab,
+        "openmoji": openmoji,
+    }
 
 
 def train_command(args, data: Path, vocab: Path, output: Path, extra: list[str]) -> list[str]:
@@ -214,6 +228,10 @@ def measure(name: str, args: argparse.Namespace, inputs: dict[str, Path]) -> dic
     seconds["eval"] = run(evaluation, folder / "logs" / "eval.log")
     commands["eval"] = shown(evaluation)
     scores = json.loads((folder / "eval" / "report.json").read_text(encoding="utf-8"))["models"]
+    heldout_images = inputs["emoji"] / "heldout" / "images"
+    images_mr = {
+        m: image_match(path, heldout_images, inputs["openmoji"]) for m, path in models.items()
+    }
     if "en" not in scores:  # the baseline's English model, as the baseline measured it
         baseline = json.loads((args.output / "rows" / "baseline" / "result.json").read_text())
         scores["en"] = {lang: {"mR": value} for lang, value in baseline["en_model_mR"].items()}
@@ -230,9 +248,24 @@ def measure(name: str, args: argparse.Namespace, inputs: dict[str, Path]) -> dic
         "seconds": seconds,
         **summarize(scores["mling"], scores["en"]),
         "en_model_mR": {lang: value["mR"] for lang, value in scores["en"].items()},
+        "image_mR": images_mr,  # the image tower alone, Fluent <-> OpenMoji
     }
     (folder / "result.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     return result
+
+
+def image_match(model: Path, heldout: Path, training: Path) -> float:
+    """mR of the image tower alone: each held-out drawing (Fluent) as a query among the
+    training artist's drawings (OpenMoji) of the same emoji, and back. It tells whether a
+    model's image side tells the emoji apart across artists, whatever its text side does."""
+    from mling.evaluation.embed import EmbedConfig, Embedder
+    from mling.evaluation.retrieval import retrieval_metrics
+
+    keys = sorted(p.stem for p in training.glob("*.png") if (heldout / p.name).is_file())
+    embedder = Embedder(model, EmbedConfig(device="cpu"), log=lambda line: None)
+    queries = embedder.images([heldout / f"{key}.png" for key in keys])
+    targets = embedder.images([training / f"{key}.png" for key in keys])
+    return retrieval_metrics(queries, targets, list(range(len(keys))))["mR"]
 
 
 def wall_minutes(seconds: dict[str, float]) -> float:
@@ -261,6 +294,15 @@ def measured(args: argparse.Namespace) -> list[dict]:
         result = json.loads(path.read_text(encoding="utf-8"))
         same = (result["config"], result["steps"], result["seed"], result["languages"])
         if same == (args.config, args.steps, args.seed, args.languages):
+            if "image_mR" not in result:  # measured before the diagnostic existed
+                inputs = prepare(args, name)
+                heldout = inputs["emoji"] / "heldout" / "images"
+                result["image_mR"] = {
+                    model: image_match(run / "model", heldout, inputs["openmoji"])
+                    for model in ("en", "mling")
+                    if (run := args.output / "rows" / name / model).is_dir()
+                }
+                path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
             english = "baseline" if result["english_model"] != "trained" else name
             result["en_loss"] = last_loss(args.output / "rows" / english / "en")
             result["mling_loss"] = last_loss(args.output / "rows" / name / "mling")
@@ -280,7 +322,9 @@ def markdown(args: argparse.Namespace, results: list[dict]) -> str:
         "`mling` model: every language's rows. Each row is one change against the baseline. "
         "Chance is mR 0.17 (3,139 images). Loss: the training loss at the last step (2 ln 128 "
         "= 9.70 at chance; with --positives the targets are spread over each image's rows, so "
-        "its floor is above 0 and its loss is comparable only roughly). Minutes: the row's "
+        "its floor is above 0 and its loss is comparable only roughly). Image mR: the image "
+        "tower alone, each held-out drawing a query among the OpenMoji drawings of the same "
+        "3,139 emoji and back (no text; — where the row reuses the baseline's English model). Minutes: the row's "
         "wall time, its trainings side by side on one thread each, then the evaluation; a "
         "reused English model costs none.\n",
     ]
@@ -291,13 +335,15 @@ def markdown(args: argparse.Namespace, results: list[dict]) -> str:
             f"{r['median']:.2f}", f"{r['worst_language']} {r['worst']:.2f}",
             f"{r['worst_over_en']:.2f}" if r["worst_over_en"] is not None else None,
             *(f"{r[k]:.2f}" if r.get(k) is not None else None for k in ("en_loss", "mling_loss")),
+            " / ".join(f"{r['image_mR'][m]:.1f}" if m in r.get("image_mR", {}) else "—"
+                       for m in ("en", "mling")),
             f"{wall_minutes(r['seconds']):.1f}",
         ]
         for r in results
     ]  # fmt: skip
     table = markdown_table(
         ["row", "change", "en model, en mR", "mling, en mR", "mling/en", "mling median",
-         "mling worst", "worst/en", "en loss", "mling loss", "minutes"],
+         "mling worst", "worst/en", "en loss", "mling loss", "image mR en / mling", "minutes"],
         rows,
     )  # fmt: skip
     notes = ["\n## What each row changes\n"]
