@@ -59,6 +59,13 @@ ROWS: dict[str, tuple[list[str], bool, str, list[str]]] = {
         [],
     ),
     "image-48": (["--image-size", "48"], True, "48 px images (the preset's 64)", []),
+    "text-256": (
+        ["--text-hidden", "256", "--text-intermediate", "1024", "--text-heads", "4"],
+        True,
+        "a text tower twice as wide: hidden 256, 4 heads, feed-forward 1024 (the preset's "
+        "128, 2, 512)",
+        [],
+    ),
     "all-languages": (
         [],
         False,  # the English rows are the same drawings and names
