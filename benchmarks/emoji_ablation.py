@@ -46,6 +46,13 @@ ROWS: dict[str, tuple[list[str], bool, str, list[str]]] = {
         "rows of one emoji (its other names and drawings) are positives, not false negatives",
         [],
     ),
+    "grouped-4": (
+        ["--positives", "image_id", "--group-rows", "4", "--shuffle-rows", "65536"],
+        False,  # the English rows have one language: nothing to group
+        "each batch holds 32 drawings with 4 of their names each, positives of each other "
+        "(the set written drawing by drawing, --order drawings; 65,536-row windows)",
+        ["--order", "drawings"],
+    ),
     "temperature-0.5": (
         ["--temperature-init", "0.5"],
         True,

@@ -225,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         num_workers=data_cfg.num_workers,
         block_rows=data_cfg.block_rows,
         shuffle_rows=data_cfg.shuffle_rows,
+        group_rows=data_cfg.group_rows,
         cache_mb=data_cfg.cache_mb,
         flip=data_cfg.flip,
         id_column=recipe.loss.positives,

@@ -163,6 +163,21 @@ def test_rows_are_shuffled_by_the_seed(built, tmp_path):
     assert len(same) == (len(DRAWN["openmoji"]) + len(DRAWN["emojione"])) * len(LANGUAGES)
 
 
+def test_order_drawings_puts_each_drawings_languages_side_by_side(tmp_path, capsys):
+    """For training with --group-rows: drawings shuffled, each one's rows together."""
+    out = tmp_path / "by-drawing"
+    assert _build(out, "--min-names", "3", "--order", "drawings") == 0
+    keys = pq.read_table(out / "pairs", columns=["key"])["key"].to_pylist()
+    drawings = [key.rsplit(".", 1)[0] for key in keys]  # 1f431.openmoji.ja -> 1f431.openmoji
+    runs = [d for i, d in enumerate(drawings) if i == 0 or d != drawings[i - 1]]
+    assert len(runs) == len(set(runs)) == sum(map(len, DRAWN.values()))  # one run per drawing
+    assert _build(tmp_path / "by-row", "--min-names", "3") == 0
+    assert sorted(keys) == sorted(pq.read_table(tmp_path / "by-row" / "pairs")["key"].to_pylist())
+    with pytest.raises(SystemExit) as exit_info:  # argparse's own choices check
+        _build(tmp_path / "bad", "--order", "languages")
+    assert exit_info.value.code == 2 and "--order" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "name, slugs",
     [

@@ -7,13 +7,15 @@ import itertools
 import json
 import subprocess
 import sys
+from collections import Counter
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from mling.common.errors import InputError
-from mling.training.loader import PairStream, image_id_hash, index_sources
+from mling.training.loader import PairStream, grouped_order, image_id_hash, index_sources
 from mling.training.recipe import RecipeError, load_recipe
 from tests.helpers import train_fixtures
 from tests.helpers.toy_pairs import toy_table
@@ -85,6 +87,38 @@ def test_rows_without_an_id_share_their_image_with_no_other(tmp_path, toy_tokeni
     )  # fmt: skip
     first, second = itertools.islice(iter(stream), 2)
     assert len(set(first["image_ids"].tolist() + second["image_ids"].tolist())) == 16
+
+
+def test_grouped_order_keeps_an_images_rows_together_in_chunks():
+    rng = np.random.default_rng(0)
+    ids = ["ネコ"] * 4 + ["كلب"] * 4 + ["1f431"] * 2 + [None, None]
+    order = grouped_order(rng, ids, 4).tolist()
+    assert sorted(order) == list(range(12))  # a permutation: every row once
+    # each image's rows sit side by side (k = its row count); rows without an id are alone
+    for key, count in (("ネコ", 4), ("كلب", 4), ("1f431", 2)):
+        first = [ids[i] for i in order].index(key)
+        assert [ids[i] for i in order[first : first + count]] == [key] * count
+    halves = grouped_order(np.random.default_rng(0), ["a"] * 5, 2).tolist()
+    assert sorted(halves) == list(range(5))  # chunks of 2, 2 and 1 of one image
+    again = grouped_order(np.random.default_rng(0), ids, 4).tolist()
+    assert again == order  # the seed decides, nothing else
+
+
+def test_batches_hold_whole_chunks_of_an_image_with_group_rows(tmp_path, toy_tokenizer):
+    pq.write_table(shared_image_pairs(48), tmp_path / "part-00000.parquet")
+    stream = PairStream(
+        index_sources([tmp_path], {}, "image_id"), str(toy_tokenizer), batch_size=8,
+        image_size=16, max_length=12, shuffle_rows=48, id_column="image_id", group_rows=4,
+    )  # fmt: skip
+    seen = set()
+    for batch in itertools.islice(iter(stream), 6):
+        counts = Counter(batch["image_ids"].tolist())
+        assert sorted(counts.values()) == [4, 4]  # two images, each with its 4 captions
+        seen |= set(counts)
+    assert len(seen) == 12  # one epoch: every image once
+    with pytest.raises(RecipeError, match="--group-rows 4 needs --positives"):
+        load_recipe("tiny", {"group_rows": 4})
+    assert load_recipe("tiny", {"group_rows": 4, "positives": "image_id"}).data.group_rows == 4
 
 
 def test_a_missing_id_column_and_a_bad_value_are_one_line(tmp_path):

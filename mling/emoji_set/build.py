@@ -34,7 +34,7 @@ from mling.common.processes import forked_map
 from mling.emoji_set.cldr import read_annotations, script_of
 from mling.emoji_set.drawings import READERS, Drawing, rasterize
 from mling.emoji_set.emoji_report import copy_licenses, summarize, write_emoji_report, write_readme
-from mling.emoji_set.selection import EMOJI_CHOICES, heldout_lines, pair_rows, select
+from mling.emoji_set.selection import EMOJI_CHOICES, ORDERS, heldout_lines, pair_rows, select
 from mling.emoji_set.sources import REGISTRY, cache_root, read_pins, tarballs, training_sets
 from mling.pairs.schema import PAIR_SCHEMA
 from mling.pairs.shards import record_batches, write_pair_shards
@@ -87,6 +87,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "openmoji, emojione, emojione-v1, fxemoji, streamline",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the rows' order")
+    parser.add_argument(
+        "--order",
+        choices=ORDERS,
+        default="rows",
+        help="rows: every row shuffled on its own (default); drawings: drawings shuffled, each "
+        "with its languages side by side (for training with --group-rows)",
+    )
     parser.add_argument("--image-px", type=int, default=64, help="side of the PNG images, pixels")
     parser.add_argument("--shard-rows", type=int, default=50_000)
     parser.add_argument(
@@ -200,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             urls,
             args.caption == "keywords",
             args.seed,
+            args.order,
         )
         written: Counter = Counter()
         shards = write_pair_shards(

@@ -77,7 +77,7 @@ Real drawings by outside artists, named by CLDR's translators: {summary["emoji"]
 {sum(drawn.values())} training drawings by {len(drawn)} artists ({artists}); {summary["heldout_images"]}
 of them drawn by {heldout.title} held out for evaluation; named in {summary["languages"]}
 languages. Built by `mling-emoji` (`data/emoji_set.py`, mling-align) with `--image-px
-{config["image_px"]} --caption {config["caption"]} --emoji {config["emoji"]} --seed {config["seed"]}`.
+{config["image_px"]} --caption {config["caption"]} --emoji {config["emoji"]} --seed {config["seed"]} --order {config["order"]}`.
 
 | folder | what |
 |---|---|

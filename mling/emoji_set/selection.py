@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from mling.common.errors import InputError
 from mling.emoji_set.cldr import Annotation, caption_of, is_regional
 
+ORDERS = ("rows", "drawings")  # rows shuffled one by one, or drawings with their rows together
 EMOJI_CHOICES = ("shared", "all")  # trained and held out, or every training drawing with a name
 
 
@@ -84,20 +85,35 @@ def pair_rows(
     urls: dict[str, str],
     keywords: bool,
     seed: int = 0,
+    order_by: str = "rows",
 ):
     """Pair-schema rows, one per (drawing, language naming its emoji), in an order shuffled by
-    `seed`: a reader that mixes rows only within a window (a streaming loader) still sees
-    every emoji and language in every batch. `images` is {set: {emoji key: PNG}}, `urls`
-    {set: url prefix}. Rows of one emoji share its `image_id`, whoever drew it."""
-    order = [
-        (key, drawn_by, language)
-        for key in selection.emoji
-        for drawn_by in images
-        if key in images[drawn_by]
-        for language in selection.languages
-        if key in names[language]
-    ]
-    random.Random(seed).shuffle(order)
+    `seed`. `order_by` "rows": every row on its own, so a reader that mixes rows only within a
+    window (a streaming loader) still sees every emoji and language in every batch;
+    "drawings": the drawings shuffled, each drawing's rows (its languages, shuffled) side by
+    side, for a loader that keeps an image's captions together (`--group-rows`). `images` is
+    {set: {emoji key: PNG}}, `urls` {set: url prefix}. Rows of one emoji share its
+    `image_id`, whoever drew it."""
+    if order_by not in ORDERS:
+        raise InputError(f"--order {order_by!r}: choose one of {', '.join(ORDERS)}")
+    rng = random.Random(seed)
+    drawings = [(key, drawn_by) for key in selection.emoji for drawn_by in images
+                if key in images[drawn_by]]  # fmt: skip
+    rows_of = {
+        drawing: [lang for lang in selection.languages if drawing[0] in names[lang]]
+        for drawing in drawings
+    }
+    if order_by == "rows":
+        order = [(key, drawn_by, lang) for key, drawn_by in drawings
+                 for lang in rows_of[(key, drawn_by)]]  # fmt: skip
+        rng.shuffle(order)
+    else:
+        rng.shuffle(drawings)
+        order = []
+        for key, drawn_by in drawings:
+            languages = rows_of[(key, drawn_by)]
+            rng.shuffle(languages)
+            order += [(key, drawn_by, lang) for lang in languages]
     for key, drawn_by, language in order:
         yield {
             "key": f"{key}.{drawn_by}.{language}",

@@ -13,7 +13,10 @@ the rows it has consumed; resuming skips whole windows without reading them.
 
 With an `id_column` (the recipe's `positives`, e.g. the emoji set's `image_id`), each batch also
 carries `image_ids`: a stable 64-bit hash of that column per row, equal for the rows of one
-image, which the loss makes positives of each other.
+image, which the loss makes positives of each other. With `group_rows` K > 1 a window is mixed
+in chunks of up to K rows of one image (`grouped_order`), so a batch holds several captions
+of an image; rows of one image must then sit close together in the shards (the emoji set's
+`--order drawings`), since only the rows of one window are grouped.
 """
 
 from __future__ import annotations
@@ -177,6 +180,21 @@ def make_blocks(sources: list[Source], block_rows: int, readers: int) -> list[Bl
     return blocks
 
 
+def grouped_order(rng: np.random.Generator, ids: list, k: int) -> np.ndarray:
+    """A permutation of range(len(ids)) in chunks of up to k consecutive rows with equal ids:
+    each id's rows in a random order, cut into chunks of k (the last may be shorter), the
+    chunks in a random order. (N,) ids -> (N,) row indices."""
+    by_id: dict = {}
+    for row, key in enumerate(ids):  # a row without an id shows an image of its own
+        by_id.setdefault(("row", row) if key is None else key, []).append(row)
+    chunks = []
+    for rows in by_id.values():
+        mixed = [rows[j] for j in rng.permutation(len(rows))]
+        chunks += [mixed[start : start + k] for start in range(0, len(mixed), k)]
+    order = [row for index in rng.permutation(len(chunks)) for row in chunks[index]]
+    return np.asarray(order, dtype=np.int64)
+
+
 def _image_bytes(column: pa.ChunkedArray) -> list[bytes | None]:
     """Binary column, or a `datasets` Image struct {bytes, path} -> encoded bytes per row."""
     if pa.types.is_struct(column.type):
@@ -250,6 +268,7 @@ class PairStream(IterableDataset):
     positions: dict[int, int] = field(default_factory=dict)  # reader -> rows consumed (resume)
     worker_offset: int = 0  # logical worker served first (resume mid round-robin)
     id_column: str = ""  # pair column naming each row's image (image_id); "" for none
+    group_rows: int = 1  # rows of one id kept together, in chunks of up to this many
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -340,7 +359,10 @@ class PairStream(IterableDataset):
                     paths = sorted({self.sources[b.source].path for b in window})
                     raise InputError(f"shard changed while training, restart the run: {paths}")
                 rng = np.random.default_rng([self.seed, epoch, reader, number])
-                order = rng.permutation(size)
+                if self.group_rows > 1 and self.id_column:
+                    order = grouped_order(rng, ids, self.group_rows)
+                else:
+                    order = rng.permutation(size)
                 offsets, flips = random_crops(rng, size, self.image_size)
                 for i in range(max(0, start - position), size):
                     j = order[i]

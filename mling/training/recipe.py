@@ -57,6 +57,10 @@ class DataConfig:
     num_workers: int = 4  # loader processes per training process; 0 decodes in the trainer
     block_rows: int = 1024  # rows per shuffled read unit; shards larger than this are split
     shuffle_rows: int = 8192  # rows mixed together (several random blocks) before batching
+    # rows of one image (the `positives` column) kept together in chunks of up to this many
+    # when a window is mixed, so a batch holds an image with several of its captions (its names
+    # in several languages), which the loss makes positives; 1: rows mixed one by one
+    group_rows: int = 1
     cache_mb: int = 512  # per loader process: decoded-shard cache for split shards, MiB
     flip: bool = True  # random horizontal flip (paper: on); off when captions say left or right
     column_preset: str = ""  # mling.pairs column preset for foreign layouts: laion, wit, coyo, ...
@@ -213,6 +217,7 @@ RULES: dict[str, tuple[typing.Callable[[typing.Any], bool], str]] = {
     "num_workers": (lambda v: v >= 0, "0 or more"),
     "block_rows": (lambda v: v >= 1, "at least 1"),
     "shuffle_rows": (lambda v: v >= 1, "at least 1"),
+    "group_rows": (lambda v: v >= 1, "at least 1"),
     "cache_mb": (lambda v: v >= 0, "0 or more"),
     "log_every": (lambda v: v >= 1, "at least 1"),
     "save_every": (lambda v: v >= 0, "0 (only at the end) or more"),
@@ -325,7 +330,13 @@ def load_recipe(
                 f"--freeze {', '.join(sorted(unknown))}: choose from {', '.join(FREEZABLE)}"
             )
         sections[section] = cls(**coerced)
-    return Recipe(**sections)
+    recipe = Recipe(**sections)
+    if recipe.data.group_rows > 1 and not recipe.loss.positives:
+        raise RecipeError(
+            f"--group-rows {recipe.data.group_rows} needs --positives (e.g. image_id): rows of "
+            "one image in one batch would be each other's false negatives"
+        )
+    return recipe
 
 
 def recipe_from_dict(data: dict) -> Recipe:
