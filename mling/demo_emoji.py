@@ -13,6 +13,7 @@ stage before, offline (the packages come from the cache `data/emoji_set.py --fet
     3 (training rows)                    OUT/pairs-en/, OUT/pairs-mling/
     4 mling/train.py, two runs at once   OUT/{en,mling}/ (model/ inside each)
     5 eval/retrieval_set.py              OUT/eval/report.{json,md,csv,png}, every language
+                                         (each model's embeddings first, side by side)
     6 the summary                        OUT/report.{md,json}: the issue's targets, met or not
 
 Both models train with the same preset, steps and seed: `en` on the English rows only (as
@@ -24,11 +25,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import time
 from pathlib import Path
 
 from mling.common.report import markdown_table, write_report
-from mling.demo import run_stage, train_all
+from mling.demo import entry_command, run_stage, train_all
 
 STAGES = 6
 MODELS = ("en", "mling")
@@ -167,6 +169,23 @@ def summary_markdown(summary: dict, args: argparse.Namespace, seconds: dict) -> 
     )
 
 
+def run_together(commands: dict[str, list[str]], logs: Path) -> None:
+    """Entry points at once, one thread each, output in logs/NAME.log; exit on a failure."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    running = {}
+    for name, argv in commands.items():
+        log = (logs / f"{name}.log").open("w", encoding="utf-8")
+        command = entry_command(argv[0], argv[1:])
+        running[name] = (subprocess.Popen(command, cwd=logs, stdout=log, stderr=log, env=env), log)
+    failed = []
+    for name, (process, log) in running.items():
+        if process.wait() != 0:
+            failed.append(name)
+        log.close()
+    if failed:
+        raise SystemExit(f"demo_emoji.py: {', '.join(failed)} failed; see {logs}/NAME.log")
+
+
 def main(argv: list[str] | None = None) -> int:
     # config
     args = parse_args(argv)
@@ -211,14 +230,28 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[4/{STAGES}] mling/train.py --config {args.config} --max-steps {args.steps}, x2")
     seconds["training"] = train_all(data, args, out)
 
-    # 5: evaluation, every language of the set
+    # 5: evaluation, every language of the set: each model's embeddings in a process of its
+    # own (one thread each: small models use a second thread poorly), then one report of both
+    # from the shared embedding cache
+    cache = out / "eval-cache"
     evaluation = ["eval/retrieval_set.py", "--captions", str(emoji / "heldout" / "captions.jsonl")]
-    evaluation += ["--images", str(emoji / "heldout" / "images"), "--output", str(out / "eval")]
-    evaluation += ["--device", args.device, "--title", "Emoji, held-out drawings"]
-    evaluation += ["--batch-size", "256"]  # short names: bigger batches, 129 languages sooner
+    evaluation += ["--images", str(emoji / "heldout" / "images"), "--device", args.device]
+    evaluation += ["--batch-size", "256", "--cache", str(cache)]  # short names: big batches
+    started_eval = time.perf_counter()
+    print(f"[5/{STAGES}] eval/retrieval_set.py, each model's embeddings, x2", flush=True)
+    run_together(
+        {
+            f"retrieval_set-{name}": [*evaluation, "--output", str(out / "embed" / name)]
+            + ["--model", str(out / name / "model"), "--name", name]
+            for name in MODELS
+        },
+        logs,
+    )
+    both = [*evaluation, "--output", str(out / "eval"), "--title", "Emoji, held-out drawings"]
     for name in MODELS:
-        evaluation += ["--model", str(out / name / "model"), "--name", name]
-    seconds["evaluation"] = run_stage(5, "retrieval_set", evaluation, logs, STAGES)
+        both += ["--model", str(out / name / "model"), "--name", name]
+    run_stage(5, "retrieval_set", both, logs, STAGES)
+    seconds["evaluation"] = time.perf_counter() - started_eval
 
     # 6: summary
     seconds["total"] = time.perf_counter() - started
