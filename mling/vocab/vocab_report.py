@@ -391,7 +391,8 @@ def report_figure(evaluations: Mapping[str, dict]):
     fertility.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False,
                      ncol=min(4, len(evaluations) + 1), borderaxespad=0.2)  # fmt: skip
     unk.axvline(100 * threshold, color="#c44e52", linestyle=":", linewidth=0.8)
-    unk.set_xlim(0, max(2 * 100 * threshold, *(bar.get_width() * 1.1 for bar in unk.patches)))
+    widths = [bar.get_width() * 1.1 for bar in unk.patches]  # none when no language is scored
+    unk.set_xlim(0, max([2 * 100 * threshold, *widths]))
     unk.tick_params(axis="y", left=False, labelleft=False)
     unk.set_xlabel("[UNK] rate, %")
     unk.grid(axis="x", color="0.85", linewidth=0.5)
