@@ -26,9 +26,13 @@ PAPER = {  # preset: (EfficientNet width, depth, embedding dim, BERT layers, hid
 
 
 def test_every_preset_file_loads():
-    assert sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")) == sorted([*PAPER, "tiny", "demo"])
-    for name in [*PAPER, "tiny"]:
+    demos = ["tiny", "demo", "emoji"]
+    assert sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")) == sorted([*PAPER, *demos])
+    for name in [*PAPER, *demos]:
         load_recipe(name)
+    emoji = load_recipe("emoji")  # the emoji demo's preset: what docs/ablations.md measured
+    assert (emoji.model.image_size, emoji.model.temperature_init, emoji.optim.lr) == (64, 0.1, 6e-3)
+    assert (emoji.data.flip, emoji.model.max_length, emoji.run.max_steps) == (False, 32, 700)
 
 
 @pytest.mark.parametrize("name", sorted(PAPER))
