@@ -152,7 +152,9 @@ def summary_markdown(summary: dict, args: argparse.Namespace, seconds: dict) -> 
          f"{fair['worst_language']} {_fmt(fair['worst'])} / {_fmt(fair['english'])} = "
          f"{_fmt(fair['worst_ratio'], 2)}x", "yes" if met["worst_over_english"] else "no"],
     ]  # fmt: skip
-    minutes = {k: f"{v / 60:.1f}" for k, v in seconds.items()}
+    stages = ("emoji set", "vocabulary", "training", "evaluation", "total")  # in run order,
+    # also when read back from report.json (whose keys are sorted)
+    minutes = {k: f"{seconds[k] / 60:.1f}" for k in stages if k in seconds}
     return "\n\n".join(
         [
             "# The emoji demo",
@@ -164,7 +166,7 @@ def summary_markdown(summary: dict, args: argparse.Namespace, seconds: dict) -> 
             markdown_table(["target", "wanted", "measured", "met"], rows),
             "Minutes: "
             + ", ".join(f"{stage} {value}" for stage, value in minutes.items())
-            + ". Per language, models side by side: [eval/report.md](eval/report.md).",
+            + ". Per language, models side by side: `eval/report.md` in the output folder.",
         ]
     )
 
