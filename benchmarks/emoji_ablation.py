@@ -371,6 +371,12 @@ def markdown(args: argparse.Namespace, results: list[dict]) -> str:
             f"python -m benchmarks.emoji_ablation --config {args.config} --steps {args.steps} "
             f"--seed {args.seed} --rows {r['row']}  # runs the commands below"
         )
+        build_flags = ROWS[r["row"]][3] if r["row"] in ROWS else []
+        if build_flags:  # the row's own data, built once by prepare()
+            emoji = args.output / "sets" / r["row"] / "emoji-set"
+            build = ["mling.emoji_set.build", "--output", str(emoji), "--languages"]
+            build += [args.languages, "--workers", "2", "--seed", str(args.seed), "--overwrite"]
+            notes.append(shown([*build, *build_flags]))
         notes += [
             r["commands"][k] for k in ("train_en", "train_mling", "eval") if k in r["commands"]
         ]
