@@ -189,15 +189,21 @@ def _last_step(metrics: Path) -> int:
         return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    # config
-    args = parse_args(argv)
+def resolve_preset(args: argparse.Namespace) -> None:
+    """--steps defaults to the preset's max_steps; a preset given as a YAML path becomes
+    absolute, since the stages run in OUT/logs."""
     if args.steps is None:
         from mling.training.recipe import load_recipe
 
         args.steps = load_recipe(args.config).run.max_steps
-    if Path(args.config).is_file():  # stages run in OUT/logs: a relative YAML path must hold
+    if Path(args.config).is_file():
         args.config = str(Path(args.config).resolve())
+
+
+def main(argv: list[str] | None = None) -> int:
+    # config
+    args = parse_args(argv)
+    resolve_preset(args)
     out = args.output.resolve()
     (out / "logs").mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from mling.common.report import markdown_table, write_report
-from mling.demo import entry_command, run_stage, train_all
+from mling.demo import entry_command, resolve_preset, run_stage, train_all
 
 STAGES = 6
 MODELS = ("en", "mling")
@@ -191,12 +191,7 @@ def run_together(commands: dict[str, list[str]], logs: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     # config
     args = parse_args(argv)
-    if args.steps is None:
-        from mling.training.recipe import load_recipe
-
-        args.steps = load_recipe(args.config).run.max_steps
-    if Path(args.config).is_file():  # stages run in OUT/logs: a relative YAML path must hold
-        args.config = str(Path(args.config).resolve())
+    resolve_preset(args)
     out = args.output.resolve()
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
