@@ -69,6 +69,36 @@ def test_hand_computed_several_positives_per_image():
     )
 
 
+def test_hand_computed_two_captions_per_image():
+    # Images [e1, e2], each with K = 2 captions (image-major): image 0 [e1, e2], image 1
+    # [e2, e2]. Slot 0 (captions e1, e2): logits the identity; each row of either direction
+    # log(e + 1) - 1 = 0.31326, the sum of the two means 0.62652. Slot 1 (e2, e2): image to
+    # text rows [0, 0] -> log 2 and [1, 1] -> log(2e) - 1 = log 2; text to image rows [0, 1]
+    # (target image 0) -> log(1 + e) = 1.31326 and [0, 1] (target 1) -> 0.31326, mean 0.81326;
+    # the slot's sum 1.50641. The loss is the slots' mean, 1.06647.
+    e1, e2 = [1.0, 0.0], [0.0, 1.0]
+    image, text = torch.tensor([e1, e2]), torch.tensor([e1, e2, e2, e2])
+    loss = contrastive_loss(image, text, 1.0, label_smoothing=0.0)
+    e = math.e
+    slot0 = 2 * (math.log(e + 1) - 1)
+    slot1 = math.log(2) + (math.log(1 + e) + math.log(1 + e) - 1) / 2
+    assert loss.item() == pytest.approx((slot0 + slot1) / 2, abs=1e-5)
+    assert loss.item() == pytest.approx(1.06647, abs=1e-5)
+
+
+def test_k_captions_per_image_is_the_mean_of_k_papers_losses():
+    image, _ = _random_pairs(n=5, seed=1)
+    captions = [_random_pairs(n=5, seed=10 + k)[1] for k in range(3)]  # slot k: (5, D)
+    text = torch.stack(captions, dim=1).reshape(15, -1)  # image-major
+    ids = torch.tensor([4, 4, 1, 2, 3])  # image ids apply within every slot
+    for image_ids in (None, ids):
+        slots = [contrastive_loss(image, c, 0.3, image_ids=image_ids) for c in captions]
+        loss = contrastive_loss(image, text, 0.3, image_ids=image_ids)
+        assert loss.item() == pytest.approx(sum(slots).item() / 3, abs=1e-5)
+    with pytest.raises(ValueError, match="7 captions for 5 images"):
+        contrastive_loss(image, text[:7], 0.3)
+
+
 def test_distinct_image_ids_are_the_papers_loss():
     image, text = _random_pairs()
     ids = torch.arange(6) * 11

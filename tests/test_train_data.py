@@ -243,10 +243,17 @@ def test_multilingual_captions_survive_tokenization(tmp_path, toy_tokenizer):
     mixed = [CAPTIONS[lang][0] for lang in ("ar", "th", "ja", "hi", "el", "ru", "zh", "vi")]
     table = table.set_column(1, "caption", pa.array(mixed))
     pq.write_table(table, tmp_path / "part-00000.parquet")
-    batch = next(iter(stream_over(tmp_path, toy_tokenizer, max_length=64)))
+    static = stream_over(tmp_path, toy_tokenizer, max_length=64, pad_to_max_length=True)
+    batch = next(iter(static))
     lengths = batch["attention_mask"].sum(dim=1)
     assert batch["input_ids"].shape == (8, 64)  # static: padded to max_length whatever the text
     assert lengths.min().item() >= 3  # [CLS] + at least one piece + [SEP] for every script
+    # by default to the longest caption, rounded up to 8 tokens: the same tokens, less padding
+    short = next(iter(stream_over(tmp_path, toy_tokenizer, max_length=64)))
+    width = short["input_ids"].shape[1]
+    assert width == -(-lengths.max().item() // 8) * 8 < 64
+    assert torch.equal(short["input_ids"], batch["input_ids"][:, :width])
+    assert torch.equal(short["attention_mask"], batch["attention_mask"][:, :width])
 
 
 def test_caption_encoder_matches_the_transformers_tokenizer(tiny_tokenizer_dir):
@@ -254,7 +261,7 @@ def test_caption_encoder_matches_the_transformers_tokenizer(tiny_tokenizer_dir):
 
     captions = [caption for texts in CAPTIONS.values() for caption in texts[:2]]
     captions.append(" ".join(CAPTIONS["de"] * 8))  # longer than max_length: truncated
-    input_ids, attention_mask = caption_encoder(str(tiny_tokenizer_dir), 24)(captions)
+    input_ids, attention_mask = caption_encoder(str(tiny_tokenizer_dir), 24, True)(captions)
     reference = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)(
         captions, padding="max_length", truncation=True, max_length=24, return_tensors="pt"
     )
@@ -262,6 +269,14 @@ def test_caption_encoder_matches_the_transformers_tokenizer(tiny_tokenizer_dir):
     assert torch.equal(input_ids, reference["input_ids"])
     assert torch.equal(attention_mask, reference["attention_mask"])
     assert attention_mask[-1].all() and input_ids[-1, -1] == reference["input_ids"][-1, -1]
+    # padded to the longest (here the truncated one, 24 tokens), as static; shorter batches
+    # stop at their longest caption rounded up to 8
+    assert torch.equal(caption_encoder(str(tiny_tokenizer_dir), 24, False)(captions)[0], input_ids)
+    short_ids, short_mask = caption_encoder(str(tiny_tokenizer_dir), 24, False)(captions[:2])
+    longest = int(reference["attention_mask"][:2].sum(1).max())
+    assert short_ids.shape == (2, min(24, -(-longest // 8) * 8))
+    assert torch.equal(short_ids, reference["input_ids"][:2, : short_ids.shape[1]])
+    assert torch.equal(short_mask, reference["attention_mask"][:2, : short_ids.shape[1]])
 
 
 def test_decomposed_captions_tokenize_like_composed_ones(tiny_tokenizer_dir):

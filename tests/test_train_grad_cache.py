@@ -121,6 +121,49 @@ def test_image_ids_reach_the_loss_under_caching(accelerator):
     assert loss.item() != pytest.approx(plain_sequential(encoder(dropout=False), without, 4).item())
 
 
+@pytest.mark.parametrize("micro_batch", [0, 4])
+def test_k_captions_per_image_under_caching(accelerator, micro_batch):
+    # (B, K, L) captions: every micro-batch's K captions per image go through the text tower
+    # together, and each caption's cached gradient finds its way back to its own rows
+    cached, plain = encoder(), encoder()
+    batch = host_batch()
+    second = {**host_batch(), "input_ids": batch["input_ids"].roll(1, dims=1)}  # other captions
+    both = {
+        **batch,
+        "input_ids": torch.stack([batch["input_ids"], second["input_ids"]], dim=1),
+        "attention_mask": torch.stack([batch["attention_mask"], batch["attention_mask"]], dim=1),
+    }
+    torch.manual_seed(7)
+    loss = backward_global_batch(accelerator, cached, both, loss_fn, micro_batch)
+    torch.manual_seed(7)
+    flat = {
+        **batch,
+        "input_ids": both["input_ids"].reshape(-1, 12),
+        "attention_mask": both["attention_mask"].reshape(-1, 12),
+    }
+    from mling.training.transforms import to_model_pixels
+
+    parts = []
+    for rows in micro_batches(ROWS, micro_batch):
+        captions = slice(rows.start * 2, rows.stop * 2)
+        parts.append(
+            plain(
+                to_model_pixels(batch["pixel_values"][rows]),
+                flat["input_ids"][captions],
+                flat["attention_mask"][captions],
+            )
+        )
+    image_embeds = torch.cat([p[0] for p in parts])
+    text_embeds = torch.cat([p[1] for p in parts])
+    expected = loss_fn(image_embeds, text_embeds, parts[-1][2])
+    expected.backward()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    mine, theirs = gradients(cached), gradients(plain)
+    for name, gradient in theirs.items():
+        error = (mine[name] - gradient).abs().max().item()
+        assert error <= 1e-5 * gradient.abs().max().item() + 1e-10, (name, error)
+
+
 def test_running_statistics_move_once_to_the_mean_of_the_micro_batches(accelerator):
     model, batch = encoder(dropout=False), host_batch()
     alone = []  # each micro-batch's own update from the same start: K processes, one step each
@@ -227,7 +270,8 @@ def test_training_with_micro_batches_logs_the_losses_of_whole_batches(
     import mling.train
 
     whole, micro = tmp_path / "whole", tmp_path / "micro"
-    common = ("--max-steps", "3", "--text-dropout", "0.1")
+    # static padding: the shapes (and so the dropout masks) these tolerances were set on
+    common = ("--max-steps", "3", "--text-dropout", "0.1", "--pad-to-max-length", "true")
     assert mling.train.main(tiny_argv(toy_pairs, toy_tokenizer, whole, *common)) == 0
     argv = tiny_argv(toy_pairs, toy_tokenizer, micro, *common, "--micro-batch", "4")
     assert mling.train.main(argv) == 0

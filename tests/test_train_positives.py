@@ -146,3 +146,54 @@ def test_a_tiny_run_with_positives_image_id(tmp_path, toy_tokenizer):
     # same weights and batch at step 1: only the targets differ, spread over each image's rows
     # (near-uniform logits at step 1, so the losses differ in the fourth digit)
     assert abs(losses["shared"] - losses["plain"]) > 1e-5
+
+
+def caption_row(caption: str) -> int:
+    return int(caption.split(":")[0].removeprefix("row "))
+
+
+def test_captions_per_image_brings_other_captions_of_the_same_image(tmp_path, toy_tokenizer):
+    pq.write_table(shared_image_pairs(48), tmp_path / "part-00000.parquet")
+    settings = dict(
+        batch_size=8, image_size=16, max_length=12, shuffle_rows=20, id_column="image_id",
+        captions_per_image=3,
+    )  # fmt: skip
+    stream = PairStream(index_sources([tmp_path], {}, "image_id"), str(toy_tokenizer), **settings)
+    rows = list(itertools.islice(stream.rows(0), 48))
+    for _, captions, _, _, _, image_id in rows:
+        numbers = [caption_row(c) for c in captions]
+        assert len(set(numbers)) == 3  # the row's own and two others, distinct: 4 per image
+        assert {f"img{n // LANGUAGES_PER_IMAGE}" for n in numbers} == {image_id}
+    # a resumed stream draws the same captions for the rows after its position
+    resumed = list(itertools.islice(stream.rows(0, start=13), 10))
+    assert resumed == rows[13:23]
+    batch = next(iter(stream))
+    assert batch["input_ids"].shape[:2] == (8, 3) and batch["attention_mask"].shape[:2] == (8, 3)
+    assert batch["pixel_values"].shape[0] == batch["image_ids"].shape[0] == 8
+    # an image with fewer captions than K repeats them; so does a row without an id
+    more = PairStream(
+        index_sources([tmp_path], {}, "image_id"), str(toy_tokenizer),
+        **{**settings, "captions_per_image": 6},
+    )  # fmt: skip
+    for _, captions, *_ in itertools.islice(more.rows(0), 8):
+        assert len(captions) == 6 and len(set(captions)) == 4
+    with pytest.raises(InputError, match="--captions-per-image 3 needs --positives"):
+        PairStream(index_sources([tmp_path], {}), str(toy_tokenizer),
+                   **{**settings, "id_column": ""})  # fmt: skip
+    with pytest.raises(RecipeError, match="--captions-per-image 2 needs --positives"):
+        load_recipe("tiny", {"captions_per_image": 2})
+
+
+def test_a_tiny_run_with_two_captions_per_image(tmp_path, toy_tokenizer):
+    import mling.train
+
+    data = tmp_path / "pairs"
+    data.mkdir()
+    pq.write_table(shared_image_pairs(64, side=24), data / "part-00000.parquet")
+    out = tmp_path / "run"
+    argv = tiny_argv(data, toy_tokenizer, out, "--max-steps", "2", "--positives", "image_id",
+                     "--captions-per-image", "2", "--micro-batch", "8")  # fmt: skip
+    assert mling.train.main(argv) == 0
+    lines = (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2 and all(json.loads(line)["loss"] > 0 for line in lines)
+    assert (out / "model" / "config.json").is_file()

@@ -84,9 +84,11 @@ def _inputs(
     pixels = input_ids = attention_mask = None
     if "image" not in frozen:
         pixels = to_model_pixels(batch["pixel_values"][rows].to(device, non_blocking=True))
-    if "text" not in frozen:
-        input_ids = batch["input_ids"][rows].to(device, non_blocking=True)
-        attention_mask = batch["attention_mask"][rows].to(device, non_blocking=True)
+    if "text" not in frozen:  # (m, L), or (m, K, L) -> (m * K, L): K captions per image
+        width = batch["input_ids"].shape[-1]
+        input_ids = batch["input_ids"][rows].reshape(-1, width).to(device, non_blocking=True)
+        attention_mask = batch["attention_mask"][rows].reshape(-1, width)
+        attention_mask = attention_mask.to(device, non_blocking=True)
     return pixels, input_ids, attention_mask
 
 
@@ -97,7 +99,8 @@ def backward_global_batch(
     .grad (DDP-averaged), ready for the optimizer. Returns the loss, detached, on the device.
 
     batch: this process's rows, pixel_values (B, 3, S, S) uint8 and input_ids/attention_mask
-    (B, L), on the host, and optionally image_ids (B,) (rows showing the same image);
+    (B, L) or (B, K, L) (K captions per image), on the host, and optionally image_ids (B,)
+    (rows showing the same image);
     micro_batch: rows per forward pass (0: all B at once), dividing B.
     """
     device = accelerator.device
@@ -148,6 +151,7 @@ def backward_global_batch(
     # from; the temperature's goes with the last one, where DDP reduces
     last = len(slices) - 1
     frozen = getattr(accelerator.unwrap_model(model), "frozen", frozenset())
+    per_image = text_embeds.shape[0] // image_embeds.shape[0]  # K captions per image
     for i, (rows, state) in enumerate(zip(slices, states, strict=True)):
         sync = accelerator.no_sync(model) if i < last else contextlib.nullcontext()
         with sync, running_stats_frozen(model):
@@ -159,9 +163,13 @@ def backward_global_batch(
                 state.restore()
                 inputs = _inputs(batch, rows, device, frozen)
                 image_part, text_part, live_temperature = model(*inputs)
+            text_rows = slice(rows.start * per_image, rows.stop * per_image)
             surrogate = sum(
-                (part * leaf.grad[rows]).sum()
-                for part, leaf in ((image_part, image_embeds), (text_part, text_embeds))
+                (part * leaf.grad[at]).sum()
+                for part, leaf, at in (
+                    (image_part, image_embeds, rows),
+                    (text_part, text_embeds, text_rows),
+                )
                 if part is not None and part.requires_grad
             )
             if i == last:

@@ -17,6 +17,12 @@ image, which the loss makes positives of each other. With `group_rows` K > 1 a w
 in chunks of up to K rows of one image (`grouped_order`), so a batch holds several captions
 of an image; rows of one image must then sit close together in the shards (the emoji set's
 `--order drawings`), since only the rows of one window are grouped.
+
+With `captions_per_image` K > 1 (and an id column), each row brings K captions of its image:
+its own and K - 1 others drawn from the captions of the rows with its id anywhere in the data
+(its names in other languages), so a batch holds B images and B x K captions. The captions of
+every row (not the images) are indexed by id in memory once per reader: sets of millions of
+rows, not billions.
 """
 
 from __future__ import annotations
@@ -202,8 +208,22 @@ def _image_bytes(column: pa.ChunkedArray) -> list[bytes | None]:
     return column.to_pylist()
 
 
-def caption_encoder(tokenizer_dir: str, max_length: int):
-    """captions -> (input_ids, attention_mask), (B, max_length) int64, padded and truncated.
+PAD_MULTIPLE = 8  # batches padded to the longest caption are rounded up to this many tokens
+
+
+def padded_length(lengths: list[int], max_length: int, static: bool) -> int:
+    """Tokens per caption of one batch: max_length when static (one shape: XLA compiles once),
+    else the longest caption rounded up to PAD_MULTIPLE, at most max_length (a few shapes).
+    Padding is masked, so both give the same embeddings; short captions cost less compute."""
+    if static or not lengths:
+        return max_length
+    longest = max(lengths)
+    return min(max_length, -(-longest // PAD_MULTIPLE) * PAD_MULTIPLE)
+
+
+def caption_encoder(tokenizer_dir: str, max_length: int, static: bool = True):
+    """captions -> (input_ids, attention_mask), (B, L) int64, truncated to max_length tokens and
+    padded to L = padded_length(...): max_length when static, else the batch's longest.
 
     Calls the Rust tokenizer directly (3x faster than the transformers wrapper, which it
     matches token for token); slow tokenizers go through the wrapper.
@@ -215,27 +235,28 @@ def caption_encoder(tokenizer_dir: str, max_length: int):
     if backend is None:
 
         def encode_slow(captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-            out = tokenizer(
-                [nfc(caption) for caption in captions],
-                padding="max_length",
-                truncation=True,
-                max_length=max_length,
-            )
+            out = tokenizer([nfc(caption) for caption in captions], truncation=True,
+                            max_length=max_length)  # fmt: skip
+            length = padded_length([len(ids) for ids in out["input_ids"]], max_length, static)
+            out = tokenizer.pad(out, padding="max_length", max_length=length)
             return torch.tensor(out["input_ids"]), torch.tensor(out["attention_mask"])
 
         return encode_slow
     from tokenizers import Tokenizer
 
     backend = Tokenizer.from_str(backend.to_str())  # a copy: the settings below stay ours
-    backend.enable_padding(
-        length=max_length, pad_id=tokenizer.pad_token_id, pad_token=tokenizer.pad_token
-    )
+    backend.no_padding()
     backend.enable_truncation(max_length)
+    pad_id = tokenizer.pad_token_id
 
     def encode(captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         encodings = backend.encode_batch([nfc(caption) for caption in captions])
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        length = padded_length([len(e.ids) for e in encodings], max_length, static)
+        ids = np.full((len(encodings), length), pad_id, dtype=np.int64)
+        mask = np.zeros((len(encodings), length), dtype=np.int64)
+        for row, encoding in enumerate(encodings):
+            ids[row, : len(encoding.ids)] = encoding.ids
+            mask[row, : len(encoding.ids)] = 1
         return torch.from_numpy(ids), torch.from_numpy(mask)
 
     return encode
@@ -245,7 +266,9 @@ def caption_encoder(tokenizer_dir: str, max_length: int):
 class PairStream(IterableDataset):
     """Yields per-process training batches forever (see the module docstring).
 
-    Each batch: pixel_values (B, 3, S, S) uint8, input_ids and attention_mask (B, L) int64,
+    Each batch: pixel_values (B, 3, S, S) uint8, input_ids and attention_mask (B, L) int64
+    (L = max_length with pad_to_max_length, else the batch's longest caption rounded up to 8),
+    (B, K, L) with captions_per_image K > 1 (each image's own caption first),
     reader (int), position (rows the reader has consumed after this batch), skipped (reason ->
     rows dropped while filling this batch); with an id_column, image_ids (B,) int64.
     """
@@ -269,6 +292,8 @@ class PairStream(IterableDataset):
     worker_offset: int = 0  # logical worker served first (resume mid round-robin)
     id_column: str = ""  # pair column naming each row's image (image_id); "" for none
     group_rows: int = 1  # rows of one id kept together, in chunks of up to this many
+    pad_to_max_length: bool = False  # every batch max_length tokens (XLA); else its longest
+    captions_per_image: int = 1  # K captions per row: its own and K - 1 of its id's others
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -278,6 +303,12 @@ class PairStream(IterableDataset):
         self.total_rows = sum(b.rows for b in self.blocks)
         self._parts: OrderedDict[tuple[int, int], pa.Table] = OrderedDict()
         self._datasets: dict[int, object] = {}
+        self._captions_by_id: dict | None = None
+        if self.captions_per_image > 1 and not self.id_column:
+            raise InputError(
+                f"--captions-per-image {self.captions_per_image} needs --positives (e.g. "
+                "image_id): the column that says which rows show one image"
+            )
 
     # ---- which rows, in which order (no I/O) ----
 
@@ -320,9 +351,9 @@ class PairStream(IterableDataset):
             self._parts.popitem(last=False)
         return table
 
-    def read_block(self, block: Block) -> tuple[list, list, list]:
+    def read_block(self, block: Block, images: bool = True) -> tuple[list, list, list]:
         """-> (captions, encoded images, ids) of the block's rows, values as stored; ids are
-        Nones without an id_column."""
+        Nones without an id_column, images Nones when not asked for."""
         source = self.sources[block.source]
         if source.kind == "arrow":
             if block.source not in self._datasets:
@@ -333,12 +364,38 @@ class PairStream(IterableDataset):
             table = self._part(block.source, block.part).slice(block.start, block.rows)
         captions = table.column("caption").to_pylist()
         ids = table.column(self.id_column).to_pylist() if self.id_column else [None] * len(captions)
-        return captions, _image_bytes(table.column("image")), ids
+        encoded = _image_bytes(table.column("image")) if images else [None] * len(captions)
+        return captions, encoded, ids
+
+    def captions_by_id(self) -> dict:
+        """id -> the distinct captions of the rows with that id, over every source (read once:
+        captions and ids, never images)."""
+        if self._captions_by_id is None:
+            index: dict = {}
+            for block in self.blocks:
+                captions, _, ids = self.read_block(block, images=False)
+                for caption, key in zip(captions, ids, strict=True):
+                    if key is not None and isinstance(caption, str) and caption.strip():
+                        found = index.setdefault(key, [])
+                        if caption not in found:
+                            found.append(caption)
+            self._captions_by_id = index
+        return self._captions_by_id
+
+    def more_captions(self, rng: np.random.Generator, caption, key) -> tuple:
+        """(caption, K - 1 others of its id): distinct ones while the id has enough, then
+        repeats. A row without an id (or whose id has no other caption) repeats its own."""
+        others = [c for c in self.captions_by_id().get(key, ()) if c != caption] or [caption]
+        wanted = self.captions_per_image - 1
+        picks = rng.permutation(len(others))[:wanted].tolist()
+        picks += rng.integers(0, len(others), size=wanted - len(picks)).tolist()
+        return (caption, *(others[i] for i in picks))
 
     def rows(
         self, reader: int, start: int = 0
     ) -> Iterator[tuple[int, object, object, tuple, bool, object]]:
-        """(position after this row, caption, image bytes, crop offset, flip, id), forever.
+        """(position after this row, caption, image bytes, crop offset, flip, id), forever;
+        with captions_per_image K > 1 the caption is a tuple of K (the row's own first).
 
         Rows before `start` are skipped; whole windows are skipped without reading them.
         """
@@ -366,9 +423,14 @@ class PairStream(IterableDataset):
                 offsets, flips = random_crops(rng, size, self.image_size)
                 for i in range(max(0, start - position), size):
                     j = order[i]
+                    caption = captions[j]
+                    if self.captions_per_image > 1 and isinstance(caption, str) and caption.strip():
+                        # a stream of the row's own: K = 1 streams and resumed ones unchanged
+                        extra = np.random.default_rng([self.seed, epoch, reader, number, i, 1])
+                        caption = self.more_captions(extra, caption, ids[j])
                     yield (
                         position + i + 1,
-                        captions[j],
+                        caption,
                         images[j],
                         tuple(offsets[i]),
                         self.flip and bool(flips[i]),
@@ -386,7 +448,7 @@ class PairStream(IterableDataset):
 
     def __iter__(self) -> Iterator[dict]:
         warnings.filterwarnings("ignore", module="PIL")  # e.g. palette transparency notices
-        encode = caption_encoder(self.tokenizer_dir, self.max_length)
+        encode = caption_encoder(self.tokenizer_dir, self.max_length, self.pad_to_max_length)
         reader = self._reader()
         size, draft = self.image_size, resize_size(self.image_size)
         pixels = np.empty((self.batch_size, 3, size, size), dtype=np.uint8)
@@ -398,7 +460,8 @@ class PairStream(IterableDataset):
             reader, self.positions.get(reader, 0)
         ):
             reason = None
-            if not isinstance(caption, str) or not caption.strip():
+            captioned = caption if isinstance(caption, tuple) else (caption,)
+            if not isinstance(caption, (str, tuple)) or not captioned[0].strip():
                 reason = "missing_caption"
             elif payload is None:
                 reason = "missing_image"
@@ -423,7 +486,12 @@ class PairStream(IterableDataset):
             # a row without an id shares its image with no other: its stream position is unique
             ids.append(f"\0row {reader}:{position}" if image_id is None else image_id)
             if len(captions) == self.batch_size:
-                input_ids, attention_mask = encode(captions)
+                if self.captions_per_image > 1:  # (B, K, L): K captions per image
+                    input_ids, attention_mask = encode([c for row in captions for c in row])
+                    shape = (self.batch_size, self.captions_per_image, -1)
+                    input_ids, attention_mask = input_ids.view(shape), attention_mask.view(shape)
+                else:
+                    input_ids, attention_mask = encode(captions)
                 batch = {
                     "pixel_values": torch.from_numpy(pixels),
                     "input_ids": input_ids,

@@ -55,24 +55,40 @@ def contrastive_loss(
 ) -> torch.Tensor:
     """Summed image-to-text and text-to-image softmax cross-entropy, pair i <-> i positive.
 
-    image_embeds, text_embeds: (N, D), L2-normalized, already gathered over all processes.
+    image_embeds: (N, D); text_embeds: (N * K, D), K >= 1 captions per image, image-major (rows
+    i*K .. i*K+K-1 caption image i); both L2-normalized, already gathered over all processes.
     temperature: scalar; logits are cosine similarities divided by it. Returns a scalar, the
     sum of the two directions' mean losses (the paper sums; transformers' align_loss averages).
     Computed in float32 whatever the embeddings' precision.
+
+    K > 1 (an image's names in K languages): the mean over the K caption slots of the loss of
+    the N images against their k-th captions. Each slot holds one caption per image, so an
+    image's other captions are never its negatives; K = 1 is the paper's loss exactly.
 
     image_ids: (N,) integers, gathered like the embeddings, or None. Rows with the same id show
     the same image (one image captioned in several languages): each row's target is then spread
     evenly over every row of its image instead of a false negative; all ids distinct is the
     paper's loss exactly.
     """
-    # Dividing the (N, D) captions rather than the (N, N) logits spares one N x N tensor,
-    # which bounds the global batch on one device once micro-batches bound the rest.
-    logits = image_embeds.float() @ (text_embeds.float() / temperature).T
+    n = image_embeds.shape[0]
+    if n == 0 or text_embeds.shape[0] % n:
+        raise ValueError(
+            f"{text_embeds.shape[0]} captions for {n} images: need K >= 1 captions per image"
+        )
+    slots = text_embeds.shape[0] // n
+    # Dividing the (N*K, D) captions rather than the logits spares one large tensor, which
+    # bounds the global batch on one device once micro-batches bound the rest.
+    logits = image_embeds.float() @ (text_embeds.float() / temperature).T  # (N, N*K)
+    logits = logits.view(n, n, slots)  # [image, caption's image, slot]
     if image_ids is None:
-        targets = torch.arange(logits.shape[0], device=logits.device)
+        targets = torch.arange(n, device=logits.device)
     else:
         same = (image_ids[:, None] == image_ids[None, :]).float()
         targets = same / same.sum(dim=1, keepdim=True)  # symmetric: serves both directions
-    image_to_text = F.cross_entropy(logits, targets, label_smoothing=label_smoothing)
-    text_to_image = F.cross_entropy(logits.T, targets, label_smoothing=label_smoothing)
-    return image_to_text + text_to_image
+    total = logits.new_zeros(())
+    for slot in range(slots):
+        scores = logits[:, :, slot]
+        image_to_text = F.cross_entropy(scores, targets, label_smoothing=label_smoothing)
+        text_to_image = F.cross_entropy(scores.T, targets, label_smoothing=label_smoothing)
+        total = total + image_to_text + text_to_image
+    return total / slots
