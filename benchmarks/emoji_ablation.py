@@ -53,6 +53,13 @@ ROWS: dict[str, tuple[list[str], bool, str, list[str]]] = {
         "(the set written drawing by drawing, --order drawings; 65,536-row windows)",
         ["--order", "drawings"],
     ),
+    "captions-4": (
+        ["--positives", "image_id", "--captions-per-image", "4"],
+        False,  # the English rows have one name per emoji: K slots would repeat it
+        "each drawing in a batch with 4 of its names, each in another language (128 drawings, "
+        "512 names per batch; the loss the mean of the paper's over the 4 name slots)",
+        [],
+    ),
     "temperature-0.5": (
         ["--temperature-init", "0.5"],
         True,

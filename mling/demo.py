@@ -118,8 +118,14 @@ def english_subset(filtered: Path, output: Path) -> int:
     return table.num_rows
 
 
-def train_all(runs: dict[str, Path], args: argparse.Namespace, out: Path) -> float:
-    """Train the models `parallel` at a time, threads split between them; bars from metrics."""
+def train_all(
+    runs: dict[str, Path],
+    args: argparse.Namespace,
+    out: Path,
+    flags: dict[str, list[str]] | None = None,
+) -> float:
+    """Train the models `parallel` at a time, threads split between them; bars from metrics.
+    flags: extra train.py flags per run name (recipe fields on top of the preset)."""
     from tqdm import tqdm
 
     started = time.perf_counter()
@@ -150,7 +156,7 @@ def train_all(runs: dict[str, Path], args: argparse.Namespace, out: Path) -> flo
             argv = ["--config", args.config]
             argv += ["--train-data", str(data), "--tokenizer", str(out / "vocab")]
             argv += ["--output-dir", str(out / name), "--max-steps", str(args.steps)]
-            argv += ["--seed", str(args.seed), "--overwrite"]
+            argv += ["--seed", str(args.seed), "--overwrite", *(flags or {}).get(name, [])]
             command = entry_command("mling/train.py", argv)
             proc = subprocess.Popen(command, cwd=out / "logs", stdout=log, stderr=log, env=env)
             active[name] = (proc, log)

@@ -12,12 +12,16 @@ stage before, offline (the packages come from the cache `data/emoji_set.py --fet
     2 tokenizer_training/build_vocab.py  OUT/vocab/      WordPiece on the set's names
     3 (training rows)                    OUT/pairs-en/, OUT/pairs-mling/
     4 mling/train.py, two runs at once   OUT/{en,mling}/ (model/ inside each)
-    5 eval/retrieval_set.py              OUT/eval/report.{json,md,csv,png}, every language
-                                         (each model's embeddings first, side by side)
+    5 eval/retrieval_set.py              OUT/eval/report.{json,md,csv,png}, every language,
+                                         on --eval-images held-out drawings (OUT/heldout/)
     6 the summary                        OUT/report.{md,json}: the issue's targets, met or not
 
-Both models train with the same preset, steps and seed: `en` on the English rows only (as
-ALIGN-EN), `mling` on the rows of --train-languages (default: every language of the set).
+Both models train with the same preset, steps and seed, and with `--positives image_id` (two
+artists' drawings of one emoji in a batch are not each other's negatives): `en` on the English
+rows only (as ALIGN-EN), `mling` on the rows of --train-languages (default: every language of
+the set), each drawing with --captions-per-image of its names (docs/ablations.md). The English
+rows have one name per emoji, so K slots would repeat it: the same loss, K times the text
+compute; `en` gets K = 1.
 """
 
 from __future__ import annotations
@@ -25,12 +29,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 
 from mling.common.report import markdown_table, write_report
-from mling.demo import entry_command, resolve_preset, run_stage, train_all
+from mling.demo import resolve_preset, run_stage, train_all
 
 STAGES = 6
 MODELS = ("en", "mling")
@@ -72,7 +75,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--parallel", type=int, default=2, help="training runs at once (they share the cores)"
     )
     parser.add_argument("--device", default="auto", help="evaluation device: auto, cpu, cuda")
+    parser.add_argument(
+        "--captions-per-image",
+        type=int,
+        default=2,
+        help="the multilingual model's names per drawing in a batch, each in another language "
+        "(train.py --captions-per-image; 1: the paper's one caption per row)",
+    )
+    parser.add_argument(
+        "--eval-images",
+        type=int,
+        default=1000,
+        help="held-out drawings evaluated, a seeded sample (as Multi30k's and Flickr30k's 1k "
+        "test sets); 0: all of them",
+    )
     return parser.parse_args(argv)
+
+
+def sample_heldout(captions: Path, images: int, seed: int, output: Path) -> Path:
+    """`images` lines of the held-out captions.jsonl, a seeded sample in file order, written
+    to output/captions.jsonl (all of them for 0 or more than there are)."""
+    import random
+
+    lines = captions.read_text(encoding="utf-8").splitlines()
+    if 0 < images < len(lines):
+        keep = sorted(random.Random(seed).sample(range(len(lines)), images))
+        lines = [lines[i] for i in keep]
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "captions.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return output / "captions.jsonl"
 
 
 def training_rows(pairs: Path, languages: list[str] | None, output: Path) -> int:
@@ -108,6 +139,7 @@ def summarize(report: dict, train_languages: list[str] | None) -> dict:
     return {
         "languages": len(scores["mling"]),
         "trained_languages": len(trained),
+        "images": images,
         "chance_mR": 100 * _chance(images),
         "en_model_en_mR": en,
         "mling_model_en_mR": mling,
@@ -158,8 +190,10 @@ def summary_markdown(summary: dict, args: argparse.Namespace, seconds: dict) -> 
     return "\n\n".join(
         [
             "# The emoji demo",
-            f"Preset `{args.config}`, {args.steps} steps, seed {args.seed}, both models. "
-            f"Held-out drawings (Fluent Emoji flat), {summary['languages']} languages evaluated, "
+            f"Preset `{args.config}`, {args.steps} steps, seed {args.seed}, both models with "
+            f"`--positives image_id`, the multilingual one with {args.captions_per_image} names "
+            f"per drawing (`--captions-per-image`). {summary['images']:,} held-out drawings "
+            f"(Fluent Emoji flat, a seeded sample), {summary['languages']} languages evaluated, "
             f"the multilingual model trained on {summary['trained_languages']}; chance is mR "
             f"{summary['chance_mR']:.2f}. Multilingual model: median {_fmt(fair['median'])} over "
             f"its trained languages, {len(fair['below'])} below 0.85x its English.",
@@ -169,23 +203,6 @@ def summary_markdown(summary: dict, args: argparse.Namespace, seconds: dict) -> 
             + ". Per language, models side by side: `eval/report.md` in the output folder.",
         ]
     )
-
-
-def run_together(commands: dict[str, list[str]], logs: Path) -> None:
-    """Entry points at once, one thread each, output in logs/NAME.log; exit on a failure."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    running = {}
-    for name, argv in commands.items():
-        log = (logs / f"{name}.log").open("w", encoding="utf-8")
-        command = entry_command(argv[0], argv[1:])
-        running[name] = (subprocess.Popen(command, cwd=logs, stdout=log, stderr=log, env=env), log)
-    failed = []
-    for name, (process, log) in running.items():
-        if process.wait() != 0:
-            failed.append(name)
-        log.close()
-    if failed:
-        raise SystemExit(f"demo_emoji.py: {', '.join(failed)} failed; see {logs}/NAME.log")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -225,29 +242,24 @@ def main(argv: list[str] | None = None) -> int:
     multilingual = training_rows(emoji / "pairs", train_languages, data["mling"])
     print(f"      en: {english} rows; mling: {multilingual} rows", flush=True)
     print(f"[4/{STAGES}] mling/train.py --config {args.config} --max-steps {args.steps}, x2")
-    seconds["training"] = train_all(data, args, out)
+    shared = ["--positives", "image_id"]
+    flags = {
+        "en": [*shared, "--captions-per-image", "1"],
+        "mling": [*shared, "--captions-per-image", str(args.captions_per_image)],
+    }
+    seconds["training"] = train_all(data, args, out, flags)
 
-    # 5: evaluation, every language of the set: each model's embeddings in a process of its
-    # own (one thread each: small models use a second thread poorly), then one report of both
-    # from the shared embedding cache
-    cache = out / "eval-cache"
-    evaluation = ["eval/retrieval_set.py", "--captions", str(emoji / "heldout" / "captions.jsonl")]
-    evaluation += ["--images", str(emoji / "heldout" / "images"), "--device", args.device]
-    evaluation += ["--batch-size", "256", "--cache", str(cache)]  # short names: big batches
+    # 5: evaluation, every language of the set, both models in one report
     started_eval = time.perf_counter()
-    print(f"[5/{STAGES}] eval/retrieval_set.py, each model's embeddings, x2", flush=True)
-    run_together(
-        {
-            f"retrieval_set-{name}": [*evaluation, "--output", str(out / "embed" / name)]
-            + ["--model", str(out / name / "model"), "--name", name]
-            for name in MODELS
-        },
-        logs,
-    )
-    both = [*evaluation, "--output", str(out / "eval"), "--title", "Emoji, held-out drawings"]
+    heldout = emoji / "heldout"
+    sample = sample_heldout(heldout / "captions.jsonl", args.eval_images, args.seed, out / "heldout")
+    evaluation = ["eval/retrieval_set.py", "--captions", str(sample)]
+    evaluation += ["--images", str(heldout / "images"), "--device", args.device]
+    evaluation += ["--batch-size", "256", "--output", str(out / "eval")]  # short names
+    evaluation += ["--title", "Emoji, held-out drawings"]
     for name in MODELS:
-        both += ["--model", str(out / name / "model"), "--name", name]
-    run_stage(5, "retrieval_set", both, logs, STAGES)
+        evaluation += ["--model", str(out / name / "model"), "--name", name]
+    run_stage(5, "retrieval_set", evaluation, logs, STAGES)
     seconds["evaluation"] = time.perf_counter() - started_eval
 
     # 6: summary

@@ -73,3 +73,17 @@ def test_demo_emoji_runs_end_to_end(tmp_path):
     # the mR the summary judges is the evaluation's, in percent
     assert summary["en_model_en_mR"] == pytest.approx(evaluation["models"]["en"]["en"]["mR"])
     assert 0 <= summary["en_model_en_mR"] <= 100
+
+
+def test_the_heldout_sample_is_seeded_and_keeps_the_files_order(tmp_path):
+    from mling.demo_emoji import sample_heldout
+
+    lines = [json.dumps({"image": f"{i}.png", "captions": {"ar": ["قطة"]}}) for i in range(9)]
+    source = tmp_path / "captions.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    first = sample_heldout(source, 4, 0, tmp_path / "a").read_text(encoding="utf-8").splitlines()
+    again = sample_heldout(source, 4, 0, tmp_path / "b").read_text(encoding="utf-8").splitlines()
+    assert first == again and len(first) == 4
+    assert first == [line for line in lines if line in first]  # in the file's order
+    everything = sample_heldout(source, 0, 0, tmp_path / "c").read_text(encoding="utf-8")
+    assert everything.splitlines() == lines
