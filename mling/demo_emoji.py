@@ -78,7 +78,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--captions-per-image",
         type=int,
-        default=2,
+        default=4,
         help="the multilingual model's names per drawing in a batch, each in another language "
         "(train.py --captions-per-image; 1: the paper's one caption per row)",
     )

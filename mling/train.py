@@ -250,7 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     freeze(align, init.freeze)
     if run.grad_checkpointing:
         enable_gradient_checkpointing(align)
-    model = DualEncoder(align, frozen=tuple(init.freeze))
+    model = DualEncoder(
+        align, frozen=tuple(init.freeze), text_bucket_rows=data_cfg.text_bucket_rows
+    )
     optimizer = build_optimizer(model, recipe.optim)
     model, optimizer = accelerator.prepare(model, optimizer)
 

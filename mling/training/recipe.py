@@ -69,6 +69,10 @@ class DataConfig:
     # to the batch's longest caption rounded up to 8 tokens: the same embeddings (padding is
     # masked) for less compute, 1.5x faster steps on the emoji preset's short names
     pad_to_max_length: bool = False
+    # captions per text-tower pass when a batch's captions (B, or B x K) are sorted by length
+    # and run in buckets, each cut to its own longest (model.text_cls): the same embeddings for
+    # less compute where lengths vary; 0: one pass over the batch
+    text_bucket_rows: int = 0
     cache_mb: int = 512  # per loader process: decoded-shard cache for split shards, MiB
     flip: bool = True  # random horizontal flip (paper: on); off when captions say left or right
     column_preset: str = ""  # mling.pairs column preset for foreign layouts: laion, wit, coyo, ...
@@ -227,6 +231,7 @@ RULES: dict[str, tuple[typing.Callable[[typing.Any], bool], str]] = {
     "shuffle_rows": (lambda v: v >= 1, "at least 1"),
     "group_rows": (lambda v: v >= 1, "at least 1"),
     "captions_per_image": (lambda v: v >= 1, "at least 1"),
+    "text_bucket_rows": (lambda v: v >= 0, "0 (off) or more"),
     "cache_mb": (lambda v: v >= 0, "0 or more"),
     "log_every": (lambda v: v >= 1, "at least 1"),
     "save_every": (lambda v: v >= 0, "0 (only at the end) or more"),
