@@ -32,7 +32,7 @@ def test_every_preset_file_loads():
         load_recipe(name)
     emoji = load_recipe("emoji")  # the emoji demo's preset: what docs/ablations.md measured
     assert (emoji.model.image_size, emoji.model.temperature_init, emoji.optim.lr) == (64, 0.1, 6e-3)
-    assert (emoji.data.flip, emoji.model.max_length, emoji.run.max_steps) == (False, 32, 1000)
+    assert (emoji.data.flip, emoji.model.max_length, emoji.run.max_steps) == (False, 32, 800)
     assert emoji.data.text_bucket_rows == 64 and not emoji.data.pad_to_max_length
 
 

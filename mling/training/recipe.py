@@ -67,7 +67,7 @@ class DataConfig:
     captions_per_image: int = 1
     # pad every batch's captions to max_length (one shape: XLA/TPU compiles once); false pads
     # to the batch's longest caption rounded up to 8 tokens: the same embeddings (padding is
-    # masked) for less compute, 1.5x faster steps on the emoji preset's short names
+    # masked) for less compute (benchmarks/bench_text_padding.py)
     pad_to_max_length: bool = False
     # captions per text-tower pass when a batch's captions (B, or B x K) are sorted by length
     # and run in buckets, each cut to its own longest (model.text_cls): the same embeddings for
