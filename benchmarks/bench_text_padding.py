@@ -53,6 +53,13 @@ def sample_captions(pairs: Path, n: int, seed: int = 0) -> list[str]:
     return captions.column("caption").take(rows).to_pylist()
 
 
+def train_step(model, optimizer, input_ids, attention_mask, pixels) -> None:
+    image_embeds, text_embeds, temperature = model(pixels, input_ids, attention_mask)
+    contrastive_loss(image_embeds, text_embeds, temperature).backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     pairs, vocab = args.set / "emoji-set" / "pairs", args.set / "vocab"
@@ -78,18 +85,11 @@ def main(argv: list[str] | None = None) -> int:
                 model = DualEncoder(align, text_bucket_rows=bucket_rows).train()
                 optimizer = build_optimizer(model, recipe.optim)
 
-                def step() -> None:
-                    image_embeds, text_embeds, temperature = model(
-                        pixels, input_ids, attention_mask
-                    )
-                    contrastive_loss(image_embeds, text_embeds, temperature).backward()
-                    optimizer.step()
-                    optimizer.zero_grad(set_to_none=True)
-
-                step()  # warm-up
+                batch = (model, optimizer, input_ids, attention_mask)
+                train_step(*batch, pixels)  # warm-up
                 started = time.perf_counter()
                 for _ in range(args.steps):
-                    step()
+                    train_step(*batch, pixels)
                 seconds[mode].append((time.perf_counter() - started) / args.steps)
         static = statistics.median(seconds["static"])
         for mode in MODES:

@@ -252,7 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     # 5: evaluation, every language of the set, both models in one report
     started_eval = time.perf_counter()
     heldout = emoji / "heldout"
-    sample = sample_heldout(heldout / "captions.jsonl", args.eval_images, args.seed, out / "heldout")
+    sample = sample_heldout(
+        heldout / "captions.jsonl", args.eval_images, args.seed, out / "heldout"
+    )
     evaluation = ["eval/retrieval_set.py", "--captions", str(sample)]
     evaluation += ["--images", str(heldout / "images"), "--device", args.device]
     evaluation += ["--batch-size", "256", "--output", str(out / "eval")]  # short names
