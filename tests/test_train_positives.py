@@ -197,3 +197,38 @@ def test_a_tiny_run_with_two_captions_per_image(tmp_path, toy_tokenizer):
     lines = (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 2 and all(json.loads(line)["loss"] > 0 for line in lines)
     assert (out / "model" / "config.json").is_file()
+
+
+def test_the_caption_index_reads_every_kind_of_source(tmp_path, toy_tokenizer):
+    import datasets
+
+    from mling.pairs.shards import write_webdataset_shards
+
+    table = shared_image_pairs(24)
+    pq.write_table(table, tmp_path / "part-00000.parquet")
+    parquet = PairStream(
+        index_sources([tmp_path / "part-00000.parquet"], {}, "image_id"), str(toy_tokenizer),
+        batch_size=8, image_size=16, max_length=12, id_column="image_id", captions_per_image=2,
+    )  # fmt: skip
+    expected = parquet.captions_by_id()
+    assert len(expected) == 6 and all(len(c) == LANGUAGES_PER_IMAGE for c in expected.values())
+    write_webdataset_shards(table.to_batches(), tmp_path / "wds", shard_rows=16)
+    saved = datasets.Dataset.from_dict(
+        {name: table[name].to_pylist() for name in ("caption", "image_id")}
+        | {"image": [{"bytes": b, "path": None} for b in table["image"].to_pylist()]},
+        features=datasets.Features(
+            {"caption": datasets.Value("string"), "image_id": datasets.Value("string"),
+             "image": datasets.Image()}
+        ),
+    )  # fmt: skip
+    saved.save_to_disk(tmp_path / "hf")
+    for path in ("wds", "hf"):
+        stream = PairStream(
+            index_sources([tmp_path / path], {}, "image_id"), str(toy_tokenizer), batch_size=8,
+            image_size=16, max_length=12, id_column="image_id", captions_per_image=2,
+        )  # fmt: skip
+        got = stream.captions_by_id()
+        assert {k: sorted(v) for k, v in got.items()} == {
+            k: sorted(v) for k, v in expected.items()
+        }, path
+        assert next(iter(stream))["input_ids"].shape[:2] == (8, 2), path

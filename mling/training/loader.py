@@ -351,9 +351,9 @@ class PairStream(IterableDataset):
             self._parts.popitem(last=False)
         return table
 
-    def read_block(self, block: Block, images: bool = True) -> tuple[list, list, list]:
+    def read_block(self, block: Block) -> tuple[list, list, list]:
         """-> (captions, encoded images, ids) of the block's rows, values as stored; ids are
-        Nones without an id_column, images Nones when not asked for."""
+        Nones without an id_column."""
         source = self.sources[block.source]
         if source.kind == "arrow":
             if block.source not in self._datasets:
@@ -364,16 +364,16 @@ class PairStream(IterableDataset):
             table = self._part(block.source, block.part).slice(block.start, block.rows)
         captions = table.column("caption").to_pylist()
         ids = table.column(self.id_column).to_pylist() if self.id_column else [None] * len(captions)
-        encoded = _image_bytes(table.column("image")) if images else [None] * len(captions)
-        return captions, encoded, ids
+        return captions, _image_bytes(table.column("image")), ids
 
     def captions_by_id(self) -> dict:
         """id -> the distinct captions of the rows with that id, over every source (read once:
-        captions and ids, never images)."""
+        the caption and id columns only, never the images)."""
         if self._captions_by_id is None:
             index: dict = {}
-            for block in self.blocks:
-                captions, _, ids = self.read_block(block, images=False)
+            for table in self._texts():
+                captions = table.column("caption").to_pylist()
+                ids = table.column(self.id_column).to_pylist()
                 for caption, key in zip(captions, ids, strict=True):
                     if key is not None and isinstance(caption, str) and caption.strip():
                         found = index.setdefault(key, [])
@@ -381,6 +381,24 @@ class PairStream(IterableDataset):
                             found.append(caption)
             self._captions_by_id = index
         return self._captions_by_id
+
+    def _texts(self) -> Iterator[pa.Table]:
+        """Every source's (caption, id) columns, a part at a time."""
+        names = ["caption", self.id_column]
+        wanted = {dest: src for src, dest in self.mapping.items()}
+        for source in self.sources:
+            if source.kind == "parquet":
+                parquet = open_parquet(source.path)
+                for part in range(len(source.part_rows)):
+                    table = parquet.read_row_group(part, columns=[wanted.get(n, n) for n in names])
+                    yield table.rename_columns(names)
+            elif source.kind == "arrow":
+                dataset = _load_saved_dataset(source.path)
+                columns = [wanted.get(n, n) for n in names]
+                yield dataset.select_columns(columns)[:].rename_columns(names)
+            else:
+                batches = iter_pair_batches([source.path], self.mapping, columns=names)
+                yield pa.Table.from_batches(list(batches))
 
     def more_captions(self, rng: np.random.Generator, caption, key) -> tuple:
         """(caption, K - 1 others of its id): distinct ones while the id has enough, then
