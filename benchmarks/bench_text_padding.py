@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from transformers import AutoTokenizer
 
 from mling.common.report import markdown_table, write_report
 from mling.training.loader import caption_encoder
@@ -70,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     recipe = load_recipe("emoji")
     batch = recipe.data.batch_size
+    vocab_size = len(AutoTokenizer.from_pretrained(vocab))
+    encoders = {
+        mode: caption_encoder(str(vocab), recipe.model.max_length, static)
+        for mode, (static, _) in MODES.items()
+    }
     pixels = torch.rand(batch, 3, recipe.model.image_size, recipe.model.image_size) * 2 - 1
     results = []
     for k in args.captions_per_image:
@@ -77,19 +83,17 @@ def main(argv: list[str] | None = None) -> int:
         seconds: dict[str, list[float]] = {mode: [] for mode in MODES}
         widths = {}
         for _ in range(args.rounds):
-            for mode, (static, bucket_rows) in MODES.items():
-                encode = caption_encoder(str(vocab), recipe.model.max_length, static)
-                input_ids, attention_mask = encode(captions)
+            for mode, (_, bucket_rows) in MODES.items():
+                input_ids, attention_mask = encoders[mode](captions)
                 widths[mode] = input_ids.shape[1]
-                align = build_model(recipe.model, 32000, seed=0)
+                align = build_model(recipe.model, vocab_size, seed=0)
                 model = DualEncoder(align, text_bucket_rows=bucket_rows).train()
                 optimizer = build_optimizer(model, recipe.optim)
-
-                batch = (model, optimizer, input_ids, attention_mask)
-                train_step(*batch, pixels)  # warm-up
+                step = (model, optimizer, input_ids, attention_mask, pixels)
+                train_step(*step)  # warm-up
                 started = time.perf_counter()
                 for _ in range(args.steps):
-                    train_step(*batch, pixels)
+                    train_step(*step)
                 seconds[mode].append((time.perf_counter() - started) / args.steps)
         static = statistics.median(seconds["static"])
         for mode in MODES:

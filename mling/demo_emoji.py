@@ -250,7 +250,6 @@ def main(argv: list[str] | None = None) -> int:
     seconds["training"] = train_all(data, args, out, flags)
 
     # 5: evaluation, every language of the set, both models in one report
-    started_eval = time.perf_counter()
     heldout = emoji / "heldout"
     sample = sample_heldout(
         heldout / "captions.jsonl", args.eval_images, args.seed, out / "heldout"
@@ -261,8 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     evaluation += ["--title", "Emoji, held-out drawings"]
     for name in MODELS:
         evaluation += ["--model", str(out / name / "model"), "--name", name]
-    run_stage(5, "retrieval_set", evaluation, logs, STAGES)
-    seconds["evaluation"] = time.perf_counter() - started_eval
+    seconds["evaluation"] = run_stage(5, "retrieval_set", evaluation, logs, STAGES)
 
     # 6: summary
     seconds["total"] = time.perf_counter() - started

@@ -351,14 +351,19 @@ class PairStream(IterableDataset):
             self._parts.popitem(last=False)
         return table
 
+    def _dataset(self, source_index: int):
+        """A `datasets` source, loaded once per reader."""
+        if source_index not in self._datasets:
+            path = self.sources[source_index].path
+            self._datasets[source_index] = _load_saved_dataset(path)
+        return self._datasets[source_index]
+
     def read_block(self, block: Block) -> tuple[list, list, list]:
         """-> (captions, encoded images, ids) of the block's rows, values as stored; ids are
         Nones without an id_column."""
         source = self.sources[block.source]
         if source.kind == "arrow":
-            if block.source not in self._datasets:
-                self._datasets[block.source] = _load_saved_dataset(source.path)
-            table = self._datasets[block.source][block.start : block.stop]
+            table = self._dataset(block.source)[block.start : block.stop]
             table = table.rename_columns([self.mapping.get(n, n) for n in table.column_names])
         else:
             table = self._part(block.source, block.part).slice(block.start, block.rows)
@@ -386,16 +391,15 @@ class PairStream(IterableDataset):
         """Every source's (caption, id) columns, a part at a time."""
         names = ["caption", self.id_column]
         wanted = {dest: src for src, dest in self.mapping.items()}
-        for source in self.sources:
+        for index, source in enumerate(self.sources):
             if source.kind == "parquet":
                 parquet = open_parquet(source.path)
                 for part in range(len(source.part_rows)):
                     table = parquet.read_row_group(part, columns=[wanted.get(n, n) for n in names])
                     yield table.rename_columns(names)
             elif source.kind == "arrow":
-                dataset = _load_saved_dataset(source.path)
                 columns = [wanted.get(n, n) for n in names]
-                yield dataset.select_columns(columns)[:].rename_columns(names)
+                yield self._dataset(index).select_columns(columns)[:].rename_columns(names)
             else:
                 batches = iter_pair_batches([source.path], self.mapping, columns=names)
                 yield pa.Table.from_batches(list(batches))

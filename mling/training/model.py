@@ -146,11 +146,11 @@ def text_cls(
         return align.text_model(input_ids=input_ids, attention_mask=attention_mask)[0][:, 0]
     lengths = attention_mask.sum(dim=1)
     order = torch.argsort(lengths, stable=True)
-    longest = lengths[order].view(-1).tolist()  # one sync for every bucket's length
+    ascending = lengths[order].tolist()  # one sync for every bucket's length
     parts = []
-    for start in range(0, len(longest), bucket_rows):
+    for start in range(0, len(ascending), bucket_rows):
         rows = order[start : start + bucket_rows]
-        width = max(1, int(max(longest[start : start + bucket_rows])))
+        width = max(1, int(ascending[rows.shape[0] + start - 1]))  # the bucket's longest
         out = align.text_model(input_ids=input_ids[rows, :width],
                                attention_mask=attention_mask[rows, :width])  # fmt: skip
         parts.append(out[0][:, 0])
