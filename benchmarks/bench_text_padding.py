@@ -39,7 +39,7 @@ MODES = {"static": (True, 0), "longest": (False, 0), "buckets": (False, 64)}
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--set", type=Path, default=Path("demo-emoji-output"))
-    parser.add_argument("--captions-per-image", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--captions-per-image", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=4, help="timed steps per mode and round")
     parser.add_argument("--output", type=Path, default=Path("bench-output/text_padding"))

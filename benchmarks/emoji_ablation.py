@@ -60,6 +60,12 @@ ROWS: dict[str, tuple[list[str], bool, str, list[str]]] = {
         "512 names per batch; the loss the mean of the paper's over the 4 name slots)",
         [],
     ),
+    "captions-8": (
+        ["--positives", "image_id", "--captions-per-image", "8"],
+        False,
+        "as captions-4 with 8 names per drawing (1,024 names per batch)",
+        [],
+    ),
     "temperature-0.5": (
         ["--temperature-init", "0.5"],
         True,
