@@ -38,6 +38,13 @@ from mling.training.checkpoint import (
 from mling.training.eval_hook import run_eval_hook
 from mling.training.export import export_model, push_to_hub
 from mling.training.grad_cache import backward_global_batch
+from mling.training.image_cache import (
+    CACHE_DIR,
+    CACHE_FILE,
+    build_image_cache,
+    cache_key,
+    cache_wanted,
+)
 from mling.training.loader import (
     SKIP_REASONS,
     PairStream,
@@ -47,7 +54,7 @@ from mling.training.loader import (
     per_process_batch,
     train_columns,
 )
-from mling.training.loss import contrastive_loss
+from mling.training.loss import align_loss
 from mling.training.model import (
     DualEncoder,
     build_model,
@@ -143,7 +150,11 @@ def train_step(
     sync."""
     for group in optimizer.param_groups:
         group["lr"] = lr
-    loss_fn = functools.partial(contrastive_loss, label_smoothing=recipe.loss.label_smoothing)
+    loss_fn = functools.partial(
+        align_loss,
+        label_smoothing=recipe.loss.label_smoothing,
+        text_text_weight=recipe.loss.text_text_weight,
+    )
     loss = backward_global_batch(accelerator, model, batch, loss_fn, recipe.data.micro_batch)
     if recipe.optim.max_grad_norm and recipe.optim.optimizer != "lamb":  # LAMB clips itself
         accelerator.clip_grad_norm_(model.parameters(), recipe.optim.max_grad_norm)
@@ -230,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         captions_per_image=data_cfg.captions_per_image,
         cache_mb=data_cfg.cache_mb,
         flip=data_cfg.flip,
+        crop=data_cfg.crop,
         id_column=recipe.loss.positives,
     )
 
@@ -255,9 +267,30 @@ def main(argv: list[str] | None = None) -> int:
     )
     optimizer = build_optimizer(model, recipe.optim)
     model, optimizer = accelerator.prepare(model, optimizer)
+    model.train()  # a frozen tower in eval mode, as it will embed in every step
 
     # resume: weights, optimizer, data position; random state last, nothing may draw after it
     saved = load_checkpoint(accelerator, resume, align, optimizer) if resume else {"step": 0}
+
+    # a frozen image tower with fixed pixels: each distinct image embedded once, before step 1
+    # (by the checkpoint's tower on resume; drawing no random numbers)
+    image_table = None
+    why_not = cache_wanted(init.freeze, data_cfg.crop, data_cfg.flip)
+    if data_cfg.image_cache and why_not is None:
+        key = cache_key(align.vision_model, model_cfg.image_size, run.precision)
+        cache = build_image_cache(
+            accelerator,
+            accelerator.unwrap_model(model),  # DDP would sync buffers on every call
+            stream.image_payloads(),
+            output_dir / CACHE_DIR / CACHE_FILE,
+            key,
+            model_cfg.image_size,
+        )
+        stream.image_index = cache.index()
+        image_table = cache.embeds.to(accelerator.device)
+    elif data_cfg.image_cache and "image" in init.freeze and main_process:
+        print(f"train.py: image-embedding cache off: {why_not}", file=sys.stderr)
+
     step = saved["step"]
     consumed = StreamState(stream.readers)
     if "stream" in saved:
@@ -297,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
         while step < run.max_steps:
             batch = next(data)
             consumed.consume(batch)
+            if image_table is not None:
+                batch["image_embeds"] = image_table[batch.pop("image_rows").to(image_table.device)]
             lr = lr_at(step, recipe.optim, run.max_steps)
             log.add(train_step(accelerator, model, optimizer, batch, lr, recipe))
             step += 1

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mling.training.loss import contrastive_loss, gather_with_grad
+from mling.training.loss import align_loss, contrastive_loss, gather_with_grad, text_text_loss
 
 IDENTITY = torch.eye(2)  # two pairs, each image exactly its own caption, orthogonal to the other
 
@@ -154,3 +154,56 @@ def test_computed_in_float32_for_half_precision_embeddings():
 def test_gather_is_the_identity_in_one_process():
     x = torch.randn(3, 2, requires_grad=True)
     assert gather_with_grad(x) is x
+
+
+def test_text_text_hand_computed_one_pair_of_names():
+    # Captions [e1, e1, e2], ids [7, 7, 3]: captions 0 and 1 name one image (two languages).
+    # Caption 0's softmax runs over captions 1 and 2, logits (1, 0), target caption 1:
+    # log(1 + 1/e) = 0.31326; caption 1 the same; caption 2 has no positive and is left out.
+    e1, e2 = [1.0, 0.0], [0.0, 1.0]
+    text, ids = torch.tensor([e1, e1, e2]), torch.tensor([7, 7, 3])
+    loss = text_text_loss(text, ids, 1.0, label_smoothing=0.0)
+    assert loss.item() == pytest.approx(math.log(1 + math.exp(-1)), abs=1e-6)
+    # smoothing 0.1 over the 2 others: targets (0.95, 0.05), as in the image-text case
+    smoothed = text_text_loss(text, ids, 1.0, label_smoothing=0.1)
+    assert smoothed.item() == pytest.approx(0.36326, abs=1e-5)
+
+
+def test_text_text_without_positives_is_zero_and_never_nan():
+    text = _random_pairs(n=4)[1]
+    loss = text_text_loss(text, torch.arange(4), 0.1)
+    assert loss.item() == 0.0
+    text.requires_grad_()
+    text_text_loss(text, torch.tensor([1, 1, 2, 3]), 0.1).backward()
+    assert torch.isfinite(text.grad).all()
+
+
+def test_text_text_is_symmetric_and_spreads_the_target_over_every_positive():
+    # Three names of one image, the third orthogonal: caption 0 against (1, 2, 3) with logits
+    # (1, 0, 0) and targets (.5, .5, 0): log(e + 2) - 0.5 = 1.05144; caption 1 the same;
+    # caption 2 against (0, 1, 3), logits (0, 0, 0), targets (.5, .5, 0): log 3; caption 3
+    # (another image) has no positive.
+    e1, e2, e3 = [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]
+    text, ids = torch.tensor([e1, e1, e2, e3]), torch.tensor([5, 5, 5, 9])
+    loss = text_text_loss(text, ids, 1.0, label_smoothing=0.0)
+    e = math.e
+    assert loss.item() == pytest.approx((2 * (math.log(e + 2) - 0.5) + math.log(3)) / 3, abs=1e-6)
+    order = torch.tensor([3, 1, 0, 2])  # a permutation of the captions changes nothing
+    assert text_text_loss(text[order], ids[order], 1.0, 0.0).item() == pytest.approx(loss.item())
+
+
+def test_align_loss_weight_zero_is_the_papers_loss_and_adds_the_text_term():
+    image = _random_pairs(n=3, seed=2)[0]
+    text = torch.stack([_random_pairs(n=3, seed=5 + k)[1] for k in range(2)], dim=1)
+    text = text.reshape(6, -1)  # K = 2 captions per image, image-major
+    ids = torch.tensor([4, 4, 8])  # images 0 and 1 are one image: 4 names of it
+    paper = contrastive_loss(image, text, 0.3, image_ids=ids)
+    assert align_loss(image, text, 0.3, image_ids=ids).item() == paper.item()
+    captions = torch.tensor([4, 4, 4, 4, 8, 8])  # each image's id, once per slot
+    expected = paper + 0.5 * text_text_loss(text, captions, 0.3)
+    got = align_loss(image, text, 0.3, image_ids=ids, text_text_weight=0.5)
+    assert got.item() == pytest.approx(expected.item(), abs=1e-6)
+    # without ids, the K names of a row are each other's positives
+    alone = align_loss(image, text, 0.3, text_text_weight=1.0) - contrastive_loss(image, text, 0.3)
+    rows = text_text_loss(text, torch.tensor([0, 0, 1, 1, 2, 2]), 0.3)
+    assert alone.item() == pytest.approx(rows.item(), abs=1e-6)

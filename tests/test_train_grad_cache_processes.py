@@ -7,10 +7,15 @@ normalizing each process's (or micro-batch's) own rows. Rank 0 saves the loss, t
 gradients and the running statistics averaged over processes; one process with micro-batches
 must give the same within float tolerance. Dropout and drop-connect are off: processes seed
 them per rank (their replay between passes is tested in test_train_grad_cache.py).
+
+The "text-text" variant trains as the transfer recipe does: the image tower frozen and its
+embeddings read from the batch (the image-embedding cache), two captions per image, image ids
+that repeat, and the text-text term on: its gradients must cross processes the same way.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -21,21 +26,36 @@ import torch
 
 from mling.training.batch_norm import updating_norms
 from mling.training.grad_cache import backward_global_batch
-from mling.training.loss import contrastive_loss
+from mling.training.loss import align_loss
 from mling.training.model import DualEncoder, build_model
+from mling.training.pretrained import freeze
 from mling.training.recipe import load_recipe
 
 GLOBAL = 8  # pairs in the global batch
 VOCAB = 60
 
 
-def encoder() -> DualEncoder:
+VARIANTS = ("paper", "text-text")
+
+
+def encoder(variant: str = "paper") -> DualEncoder:
     recipe = load_recipe("tiny", {"image_size": 32, "max_length": 12})
-    return DualEncoder(build_model(recipe.model, VOCAB, seed=0)).train()
+    align = build_model(recipe.model, VOCAB, seed=0)
+    frozen = ("image",) if variant == "text-text" else ()
+    freeze(align, list(frozen))
+    return DualEncoder(align, frozen=frozen).train()
 
 
-def global_batch() -> dict:
+def global_batch(variant: str = "paper") -> dict:
     generator = torch.Generator().manual_seed(5)
+    if variant == "text-text":  # 2 captions per image, cached image embeddings, repeated ids
+        input_ids = torch.randint(4, VOCAB, (GLOBAL, 2, 12), generator=generator)
+        attention_mask = torch.ones_like(input_ids)
+        attention_mask[1::2, :, 6:] = 0
+        image_embeds = torch.nn.functional.normalize(torch.randn(GLOBAL, 80, generator=generator))
+        return {"image_embeds": image_embeds, "input_ids": input_ids,
+                "attention_mask": attention_mask,
+                "image_ids": torch.tensor([0, 0, 1, 2, 3, 3, 3, 4])}  # fmt: skip
     input_ids = torch.randint(4, VOCAB, (GLOBAL, 12), generator=generator)
     attention_mask = torch.ones_like(input_ids)
     attention_mask[1::2, 6:] = 0
@@ -43,13 +63,16 @@ def global_batch() -> dict:
     return {"pixel_values": pixels, "input_ids": input_ids, "attention_mask": attention_mask}
 
 
-def loss_fn(image_embeds, text_embeds, temperature, image_ids=None):
-    return contrastive_loss(image_embeds, text_embeds, temperature, 0.1, image_ids)
+def loss_fn(image_embeds, text_embeds, temperature, image_ids=None, text_text_weight=0.0):
+    return align_loss(image_embeds, text_embeds, temperature, 0.1, image_ids, text_text_weight)
 
 
-def step(accelerator, model, batch, micro_batch) -> dict[str, torch.Tensor]:
+def step(accelerator, model, batch, micro_batch, variant="paper") -> dict[str, torch.Tensor]:
     """One step's backward -> loss, gradients and running statistics (mean over processes)."""
-    loss = backward_global_batch(accelerator, model, batch, loss_fn, micro_batch)
+    weight = 0.5 if variant == "text-text" else 0.0
+    loss = backward_global_batch(
+        accelerator, model, batch, functools.partial(loss_fn, text_text_weight=weight), micro_batch
+    )
     inner = accelerator.unwrap_model(model)
     out = {"loss": loss.reshape(1)}
     out.update(
@@ -61,23 +84,25 @@ def step(accelerator, model, batch, micro_batch) -> dict[str, torch.Tensor]:
     return out
 
 
-def worker(out: Path, micro_batch: int) -> None:
+def worker(out: Path, micro_batch: int, variant: str) -> None:
     """Runs in each process started by accelerate launch."""
     from accelerate import Accelerator
     from safetensors.torch import save_file
 
     accelerator = Accelerator(cpu=True)
-    model = accelerator.prepare(encoder())
+    model = accelerator.prepare(encoder(variant))
     share = GLOBAL // accelerator.num_processes
     rows = slice(accelerator.process_index * share, (accelerator.process_index + 1) * share)
-    batch = {k: v[rows] for k, v in global_batch().items()}
-    result = step(accelerator, model, batch, micro_batch)
+    batch = {k: v[rows] for k, v in global_batch(variant).items()}
+    result = step(accelerator, model, batch, micro_batch, variant)
     if accelerator.is_main_process:
         save_file(result, str(out))
     accelerator.wait_for_everyone()
 
 
-def launch(tmp_path: Path, processes: int, micro_batch: int) -> dict[str, torch.Tensor]:
+def launch(
+    tmp_path: Path, processes: int, micro_batch: int, variant: str = "paper"
+) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
     from tests.helpers.train_fixtures import free_port  # here: the worker runs without tests/
@@ -88,7 +113,7 @@ def launch(tmp_path: Path, processes: int, micro_batch: int) -> dict[str, torch.
         "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1",
         "--mixed_precision", "no", "--dynamo_backend", "no",
         "--main_process_port", str(free_port()),
-        __file__, str(out), str(micro_batch),
+        __file__, str(out), str(micro_batch), variant,
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
@@ -126,5 +151,28 @@ def test_k_processes_equal_one_process_in_k_micro_batches(
         assert single[name].abs().max().item() > 1e-5, name  # the comparison is not vacuous
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(("micro_batch", "one_process_micro_batch"), [(0, 4), (2, 2)])
+def test_text_text_term_with_cached_image_embeddings_across_processes(
+    tmp_path, micro_batch, one_process_micro_batch
+):
+    from accelerate import Accelerator
+
+    launched = launch(tmp_path, 2, micro_batch, "text-text")
+    single = step(
+        Accelerator(cpu=True), encoder("text-text"), global_batch("text-text"),
+        one_process_micro_batch, "text-text",
+    )  # fmt: skip
+    assert set(launched) == set(single)
+    assert not any(k.startswith("grad.align.vision_model") for k in single)  # frozen, cached
+    assert launched["loss"].item() == pytest.approx(single["loss"].item(), rel=1e-5)
+    for name, value in single.items():
+        error = (launched[name] - value).abs().max().item()
+        assert error <= 1e-4 * value.abs().max().item() + 1e-7, (name, error)
+    # the text-text term is in the loss: weight 0.5 on top of the paper's
+    paper = step(Accelerator(cpu=True), encoder("text-text"), global_batch("text-text"), 0)
+    assert single["loss"].item() > paper["loss"].item()
+
+
 if __name__ == "__main__":
-    worker(Path(sys.argv[1]), int(sys.argv[2]))
+    worker(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3])

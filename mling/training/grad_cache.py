@@ -82,7 +82,7 @@ def _inputs(
     """One micro-batch's model inputs on the device: uint8 pixels move, then become floats.
     A tower named in frozen gets None (the model skips it)."""
     pixels = input_ids = attention_mask = None
-    if "image" not in frozen:
+    if "image" not in frozen and "image_embeds" not in batch:  # cached: no image tower
         pixels = to_model_pixels(batch["pixel_values"][rows].to(device, non_blocking=True))
     if "text" not in frozen:  # (m, L), or (m, K, L) -> (m * K, L): K captions per image
         width = batch["input_ids"].shape[-1]
@@ -90,6 +90,15 @@ def _inputs(
         attention_mask = batch["attention_mask"][rows].reshape(-1, width)
         attention_mask = attention_mask.to(device, non_blocking=True)
     return pixels, input_ids, attention_mask
+
+
+def _embed(model, batch: dict, rows: slice, device: torch.device, frozen: frozenset = frozenset()):
+    """The model's (image_embeds, text_embeds, temperature) for one micro-batch; the image
+    embeddings come from the batch when it carries them (the image-embedding cache)."""
+    image_embeds, text_embeds, temperature = model(*_inputs(batch, rows, device, frozen))
+    if "image_embeds" in batch and "image" not in frozen:
+        image_embeds = batch["image_embeds"][rows].to(device, non_blocking=True)
+    return image_embeds, text_embeds, temperature
 
 
 def backward_global_batch(
@@ -100,7 +109,8 @@ def backward_global_batch(
 
     batch: this process's rows, pixel_values (B, 3, S, S) uint8 and input_ids/attention_mask
     (B, L) or (B, K, L) (K captions per image), on the host, and optionally image_ids (B,)
-    (rows showing the same image);
+    (rows showing the same image); image_embeds (B, D) instead of pixel_values: a frozen
+    image tower's embeddings, read from the image-embedding cache;
     micro_batch: rows per forward pass (0: all B at once), dividing B.
     """
     device = accelerator.device
@@ -109,7 +119,7 @@ def backward_global_batch(
     if image_ids is not None:
         image_ids = gather_with_grad(image_ids.to(device))  # integers: no gradient to carry
     if len(slices) == 1:
-        image_embeds, text_embeds, temperature = model(*_inputs(batch, slices[0], device))
+        image_embeds, text_embeds, temperature = _embed(model, batch, slices[0], device)
         loss = loss_fn(
             gather_with_grad(image_embeds),
             gather_with_grad(text_embeds),
@@ -127,7 +137,7 @@ def backward_global_batch(
     for i, rows in enumerate(slices):
         states.append(RandomState.capture(device))
         with torch.set_grad_enabled(i == 0), accelerator.no_sync(model), norms.collecting():
-            outputs = model(*_inputs(batch, rows, device))
+            outputs = _embed(model, batch, rows, device)
         if i == 0:
             kept = outputs
         image_parts.append(outputs[0].detach())

@@ -52,6 +52,7 @@ from mling.pairs.shards import (
     open_parquet,
     sidecars,
 )
+from mling.training.image_cache import image_digest
 from mling.training.transforms import decode_image, random_crops, resize_size, train_crop
 
 SKIP_REASONS = ("missing_caption", "missing_image", "corrupt_image")
@@ -266,7 +267,8 @@ def caption_encoder(tokenizer_dir: str, max_length: int, static: bool = True):
 class PairStream(IterableDataset):
     """Yields per-process training batches forever (see the module docstring).
 
-    Each batch: pixel_values (B, 3, S, S) uint8, input_ids and attention_mask (B, L) int64
+    Each batch: pixel_values (B, 3, S, S) uint8 (with an image_index, image_rows (B,) int64
+    instead: each row's image in the image-embedding cache), input_ids and attention_mask (B, L) int64
     (L = max_length with pad_to_max_length, else the batch's longest caption rounded up to 8),
     (B, K, L) with captions_per_image K > 1 (each image's own caption first),
     reader (int), position (rows the reader has consumed after this batch), skipped (reason ->
@@ -294,6 +296,10 @@ class PairStream(IterableDataset):
     group_rows: int = 1  # rows of one id kept together, in chunks of up to this many
     pad_to_max_length: bool = False  # every batch max_length tokens (XLA); else its longest
     captions_per_image: int = 1  # K captions per row: its own and K - 1 of its id's others
+    crop: str = "random"  # "random" offsets (paper) or "center" (the evaluation crop)
+    # image digest -> row of the image-embedding cache (image_cache.py): rows carry that row
+    # instead of pixels and no image is decoded; a digest not in it did not decode
+    image_index: dict | None = None
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -387,9 +393,15 @@ class PairStream(IterableDataset):
             self._captions_by_id = index
         return self._captions_by_id
 
-    def _texts(self) -> Iterator[pa.Table]:
-        """Every source's (caption, id) columns, a part at a time."""
-        names = ["caption", self.id_column]
+    def image_payloads(self) -> Iterator[list]:
+        """Every source's encoded images (bytes or None), a part at a time, in source order:
+        what the image-embedding cache embeds once (image_cache.py)."""
+        for table in self._texts(["image"]):
+            yield _image_bytes(table.column("image"))
+
+    def _texts(self, names: list[str] | None = None) -> Iterator[pa.Table]:
+        """Every source's columns `names` (default: caption and id), a part at a time."""
+        names = names or ["caption", self.id_column]
         wanted = {dest: src for src, dest in self.mapping.items()}
         for index, source in enumerate(self.sources):
             if source.kind == "parquet":
@@ -442,7 +454,9 @@ class PairStream(IterableDataset):
                     order = grouped_order(rng, ids, self.group_rows)
                 else:
                     order = rng.permutation(size)
-                offsets, flips = random_crops(rng, size, self.image_size)
+                offsets, flips = random_crops(rng, size, self.image_size)  # drawn either way:
+                if self.crop == "center":  # the stream's other draws do not depend on the crop
+                    offsets[:] = (resize_size(self.image_size) - self.image_size) // 2
                 for i in range(max(0, start - position), size):
                     j = order[i]
                     caption = captions[j]
@@ -473,7 +487,9 @@ class PairStream(IterableDataset):
         encode = caption_encoder(self.tokenizer_dir, self.max_length, self.pad_to_max_length)
         reader = self._reader()
         size, draft = self.image_size, resize_size(self.image_size)
-        pixels = np.empty((self.batch_size, 3, size, size), dtype=np.uint8)
+        cached = self.image_index is not None
+        pixels = np.empty((0 if cached else self.batch_size, 3, size, size), dtype=np.uint8)
+        image_rows = np.empty(self.batch_size if cached else 0, dtype=np.int64)
         captions: list[str] = []
         ids: list = []
         skipped: Counter = Counter()
@@ -487,6 +503,12 @@ class PairStream(IterableDataset):
                 reason = "missing_caption"
             elif payload is None:
                 reason = "missing_image"
+            elif cached:
+                row = self.image_index.get(image_digest(payload))
+                if row is None:  # the cache tried it and it did not decode
+                    reason = "corrupt_image"
+                else:
+                    image_rows[len(captions)] = row
             else:
                 try:
                     pixels[len(captions)] = train_crop(
@@ -515,17 +537,20 @@ class PairStream(IterableDataset):
                 else:
                     input_ids, attention_mask = encode(captions)
                 batch = {
-                    "pixel_values": torch.from_numpy(pixels),
                     "input_ids": input_ids,
                     "attention_mask": attention_mask,
                     "reader": reader,
                     "position": position,
                     "skipped": dict(skipped),
                 }
+                if cached:
+                    batch["image_rows"] = torch.from_numpy(image_rows)
+                else:
+                    batch["pixel_values"] = torch.from_numpy(pixels)
                 if self.id_column:
                     batch["image_ids"] = torch.from_numpy(image_id_hash(ids))
                 yield batch
-                pixels = np.empty_like(pixels)
+                pixels, image_rows = np.empty_like(pixels), np.empty_like(image_rows)
                 captions, ids, skipped = [], [], Counter()
 
 

@@ -92,3 +92,67 @@ def contrastive_loss(
         text_to_image = F.cross_entropy(scores.T, targets, label_smoothing=label_smoothing)
         total = total + image_to_text + text_to_image
     return total / slots
+
+
+def text_text_loss(
+    text_embeds: torch.Tensor,
+    caption_ids: torch.Tensor,
+    temperature: torch.Tensor | float,
+    label_smoothing: float = 0.1,
+) -> torch.Tensor:
+    """MURAL's bitext task in its in-batch form: captions of one image are positives of each
+    other among all the batch's captions.
+
+    text_embeds: (M, D) L2-normalized, gathered; caption_ids: (M,) integers, equal for the
+    captions of one image (its names in several languages). Each caption's softmax runs over
+    the M - 1 others (never itself), its target spread evenly over the others with its id and
+    smoothed over all M - 1. Returns the mean over the captions that have a positive (0 when
+    none has). The similarity and the positives are symmetric, so this one direction equals
+    its transpose: there is no second direction to add. Computed in float32.
+    """
+    m = text_embeds.shape[0]
+    if caption_ids.shape != (m,):
+        raise ValueError(f"caption_ids {tuple(caption_ids.shape)} for {m} captions")
+    text_embeds = text_embeds.float()
+    logits = text_embeds @ (text_embeds / temperature).T  # (M, M)
+    self_pair = torch.eye(m, dtype=torch.bool, device=logits.device)
+    log_probs = logits.masked_fill(self_pair, float("-inf")).log_softmax(dim=1)
+    log_probs = log_probs.masked_fill(self_pair, 0.0)  # 0 * -inf would be NaN below
+    same = (caption_ids[:, None] == caption_ids[None, :]) & ~self_pair
+    positives = same.sum(dim=1)
+    has = positives > 0
+    if not bool(has.any()):
+        return logits.new_zeros(())
+    targets = same.float() / positives.clamp(min=1)[:, None]
+    others = (~self_pair).float() / max(m - 1, 1)
+    targets = (1 - label_smoothing) * targets + label_smoothing * others
+    per_caption = -(targets * log_probs).sum(dim=1)
+    return per_caption[has].mean()
+
+
+def caption_ids_of(image_ids: torch.Tensor | None, images: int, slots: int, device) -> torch.Tensor:
+    """(N,) image ids (None: each row its own image) and K caption slots -> (N * K,) the id
+    of each caption, image-major as the text embeddings are."""
+    if image_ids is None:
+        image_ids = torch.arange(images, device=device)
+    return image_ids.repeat_interleave(slots)
+
+
+def align_loss(
+    image_embeds: torch.Tensor,
+    text_embeds: torch.Tensor,
+    temperature: torch.Tensor | float,
+    label_smoothing: float = 0.1,
+    image_ids: torch.Tensor | None = None,
+    text_text_weight: float = 0.0,
+) -> torch.Tensor:
+    """The training loss: `contrastive_loss`, plus text_text_weight x `text_text_loss` over
+    the same captions (no extra forward pass). Weight 0 is the paper's loss exactly."""
+    loss = contrastive_loss(image_embeds, text_embeds, temperature, label_smoothing, image_ids)
+    if text_text_weight:
+        n = image_embeds.shape[0]
+        ids = caption_ids_of(image_ids, n, text_embeds.shape[0] // n, text_embeds.device)
+        loss = loss + text_text_weight * text_text_loss(
+            text_embeds, ids, temperature, label_smoothing
+        )
+    return loss

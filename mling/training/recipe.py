@@ -75,6 +75,14 @@ class DataConfig:
     text_bucket_rows: int = 0
     cache_mb: int = 512  # per loader process: decoded-shard cache for split shards, MiB
     flip: bool = True  # random horizontal flip (paper: on); off when captions say left or right
+    # training crop of the resized image: "random" (paper) or "center" (the evaluation crop).
+    # center with --flip false is a deterministic transform: a frozen image tower then embeds
+    # each distinct image once (image_cache)
+    crop: str = "random"
+    # with --freeze image and a deterministic transform (--crop center --flip false): embed each
+    # distinct image once before step 1 into OUTPUT_DIR/image-cache and train on those
+    # embeddings (image_cache.py); false runs the frozen tower every step
+    image_cache: bool = True
     column_preset: str = ""  # mling.pairs column preset for foreign layouts: laion, wit, coyo, ...
     columns: list[str] = field(default_factory=list)  # SRC=DEST renames, e.g. TEXT=caption
 
@@ -87,6 +95,10 @@ class LossConfig:
     # with equal values show one image (captioned in several languages) and are positives of
     # each other, not false negatives.
     positives: str = ""
+    # weight of the text-text term (MURAL's bitext task, in-batch): captions of one image
+    # (equal `positives` ids, every caption slot) are each other's positives among all the
+    # batch's captions, with the same temperature and label smoothing; 0: the paper's loss
+    text_text_weight: float = 0.0
 
 
 @dataclass
@@ -119,6 +131,8 @@ class RunConfig:
     eval_module: str = ""  # entry point called with main(argv), e.g. mling.evaluation.multi30k
     eval_args: str = ""  # its arguments; {model} and {output} are filled in
 
+
+CROPS = ("random", "center")  # DataConfig.crop
 
 # What `init` may freeze: a whole tower (its projection included), or only the image tower's
 # batch-norm running statistics.
@@ -251,6 +265,8 @@ RULES: dict[str, tuple[typing.Callable[[typing.Any], bool], str]] = {
     "text_dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "drop_connect_rate": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "bn_momentum": (lambda v: 0 <= v <= 1, "in [0, 1] (torch's convention)"),
+    "crop": (lambda v: v in CROPS, f"one of {', '.join(CROPS)}"),
+    "text_text_weight": (lambda v: _finite(v) and v >= 0, "a finite number, 0 (off) or more"),
     "positives": (
         lambda v: v == "" or v.isidentifier(),
         "'' (one positive per row) or a column name such as image_id",
@@ -354,6 +370,11 @@ def load_recipe(
         raise RecipeError(
             f"--captions-per-image {recipe.data.captions_per_image} needs --positives (e.g. "
             "image_id): the column that says which rows show one image"
+        )
+    if recipe.loss.text_text_weight > 0 and not recipe.loss.positives:
+        raise RecipeError(
+            f"--text-text-weight {recipe.loss.text_text_weight} needs --positives (e.g. "
+            "image_id): the column that says which captions name one image"
         )
     return recipe
 

@@ -15,7 +15,15 @@ from pathlib import Path
 from mling.common.atomic import MARKER, mark
 from mling.common.errors import InputError
 
-RUN_ENTRIES = ("checkpoints", "metrics.jsonl", "tensorboard", "wandb", "model", "evals")
+RUN_ENTRIES = (
+    "checkpoints",
+    "metrics.jsonl",
+    "tensorboard",
+    "wandb",
+    "model",
+    "evals",
+    "image-cache",  # image_cache.CACHE_DIR
+)
 LOCK = ".mling-run.lock"
 
 
