@@ -79,20 +79,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def entry_command(script: str, args: list[str]) -> list[str]:
-    """`python -m MODULE ARGS` for the entry point a user runs as `python SCRIPT ARGS`."""
-    return [sys.executable, "-m", MODULES[script], *args]
+    """`python -P -m MODULE ARGS` for the entry point a user runs as `python SCRIPT ARGS`; -P
+    keeps the working directory off the import path, so no folder of the user's (a `data/`)
+    can shadow a module."""
+    return [sys.executable, "-P", "-m", MODULES[script], *args]
 
 
-def run_stage(number: int, name: str, argv: list[str], logs: Path, stages: int = STAGES) -> float:
+def run_stage(
+    number: int,
+    name: str,
+    argv: list[str],
+    logs: Path,
+    stages: int = STAGES,
+    cwd: Path | None = None,
+) -> float:
     """Run one entry point (argv: its script, then its arguments) to completion, its output in
-    logs/NAME.log; exit on failure. The working directory is the log folder, our own, so no
-    folder of the user's is on the entry point's import path."""
+    logs/NAME.log; exit on failure. It runs in `cwd` (default: the log folder, our own), so
+    relative paths in argv are relative to it."""
     print(f"[{number}/{stages}] {name}: {' '.join(argv)}", flush=True)
     started = time.perf_counter()
     log = logs / f"{name}.log"
     with log.open("w", encoding="utf-8") as out:
         command = entry_command(argv[0], argv[1:])
-        code = subprocess.call(command, cwd=logs, stdout=out, stderr=out)
+        code = subprocess.call(command, cwd=cwd or logs, stdout=out, stderr=out)
     seconds = time.perf_counter() - started
     lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
     if code != 0:

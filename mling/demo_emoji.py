@@ -1,27 +1,33 @@
-"""`make demo-emoji`: English and multilingual ALIGN side by side on real drawings named in 100+
-languages, evaluated per language on another artist's drawings.
+"""`make demo-emoji`: an English ALIGN model, then a multilingual one made from it by the
+English-first transfer recipe, on real drawings named in 100+ languages, evaluated per language
+on another artist's drawings.
 
     python data/emoji_set.py --fetch                   # once: the pinned npm packages
-    python mling/demo_emoji.py --output demo-emoji-output [--steps N] [--train-languages L]
+    python mling/demo_emoji.py --output demo-emoji-output [--steps N] [--heldout-languages L]
 
 Like `make demo`, each stage runs the real entry point in a subprocess, on the output of the
 stage before, offline (the packages come from the cache `data/emoji_set.py --fetch` filled):
 
     1 data/emoji_set.py                  OUT/emoji-set/  5 artists' drawings x every CLDR
                                                          language, Fluent Emoji held out
-    2 tokenizer_training/build_vocab.py  OUT/vocab/      WordPiece on the set's names
-    3 (training rows)                    OUT/pairs-en/, OUT/pairs-mling/
-    4 mling/train.py, two runs at once   OUT/{en,mling}/ (model/ inside each)
-    5 eval/retrieval_set.py              OUT/eval/report.{json,md,csv,png}, every language,
-                                         on --eval-images held-out drawings (OUT/heldout/)
-    6 the summary                        OUT/report.{md,json}: the issue's targets, met or not
+    2 tokenizer_training/build_vocab.py  OUT/vocab/      WordPiece on the set's names, one
+                                                         vocabulary for both models
+    3 (training rows)                    OUT/pairs-en/, OUT/pairs-mling/ (every language but
+                                                         the --heldout-languages)
+    4 mling/train.py                     OUT/en/         the paper's recipe, English rows
+    5 mling/train.py                     OUT/mling/      the transfer recipe, from OUT/en/model
+    6 eval/retrieval_set.py              OUT/eval/report.{json,md,csv,png}, every language, on
+                                         --eval-images held-out drawings (OUT/heldout/)
+    7 the summary                        OUT/report.{md,json}: the targets, met or not
 
-Both models train with the same preset, steps and seed, and with `--positives image_id` (two
-artists' drawings of one emoji in a batch are not each other's negatives): `en` on the English
-rows only (as ALIGN-EN), `mling` on the rows of --train-languages (default: every language of
-the set), each drawing with --captions-per-image of its names (docs/ablations.md). The English
-rows have one name per emoji, so K slots would repeat it: the same loss, K times the text
-compute; `en` gets K = 1.
+The English model trains from scratch with the preset (the paper's recipe) on the English rows,
+with `--positives image_id` (two artists' drawings of one emoji in a batch are not each other's
+negatives). The multilingual model starts from it (TRANSFER_FLAGS, docs/training.md): both
+towers from the English model, the image tower frozen and embedded once per drawing (a center
+crop, no flip: the image-embedding cache), each drawing with --captions-per-image of its names
+in a batch, and the text-text term that pulls an emoji's names in all languages together. The
+targets are judged on the drawings that every compared language names (the evaluation's shared
+pool), so no language is ranked among fewer candidates than another.
 """
 
 from __future__ import annotations
@@ -33,13 +39,27 @@ import time
 from pathlib import Path
 
 from mling.common.report import markdown_table, write_report
-from mling.demo import resolve_preset, run_stage, train_all
+from mling.demo import resolve_preset, run_stage
 
-STAGES = 6
+STAGES = 7
 MODELS = ("en", "mling")
-# The targets the demo is held to (issue 14): the English model clear of chance, the
-# multilingual model's English near the English model's, its trained languages near its English.
-TARGETS = {"en_mR": 20.0, "mling_over_en": 0.6, "worst_over_english": 0.8}
+# The targets the demo is held to (issue 21), judged on the evaluation's shared pool.
+TARGETS = {
+    "en_mR": 20.0,  # the English model clear of chance
+    "mling_over_en": 0.95,  # the multilingual model's English / the English model's (paper 0.98x)
+    "worst_over_english": 0.85,  # every trained language / the multilingual model's English
+    "median_over_english": 0.9,  # the median trained language / the multilingual model's English
+    "minutes": 15.0,  # the whole demo on 2 cores
+}
+# Five languages the multilingual model never sees, one per script family, each beside a
+# trained language of its script: zero-shot transfer to an unseen language.
+HELDOUT_LANGUAGES = ("gl", "mk", "ur", "mr", "zh-Hant")
+# The transfer recipe's flags on top of the preset (docs/training.md, "The English-first
+# transfer recipe"); the English model's folder comes first.
+TRANSFER_FLAGS = ("--freeze", "image", "--crop", "center", "--flip", "false")
+NAMES_PER_DRAWING = 8  # --captions-per-image of the multilingual model
+TEXT_TEXT_WEIGHT = 1.0  # --text-text-weight
+POOL_MIN_IMAGES = 300  # a language naming fewer held-out drawings is reported apart
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -57,9 +77,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--min-names", type=int, default=100)
     parser.add_argument(
-        "--train-languages",
-        help="comma-separated languages the multilingual model trains on (default: all of the "
-        "set); every language of the set is evaluated",
+        "--heldout-languages",
+        default=",".join(HELDOUT_LANGUAGES),
+        help="comma-separated languages the multilingual model never trains on, reported as "
+        "zero-shot transfer beside the English model's score ('' trains on every language)",
     )
     parser.add_argument("--vocab-size", type=int, default=32000, help="WordPiece vocabulary")
     parser.add_argument(
@@ -71,16 +92,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--cache", help="npm tarball cache (default $MLING_CACHE, ~/.cache/mling)")
     parser.add_argument("--pins", help="data/emoji_set.py --pins (default: its built-in pins)")
-    parser.add_argument(
-        "--parallel", type=int, default=2, help="training runs at once (they share the cores)"
-    )
     parser.add_argument("--device", default="auto", help="evaluation device: auto, cpu, cuda")
     parser.add_argument(
         "--captions-per-image",
         type=int,
-        default=4,
+        default=NAMES_PER_DRAWING,
         help="the multilingual model's names per drawing in a batch, each in another language "
-        "(train.py --captions-per-image; 1: the paper's one caption per row)",
+        "(train.py --captions-per-image)",
+    )
+    parser.add_argument(
+        "--text-text-weight",
+        type=float,
+        default=TEXT_TEXT_WEIGHT,
+        help="the multilingual model's text-text term (train.py --text-text-weight; 0: off)",
+    )
+    parser.add_argument(
+        "--mling-flags",
+        default="",
+        help="more train.py flags for the multilingual model, e.g. '--lr 3e-3' (ablations)",
     )
     parser.add_argument(
         "--eval-images",
@@ -88,6 +117,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=1000,
         help="held-out drawings evaluated, a seeded sample (as Multi30k's and Flickr30k's 1k "
         "test sets); 0: all of them",
+    )
+    parser.add_argument(
+        "--pool-min-images",
+        type=int,
+        default=POOL_MIN_IMAGES,
+        help="eval/retrieval_set.py --pool-min-images: languages compared on the drawings all "
+        "of those naming at least this many share",
     )
     return parser.parse_args(argv)
 
@@ -106,101 +142,173 @@ def sample_heldout(captions: Path, images: int, seed: int, output: Path) -> Path
     return output / "captions.jsonl"
 
 
-def training_rows(pairs: Path, languages: list[str] | None, output: Path) -> int:
-    """The set's rows in `languages` (None: all), in the set's own (shuffled) order."""
+def training_rows(
+    pairs: Path, languages: list[str] | None, output: Path, exclude: tuple[str, ...] = ()
+) -> int:
+    """The set's rows in `languages` (None: all) but those in `exclude`, in the set's own
+    (shuffled) order."""
     import pyarrow.dataset as ds
 
     from mling.pairs.shards import write_pair_shards
 
     dataset = ds.dataset(sorted(pairs.glob("part-*.parquet")), format="parquet")
     where = None if languages is None else ds.field("language").isin(languages)
+    if exclude:
+        kept = ~ds.field("language").isin(list(exclude))
+        where = kept if where is None else where & kept
     table = dataset.to_table(filter=where)
     write_pair_shards(table.to_batches(), output, overwrite=True)  # the demo's own folder
     return table.num_rows
 
 
-def summarize(report: dict, train_languages: list[str] | None) -> dict:
-    """The targets from the evaluation's report.json: mR per model and language."""
+def summarize(report: dict, heldout: tuple[str, ...] = (), seconds: dict | None = None) -> dict:
+    """The targets, judged on the evaluation's report.json: mR per model and language on the
+    shared pool (the drawings every compared language names); languages named on fewer
+    drawings, and every figure when the pool was refused, are not judged."""
+    from mling.common.scripts import language_script
     from mling.evaluation.fairness import fairness_summary
+    from mling.evaluation.retrieval import chance_mr
 
-    scores = {  # mR in percent, as the report writes it
+    pool = report.get("shared_pool") or {}
+    judged = bool(pool) and pool.get("refused") is None
+    scores = {  # mR in percent, as the report writes it; the shared pool's when there is one
+        model: {lang: r["mR"] for lang, r in by_language.items() if r.get("mR") is not None}
+        for model, by_language in (pool["models"] if judged else report["models"]).items()
+    }
+    own = {  # each language on the drawings it names: its own pool
         model: {lang: r["mR"] for lang, r in by_language.items() if r.get("mR") is not None}
         for model, by_language in report["models"].items()
     }
     en, mling = scores["en"].get("en"), scores["mling"].get("en")
-    trained = {
-        lang: s
-        for lang, s in scores["mling"].items()
-        if not train_languages or lang in train_languages
-    }
+    trained = {lang: s for lang, s in scores["mling"].items() if lang not in heldout}
     fair = fairness_summary(trained)
-    unseen = {lang: s for lang, s in scores["mling"].items() if lang not in trained}
-    images = max(d.get("images", 0) for d in report["data"].values())
+    english = fair["english"]
+    median_ratio = fair["median"] / english if english and fair["median"] is not None else None
+    misses: dict[str, list[str]] = {}
+    for lang in fair["below"]:
+        misses.setdefault(language_script(lang), []).append(lang)
+    unseen = {
+        lang: {
+            "mling": scores["mling"].get(lang, own["mling"].get(lang)),
+            "en_model": scores["en"].get(lang, own["en"].get(lang)),
+            "pool": "shared" if judged and lang in scores["mling"] else "own",
+        }
+        for lang in heldout
+        if lang in own["mling"]
+    }
+    seconds = seconds or {}
+    transfer_ratio = (
+        seconds["training mling"] / seconds["training en"]
+        if seconds.get("training en") and "training mling" in seconds
+        else None
+    )
+    ratio = mling / en if en and mling is not None else None
+    images = (
+        pool.get("images") if judged else max(d.get("images", 0) for d in report["data"].values())
+    )
     return {
-        "languages": len(scores["mling"]),
+        "judged_on": "shared pool"
+        if judged
+        else (pool.get("refused") or "the evaluation made none"),
+        "languages": len(own["mling"]),
+        "compared_languages": len(scores["mling"]),
+        "apart": pool.get("apart", {}),
         "trained_languages": len(trained),
+        "heldout_languages": list(heldout),
         "images": images,
-        "chance_mR": 100 * _chance(images),
+        "chance_mR": chance_mr(images) if images else None,
         "en_model_en_mR": en,
         "mling_model_en_mR": mling,
-        "mling_over_en": mling / en if en else None,
+        "mling_over_en": ratio,
         "mling_trained": fair,
-        "mling_unseen_median": fair_median(unseen),
+        "median_over_english": median_ratio,
+        "below_by_script": misses,
+        "heldout": unseen,
+        "training_ratio": transfer_ratio,
         "targets": TARGETS,
         "met": {
-            "en_mR": en is not None and en >= TARGETS["en_mR"],
-            "mling_over_en": bool(en) and mling / en >= TARGETS["mling_over_en"],
-            "worst_over_english": (fair["worst_ratio"] or 0) >= TARGETS["worst_over_english"],
+            "en_mR": judged and en is not None and en >= TARGETS["en_mR"],
+            "mling_over_en": judged and (ratio or 0) >= TARGETS["mling_over_en"],
+            "worst_over_english": judged
+            and (fair["worst_ratio"] or 0) >= TARGETS["worst_over_english"],
+            "median_over_english": judged and (median_ratio or 0) >= TARGETS["median_over_english"],
+            "minutes": seconds.get("total", float("inf")) / 60 <= TARGETS["minutes"],
         },
     }
-
-
-def fair_median(scores: dict[str, float]) -> float | None:
-    import statistics
-
-    return statistics.median(scores.values()) if scores else None
-
-
-def _chance(images: int) -> float:
-    """mR of a random ranking over `images` candidates: mean of k/N for k = 1, 5, 10."""
-    return (1 + 5 + 10) / 3 / images if images else 0.0
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
+def _yes(met: bool) -> str:
+    return "yes" if met else "no"
+
+
 def summary_markdown(summary: dict, args: argparse.Namespace, seconds: dict) -> str:
-    fair = summary["mling_trained"]
-    met = summary["met"]
+    fair, met, target = summary["mling_trained"], summary["met"], TARGETS
+    english = fair["english"]
+    below = "; ".join(
+        f"{script}: {', '.join(langs)}" for script, langs in summary["below_by_script"].items()
+    )
     rows = [
-        ["English model, English mR", f">= {TARGETS['en_mR']:.0f}",
-         _fmt(summary["en_model_en_mR"]), "yes" if met["en_mR"] else "no"],
-        ["multilingual model's English / English model's", f">= {TARGETS['mling_over_en']}x",
+        ["English model, English mR", f">= {target['en_mR']:.0f}",
+         _fmt(summary["en_model_en_mR"]), _yes(met["en_mR"])],
+        ["multilingual model's English / English model's", f">= {target['mling_over_en']}x",
          f"{_fmt(summary['mling_model_en_mR'])} / {_fmt(summary['en_model_en_mR'])} = "
-         f"{_fmt(summary['mling_over_en'], 2)}x", "yes" if met["mling_over_en"] else "no"],
-        ["multilingual model's worst trained language / its English",
-         f">= {TARGETS['worst_over_english']}x",
-         f"{fair['worst_language']} {_fmt(fair['worst'])} / {_fmt(fair['english'])} = "
-         f"{_fmt(fair['worst_ratio'], 2)}x", "yes" if met["worst_over_english"] else "no"],
+         f"{_fmt(summary['mling_over_en'], 2)}x", _yes(met["mling_over_en"])],
+        ["worst trained language / multilingual model's English",
+         f">= {target['worst_over_english']}x",
+         f"{fair['worst_language']} {_fmt(fair['worst'])} / {_fmt(english)} = "
+         f"{_fmt(fair['worst_ratio'], 2)}x", _yes(met["worst_over_english"])],
+        ["median trained language / multilingual model's English",
+         f">= {target['median_over_english']}x",
+         f"{_fmt(fair['median'])} / {_fmt(english)} = "
+         f"{_fmt(summary['median_over_english'], 2)}x", _yes(met["median_over_english"])],
+        ["the whole demo, minutes", f"<= {target['minutes']:.0f}",
+         _fmt(seconds.get("total", 0) / 60), _yes(met["minutes"])],
     ]  # fmt: skip
-    stages = ("emoji set", "vocabulary", "training", "evaluation", "total")  # in run order,
-    # also when read back from report.json (whose keys are sorted)
+    heldout_rows = [
+        [lang, _fmt(v["mling"]), _fmt(v["en_model"]), v["pool"]]
+        for lang, v in summary["heldout"].items()
+    ]
+    stages = ("emoji set", "vocabulary", "training en", "training mling", "evaluation", "total")
     minutes = {k: f"{seconds[k] / 60:.1f}" for k in stages if k in seconds}
+    apart = ", ".join(f"{lang} ({n})" for lang, n in summary["apart"].items())
+    if summary["judged_on"] == "shared pool":
+        judged_on = (
+            f"judged on the shared pool: the {summary['images']:,} drawings named in all "
+            f"{summary['compared_languages']} compared languages, chance mR "
+            f"{summary['chance_mR']:.2f}"
+        )
+        if apart:
+            judged_on += f"; named on fewer than {args.pool_min_images} drawings, apart: {apart}"
+    else:
+        judged_on = (
+            f"no target judged, no shared pool: {summary['judged_on']}; each language on the "
+            "drawings it names"
+        )
     return "\n\n".join(
         [
             "# The emoji demo",
-            f"Preset `{args.config}`, {args.steps} steps, seed {args.seed}, both models with "
-            f"`--positives image_id`, the multilingual one with {args.captions_per_image} names "
-            f"per drawing (`--captions-per-image`). {summary['images']:,} held-out drawings "
-            f"(Fluent Emoji flat, a seeded sample), {summary['languages']} languages evaluated, "
-            f"the multilingual model trained on {summary['trained_languages']}; chance is mR "
-            f"{summary['chance_mR']:.2f}. Multilingual model: median {_fmt(fair['median'])} over "
-            f"its trained languages, {len(fair['below'])} below 0.85x its English.",
+            f"Preset `{args.config}`, {args.steps} steps per model, seed {args.seed}. The "
+            "English model by the paper's recipe on the English names; the multilingual model "
+            f"by the transfer recipe from it (image tower frozen and cached, "
+            f"{args.captions_per_image} names per drawing, text-text weight "
+            f"{args.text_text_weight:g}) on {summary['trained_languages']} languages, "
+            f"{len(summary['heldout_languages'])} held out. {summary['languages']} languages "
+            f"evaluated on {args.eval_images:,} held-out drawings (Fluent Emoji flat, a seeded "
+            f"sample); {judged_on}.",
             markdown_table(["target", "wanted", "measured", "met"], rows),
+            f"Trained languages under {target['worst_over_english']}x the multilingual model's "
+            f"English ({len(fair['below'])}), by script: {below or 'none'}.",
+            "Held-out languages (never trained on), mR of each model:",
+            markdown_table(["language", "multilingual", "English model", "pool"], heldout_rows),
             "Minutes: "
             + ", ".join(f"{stage} {value}" for stage, value in minutes.items())
-            + ". Per language, models side by side: `eval/report.md` in the output folder.",
+            + f". The multilingual model's training took {_fmt(summary['training_ratio'], 2)}x "
+            "the English model's. Per language, models side by side: `eval/report.md` in the "
+            "output folder.",
         ]
     )
 
@@ -209,69 +317,73 @@ def main(argv: list[str] | None = None) -> int:
     # config
     args = parse_args(argv)
     resolve_preset(args)
-    out = args.output.resolve()
+    # Stages run in the user's working directory with the paths as the user gave them, so the
+    # reports name `demo-emoji-output/en/model`, never a path of this machine.
+    out, here = args.output, Path.cwd()
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     emoji = out / "emoji-set"
-    train_languages = (
-        [x.strip() for x in args.train_languages.split(",") if x.strip()]
-        if args.train_languages
-        else None
-    )
+    heldout = tuple(x.strip() for x in args.heldout_languages.split(",") if x.strip())
 
-    # 1-2: the set and its vocabulary
+    # 1-2: the set and its vocabulary (one vocabulary: the multilingual model starts from the
+    # English model's text tower)
     build = ["data/emoji_set.py", "--output", str(emoji), "--overwrite"]
     build += ["--min-names", str(args.min_names), "--seed", str(args.seed)]
     build += ["--languages", args.languages] if args.languages else []
-    build += ["--cache", str(Path(args.cache).resolve())] if args.cache else []
-    build += ["--pins", str(Path(args.pins).resolve())] if args.pins else []
-    seconds["emoji set"] = run_stage(1, "emoji_set", build, logs, STAGES)
+    build += ["--cache", args.cache] if args.cache else []
+    build += ["--pins", args.pins] if args.pins else []
+    seconds["emoji set"] = run_stage(1, "emoji_set", build, logs, STAGES, here)
     vocab = ["tokenizer_training/build_vocab.py", "--input", str(emoji / "pairs")]
     vocab += ["--output", str(out / "vocab"), "--overwrite", "--vocab-size", str(args.vocab_size)]
     vocab += ["--lang-column", "language", "--seed", str(args.seed)]
     vocab += ["--exemplar-share", str(args.exemplar_share)]
-    seconds["vocabulary"] = run_stage(2, "build_vocab", vocab, logs, STAGES)
+    seconds["vocabulary"] = run_stage(2, "build_vocab", vocab, logs, STAGES, here)
 
-    # 3-4: training
+    # 3-5: training, the English model first: the multilingual one starts from it
     print(f"[3/{STAGES}] training rows", flush=True)
-    data = {"en": out / "pairs-en", "mling": out / "pairs-mling"}
-    english = training_rows(emoji / "pairs", ["en"], data["en"])
-    multilingual = training_rows(emoji / "pairs", train_languages, data["mling"])
+    english = training_rows(emoji / "pairs", ["en"], out / "pairs-en")
+    multilingual = training_rows(emoji / "pairs", None, out / "pairs-mling", exclude=heldout)
     print(f"      en: {english} rows; mling: {multilingual} rows", flush=True)
-    print(f"[4/{STAGES}] mling/train.py --config {args.config} --max-steps {args.steps}, x2")
-    shared = ["--positives", "image_id"]
-    flags = {
-        "en": [*shared, "--captions-per-image", "1"],
-        "mling": [*shared, "--captions-per-image", str(args.captions_per_image)],
-    }
-    seconds["training"] = train_all(data, args, out, flags)
+    common = ["--config", args.config, "--tokenizer", str(out / "vocab")]
+    common += ["--max-steps", str(args.steps), "--seed", str(args.seed), "--overwrite"]
+    common += ["--positives", "image_id"]
+    paper = ["mling/train.py", "--train-data", str(out / "pairs-en")]
+    paper += ["--output-dir", str(out / "en"), *common]
+    seconds["training en"] = run_stage(4, "train-en", paper, logs, STAGES, here)
+    model = str(out / "en" / "model")
+    transfer = ["mling/train.py", "--train-data", str(out / "pairs-mling")]
+    transfer += ["--output-dir", str(out / "mling"), *common]
+    transfer += ["--init-image", model, "--init-text", model, *TRANSFER_FLAGS]
+    transfer += ["--captions-per-image", str(args.captions_per_image)]
+    transfer += ["--text-text-weight", str(args.text_text_weight), *args.mling_flags.split()]
+    seconds["training mling"] = run_stage(5, "train-mling", transfer, logs, STAGES, here)
 
-    # 5: evaluation, every language of the set, both models in one report
-    heldout = emoji / "heldout"
+    # 6: evaluation, every language of the set, both models in one report
     sample = sample_heldout(
-        heldout / "captions.jsonl", args.eval_images, args.seed, out / "heldout"
+        emoji / "heldout" / "captions.jsonl", args.eval_images, args.seed, out / "heldout"
     )
     evaluation = ["eval/retrieval_set.py", "--captions", str(sample)]
-    evaluation += ["--images", str(heldout / "images"), "--device", args.device]
+    evaluation += ["--images", str(emoji / "heldout" / "images"), "--device", args.device]
     evaluation += ["--batch-size", "256", "--output", str(out / "eval")]  # short names
     evaluation += ["--title", "Emoji, held-out drawings"]
+    evaluation += ["--pool-min-images", str(args.pool_min_images)]
     for name in MODELS:
         evaluation += ["--model", str(out / name / "model"), "--name", name]
-    seconds["evaluation"] = run_stage(5, "retrieval_set", evaluation, logs, STAGES)
+    seconds["evaluation"] = run_stage(6, "retrieval_set", evaluation, logs, STAGES, here)
 
-    # 6: summary
+    # 7: summary
     seconds["total"] = time.perf_counter() - started
     report = json.loads((out / "eval" / "report.json").read_text(encoding="utf-8"))
-    summary = summarize(report, train_languages)
+    summary = summarize(report, heldout, seconds)
     summary |= {"config": {k: str(v) for k, v in vars(args).items()}, "seconds": seconds}
     markdown = summary_markdown(summary, args, seconds)
-    paths = write_report(out, "report", summary, markdown)
-    print(f"[6/{STAGES}] report: {paths['md']}")
+    write_report(out, "report", summary, markdown)
+    print(f"[7/{STAGES}] report: {out / 'report.md'}")
     print(markdown.split("\n\n", 2)[2].split("\n\nMinutes")[0])
-    print(f"demo_emoji.py: done in {seconds['total'] / 60:.1f} min -> {paths['md']}")
+    print(f"demo_emoji.py: done in {seconds['total'] / 60:.1f} min -> {out / 'report.md'}")
     return 0
 
 

@@ -14,33 +14,60 @@ from mling.demo_emoji import TARGETS, summarize
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "emoji"
 
 
-def _report(scores: dict[str, dict[str, float]], images: int = 100) -> dict:
-    """An evaluation report.json's parts that the summary reads (mR in percent)."""
-    return {
+def _report(scores: dict[str, dict[str, float]], images: int = 100, pool=None) -> dict:
+    """An evaluation report.json's parts that the summary reads (mR in percent); `pool`:
+    {model: {language: mR}} on the shared pool of `images` drawings, or None for no pool."""
+    report = {
         "models": {m: {lang: {"mR": v} for lang, v in by.items()} for m, by in scores.items()},
         "data": {lang: {"images": images} for lang in scores["mling"]},
     }
+    if pool is not None:
+        report["shared_pool"] = {
+            "images": images,
+            "refused": None,
+            "apart": {"ia": 47},
+            "models": {m: {lang: {"mR": v} for lang, v in by.items()} for m, by in pool.items()},
+        }
+    return report
 
 
-def test_targets_are_judged_on_the_numbers():
-    scores = {
-        "en": {"en": 25.0, "ja": 0.5, "ar": 0.4},
-        "mling": {"en": 16.0, "ja": 14.0, "ar": 12.0},
+def test_targets_are_judged_on_the_shared_pool():
+    own = {  # ia names 47 drawings: among so few candidates it scores far above English
+        "en": {"en": 25.0, "ja": 0.5, "ar": 0.4, "gl": 1.0, "ia": 30.0},
+        "mling": {"en": 24.0, "ja": 22.0, "ar": 19.0, "gl": 15.0, "ia": 40.0},
     }
-    summary = summarize(_report(scores), None)
-    assert summary["en_model_en_mR"] == pytest.approx(25.0)
-    assert summary["mling_over_en"] == pytest.approx(16 / 25)
-    assert summary["mling_trained"]["worst_language"] == "ar"
-    assert summary["mling_trained"]["worst_ratio"] == pytest.approx(12 / 16)
-    assert summary["met"] == {"en_mR": True, "mling_over_en": True, "worst_over_english": False}
-    assert summary["chance_mR"] == pytest.approx(100 * (1 + 5 + 10) / 3 / 100)
-    # a language the multilingual model never trained on is reported apart, not judged
-    trained_only = summarize(_report(scores), ["en", "ja"])
-    assert trained_only["trained_languages"] == 2
-    assert trained_only["mling_trained"]["worst_language"] == "ja"
-    assert trained_only["met"]["worst_over_english"] is True
-    assert trained_only["mling_unseen_median"] == pytest.approx(12.0)
-    assert TARGETS == {"en_mR": 20.0, "mling_over_en": 0.6, "worst_over_english": 0.8}
+    pool = {
+        "en": {"en": 26.0, "ja": 0.6, "ar": 0.5, "gl": 1.2},
+        "mling": {"en": 25.0, "ja": 23.0, "ar": 20.0, "gl": 16.0},
+    }
+    seconds = {"training en": 300.0, "training mling": 150.0, "total": 840.0}
+    summary = summarize(_report(own, 500, pool), ("gl",), seconds)
+    assert summary["judged_on"] == "shared pool" and summary["apart"] == {"ia": 47}
+    assert summary["en_model_en_mR"] == pytest.approx(26.0)  # the pool's, not the own pool's
+    assert summary["mling_over_en"] == pytest.approx(25 / 26)
+    fair = summary["mling_trained"]  # gl is held out: not judged with the trained languages
+    assert (fair["languages"], fair["worst_language"]) == (3, "ar")
+    assert fair["worst_ratio"] == pytest.approx(20 / 25)
+    assert summary["median_over_english"] == pytest.approx(23 / 25)
+    assert summary["below_by_script"] == {"Arab": ["ar"]}  # 20 < 0.85 x 25
+    assert summary["heldout"] == {"gl": {"mling": 16.0, "en_model": 1.2, "pool": "shared"}}
+    assert summary["training_ratio"] == pytest.approx(0.5)
+    assert summary["chance_mR"] == pytest.approx(100 * (1 + 5 + 10) / 3 / 500)
+    assert summary["met"] == {
+        "en_mR": True,
+        "mling_over_en": True,
+        "worst_over_english": False,
+        "median_over_english": True,
+        "minutes": True,
+    }
+    assert set(summary["met"]) == set(TARGETS)
+
+
+def test_without_a_shared_pool_nothing_is_judged_met():
+    scores = {"en": {"en": 25.0, "ja": 0.5}, "mling": {"en": 25.0, "ja": 25.0}}
+    summary = summarize(_report(scores), ())
+    assert summary["judged_on"] == "the evaluation made none"
+    assert not any(v for k, v in summary["met"].items() if k != "minutes")
 
 
 @pytest.mark.slow
@@ -48,6 +75,7 @@ def test_demo_emoji_runs_end_to_end(tmp_path):
     out = tmp_path / "demo"
     argv = ["--output", str(out), "--cache", str(FIXTURE), "--pins", str(FIXTURE / "pins.json")]
     argv += ["--config", "tiny", "--steps", "3", "--vocab-size", "300", "--min-names", "3"]
+    argv += ["--heldout-languages", "ja", "--captions-per-image", "2", "--pool-min-images", "2"]
     assert mling.demo_emoji.main(argv) == 0
 
     summary = json.loads((out / "report.json").read_text(encoding="utf-8"))
@@ -67,11 +95,19 @@ def test_demo_emoji_runs_end_to_end(tmp_path):
     assert set(pq.read_table(out / "pairs-en", columns=["language"])["language"].to_pylist()) == {
         "en"
     }
-    assert pq.read_table(out / "pairs-mling").num_rows == emoji_set["pairs"]
+    mling_rows = pq.read_table(out / "pairs-mling", columns=["language"])["language"]
+    assert "ja" not in mling_rows.to_pylist()  # held out
+    assert mling_rows.to_pylist() and len(mling_rows) < emoji_set["pairs"]
+    # the multilingual model started from the English one, its image tower frozen and cached
+    log = (out / "logs" / "train-mling.log").read_text(encoding="utf-8")
+    assert "image-embedding cache image-cache/embeds.pt" in log
+    assert (out / "mling" / "image-cache" / "embeds.pt").is_file()
     text = (out / "report.md").read_text(encoding="utf-8")
     assert text.startswith("# The emoji demo") and "| target | wanted | measured | met |" in text
     # the mR the summary judges is the evaluation's, in percent
-    assert summary["en_model_en_mR"] == pytest.approx(evaluation["models"]["en"]["en"]["mR"])
+    judged = summary["judged_on"] == "shared pool"
+    scores = evaluation["shared_pool"]["models"] if judged else evaluation["models"]
+    assert summary["en_model_en_mR"] == pytest.approx(scores["en"]["en"]["mR"])
     assert 0 <= summary["en_model_en_mR"] <= 100
 
 

@@ -5,7 +5,7 @@ Scores are any per-language percentage (mR, top-1 accuracy)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from mling.common.report import markdown_table, new_figure
 from mling.common.scripts import script_name
@@ -39,10 +39,14 @@ def script_groups(
     return [(code, sorted(members, key=order)) for code, members in ranked]
 
 
-def _score(value: float | None, english: float | None, below: float) -> str | None:
+def _score(
+    value: float | None, english: float | None, below: float, low: bool | None = None
+) -> str | None:
+    """The cell; `low` (None: value under `below` x English) says whether it gets LOW."""
     if value is None:
         return None
-    low = english is not None and english > 0 and value < below * english
+    if low is None:
+        low = english is not None and english > 0 and value < below * english
     return f"{value:.1f} {LOW}" if low else f"{value:.1f}"
 
 
@@ -89,10 +93,17 @@ def language_rows(
     italic: Sequence[str] = (),
     english: str = ENGLISH,
     below: float = BELOW,
+    counts: Mapping[str, int] | None = None,
+    low: Mapping[str, Collection[str]] | None = None,
 ) -> str:
     """The full table: one row per language in `groups` order, its script, its chrF against
-    English (when `overlap` is given), then one column per model."""
+    English (when `overlap` is given), its `counts` (when given: the images it names), then one
+    column per model. `low` ({model: languages}) says which cells get LOW where the comparison
+    is made on other scores than the cells' (a shared pool); other models' cells get it under
+    `below` x their English."""
+    low = low or {}
     headers = ["language", "script"] + ([f"chrF vs {english}"] if overlap is not None else [])
+    headers += ["images named"] if counts is not None else []
     headers += [_name(name, italic) for name in series]
     rows = []
     for code, members in groups:
@@ -100,9 +111,16 @@ def language_rows(
             row = [language, code]
             if overlap is not None:
                 row.append(overlap[language].chrf if language in overlap else None)
+            if counts is not None:
+                row.append(f"{counts[language]:,}" if language in counts else None)
             row += [
-                _score(values.get(language), values.get(english), below)
-                for values in series.values()
+                _score(
+                    values.get(language),
+                    values.get(english),
+                    below,
+                    (language in low[name]) if name in low else None,
+                )
+                for name, values in series.items()
             ]
             rows.append(row)
     return markdown_table(headers, rows)
@@ -150,10 +168,12 @@ def language_dots(
     overlap: Mapping[str, Overlap] | None = None,
     reference: Sequence[str] = (),
     english: str = ENGLISH,
+    chance: float | None = None,
 ):
     """A dot plot with one row per language (top to bottom in `groups` order) and one marker per
-    model, script groups shaded and named, each model's English score a dashed line; beside
-    it, chrF against English as bars. Reference models are hollow markers."""
+    model, script groups shaded and named, each model's English score a dashed line and
+    `chance` (the score of a random ranking, when given) a dotted one; beside it, chrF against
+    English as bars. Reference models are hollow markers."""
     order = [language for _, members in groups for language in members]
     height = max(3.0, ROW_INCHES * len(order) + 1.6)
     figure, axes = new_figure(9.0 if overlap is not None else 7.0, height)
@@ -184,13 +204,17 @@ def language_dots(
                      facecolors="none" if hollow else f"C{k}", edgecolors=f"C{k}")  # fmt: skip
         if values.get(english) is not None:
             axes.axvline(values[english], color=f"C{k}", linestyle="--", linewidth=0.8, zorder=2)
+    if chance is not None:
+        axes.axvline(chance, color="0.4", linestyle=":", linewidth=0.8, zorder=2)
+        top = max(top, chance)
     axes.set_yticks(range(len(order)), order, fontsize=8)
     axes.set_ylim(len(order) - 0.5, -0.5)
     axes.set_xlim(0, min(100.0, top * 1.08))
     axes.set_xlabel(xlabel)
     axes.grid(axis="x", color="0.85", linewidth=0.5)
-    axes.set_title(f"{title}\n(dashed: each model's {english}; shaded bands: script groups)",
-                   fontsize=9, pad=24)  # fmt: skip
+    dotted = "; dotted: chance" if chance is not None else ""
+    axes.set_title(f"{title}\n(dashed: each model's {english}{dotted}; shaded bands: script "
+                   "groups)", fontsize=9, pad=24)  # fmt: skip
     # the legend between the title and the plot: at 100+ rows, below the plot is a scroll away
     axes.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False,
                 ncol=min(4, max(1, len(series))), borderaxespad=0.2)  # fmt: skip

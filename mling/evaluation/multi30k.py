@@ -24,6 +24,7 @@ from mling.evaluation.multi30k_data import (
 )
 from mling.evaluation.retrieval_eval import evaluate_retrieval
 from mling.evaluation.retrieval_report import MULTI30K_REFERENCE, write_retrieval_report
+from mling.evaluation.shared_pool import add_pool_argument, shared_pool
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=SOURCES,
         help="auto: task2's 5 captions for en/de where the split has them, task1 otherwise",
     )
+    add_pool_argument(parser)  # every language names every image: the pool is the whole split
 
 
 def evaluate(args: argparse.Namespace, models: dict[str, Source], cfg: EmbedConfig) -> Outcome:
@@ -54,7 +56,9 @@ def evaluate(args: argparse.Namespace, models: dict[str, Source], cfg: EmbedConf
     )
 
     # evaluate
-    results = evaluate_retrieval({n: s.path for n, s in models.items()}, sets, cfg)
+    # languages are compared on the images they all name; each also on its own
+    pool = shared_pool(sets, args.pool_min_images) if args.pool_min_images else None
+    results, pool = evaluate_retrieval({n: s.path for n, s in models.items()}, sets, cfg, pool=pool)
 
     # report
     note = comparability_note(args.split, len(sets[0].images))
@@ -67,6 +71,7 @@ def evaluate(args: argparse.Namespace, models: dict[str, Source], cfg: EmbedConf
         notes=[note] if note else [],
         sources=models,
         sets=sets,
+        pool=pool,
     )
     return Outcome(paths, table, [note] if note else [])
 

@@ -131,6 +131,14 @@ def retrieval_metrics(
     return metrics_from_ranks(torch.cat(i2t), torch.cat(t2i), ks)
 
 
+def chance_mr(candidates: int, ks: Sequence[int] = KS) -> float | None:
+    """mR in percent of a random ranking over `candidates` items: the mean of min(K, N) / N
+    over `ks` (100 * (1 + 5 + 10) / 3 / N from N = 10 on); None for no candidates."""
+    if candidates <= 0:
+        return None
+    return 100.0 * sum(min(k, candidates) for k in ks) / len(ks) / candidates
+
+
 def _normalized(embeds: torch.Tensor) -> torch.Tensor:
     embeds = torch.as_tensor(embeds).float()
     if embeds.ndim != 2 or embeds.shape[0] == 0:

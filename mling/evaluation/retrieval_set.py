@@ -5,7 +5,8 @@ Karpathy splits, your own JSONL), per language, models side by side.
         --format xm3600 --images xm3600/images --languages en,de,ja,sw --output xm-out
 
 Formats are described in mling/evaluation/caption_sets.py. Writes the same report as
-eval/multi30k.py.
+eval/multi30k.py. A language ranks only the images it names, so languages are compared on the
+images shared by those naming at least --pool-min-images (mling/evaluation/shared_pool.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from mling.evaluation.evaluator import Outcome, run_evaluator
 from mling.evaluation.image_files import check_images
 from mling.evaluation.retrieval_eval import evaluate_retrieval
 from mling.evaluation.retrieval_report import write_retrieval_report
+from mling.evaluation.shared_pool import add_pool_argument, shared_pool
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--split", default="test", help="karpathy split: train, val, test, restval")
     parser.add_argument("--title", help="report title (default: the caption file's name)")
+    add_pool_argument(parser)
 
 
 def evaluate(args: argparse.Namespace, models: dict[str, Source], cfg: EmbedConfig) -> Outcome:
@@ -48,7 +51,9 @@ def evaluate(args: argparse.Namespace, models: dict[str, Source], cfg: EmbedConf
     check_images(sets[0].images, args.workers, hint="check --images and the caption file's paths")
 
     # evaluate
-    results = evaluate_retrieval({n: s.path for n, s in models.items()}, sets, cfg)
+    # languages are compared on the images they all name; each also on its own
+    pool = shared_pool(sets, args.pool_min_images) if args.pool_min_images else None
+    results, pool = evaluate_retrieval({n: s.path for n, s in models.items()}, sets, cfg, pool=pool)
 
     # report
     title = args.title or f"Image-text retrieval, {sets[0].name}"
@@ -59,6 +64,7 @@ def evaluate(args: argparse.Namespace, models: dict[str, Source], cfg: EmbedConf
         {s.language: s.describe() for s in sets},
         sources=models,
         sets=sets,
+        pool=pool,
     )
     return Outcome(paths, table)
 
