@@ -214,7 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     mapping, layout = train_columns(
         args.train_data, data_cfg.column_preset or None, data_cfg.columns
     )
-    sources = index_sources(args.train_data, mapping, recipe.loss.positives)
+    sources = index_sources(
+        args.train_data, mapping, recipe.loss.positives, data_cfg.anchor_language
+    )
     batch_size = per_process_batch(data_cfg.batch_size, world)
     if data_cfg.micro_batch and batch_size % data_cfg.micro_batch:
         raise InputError(
@@ -242,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         cache_mb=data_cfg.cache_mb,
         flip=data_cfg.flip,
         crop=data_cfg.crop,
+        anchor_language=data_cfg.anchor_language,
         id_column=recipe.loss.positives,
     )
 

@@ -232,3 +232,30 @@ def test_the_caption_index_reads_every_kind_of_source(tmp_path, toy_tokenizer):
             k: sorted(v) for k, v in expected.items()
         }, path
         assert next(iter(stream))["input_ids"].shape[:2] == (8, 2), path
+
+
+def test_an_anchor_language_caption_comes_second(tmp_path, toy_tokenizer):
+    """--anchor-language en: each row's second caption is its image's English one, unless the
+    row's own is English; without a language column, one line."""
+    table = shared_image_pairs(48)  # rows 4i .. 4i+3 show image i; row 4i + 2 is its English
+    languages = ["ja", "ar", "en", "ru"] * 12
+    pq.write_table(table.append_column("language", pa.array(languages)), tmp_path / "p.parquet")
+    settings = dict(
+        batch_size=8, image_size=16, max_length=12, shuffle_rows=20, id_column="image_id",
+        captions_per_image=3, anchor_language="en",
+    )  # fmt: skip
+    stream = PairStream(
+        index_sources([tmp_path], {}, "image_id", "en"), str(toy_tokenizer), **settings
+    )
+    for _, captions, *_ in itertools.islice(stream.rows(0), 48):
+        own, second, third = (caption_row(c) for c in captions)
+        if own % 4 == 2:  # an English row: its others drawn as without an anchor
+            assert len({own, second, third}) == 3
+        else:
+            assert second == own - own % 4 + 2 and third not in (own, second)
+    assert next(iter(stream))["input_ids"].shape[:2] == (8, 3)
+    with pytest.raises(InputError, match="no language column for --anchor-language en"):
+        pq.write_table(shared_image_pairs(8), tmp_path / "p.parquet")
+        index_sources([tmp_path], {}, "image_id", "en")
+    with pytest.raises(RecipeError, match="--anchor-language en needs --captions-per-image 2"):
+        load_recipe("tiny", {"anchor_language": "en", "positives": "image_id"})

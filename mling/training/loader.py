@@ -96,7 +96,7 @@ def _load_saved_dataset(path: str):
 
 
 def _require_columns(
-    path: object, names: set[str], wanted: dict[str, str], id_column: str = ""
+    path: object, names: set[str], wanted: dict[str, str], id_column: str = "", anchor: str = ""
 ) -> None:
     for column in ("caption", "image"):
         if wanted.get(column, column) not in names:
@@ -109,6 +109,11 @@ def _require_columns(
             f"{path} has no column {wanted.get(id_column, id_column)!r} for --positives "
             f"{id_column} (it has {', '.join(sorted(names))}); pass --positives '' for one "
             "positive per row, or the column that names each row's image"
+        )
+    if anchor and wanted.get("language", "language") not in names:
+        raise InputError(
+            f"{path} has no language column for --anchor-language {anchor} (it has "
+            f"{', '.join(sorted(names))}); pass --column SRC=language or --anchor-language ''"
         )
 
 
@@ -124,7 +129,7 @@ def image_id_hash(values: list) -> np.ndarray:
 
 
 def index_sources(
-    paths: list[str | Path], mapping: dict[str, str], id_column: str = ""
+    paths: list[str | Path], mapping: dict[str, str], id_column: str = "", anchor: str = ""
 ) -> list[Source]:
     """Every input (files, directories, globs, `datasets` directories) -> sources with row counts.
 
@@ -135,7 +140,7 @@ def index_sources(
     for raw in paths:
         if is_saved_dataset(Path(raw)):
             dataset = _load_saved_dataset(str(raw))
-            _require_columns(raw, set(dataset.column_names), wanted, id_column)
+            _require_columns(raw, set(dataset.column_names), wanted, id_column, anchor)
             sources.append(Source(str(raw), "arrow", (len(dataset),)))
             continue
         files = expand_inputs([raw])
@@ -153,7 +158,7 @@ def index_sources(
                 )
             parquet = open_parquet(path)
             metadata = parquet.metadata  # its schema names leaves: an Image struct's `bytes`
-            _require_columns(path, set(parquet.schema_arrow.names), wanted, id_column)
+            _require_columns(path, set(parquet.schema_arrow.names), wanted, id_column, anchor)
             rows = tuple(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups))
             sources.append(Source(str(path), "parquet", rows))
     return sources
@@ -297,6 +302,7 @@ class PairStream(IterableDataset):
     pad_to_max_length: bool = False  # every batch max_length tokens (XLA); else its longest
     captions_per_image: int = 1  # K captions per row: its own and K - 1 of its id's others
     crop: str = "random"  # "random" offsets (paper) or "center" (the evaluation crop)
+    anchor_language: str = ""  # with K > 1: the id's caption in this language comes second
     # image digest -> row of the image-embedding cache (image_cache.py): rows carry that row
     # instead of pixels and no image is decoded; a digest not in it did not decode
     image_index: dict | None = None
@@ -310,6 +316,7 @@ class PairStream(IterableDataset):
         self._parts: OrderedDict[tuple[int, int], pa.Table] = OrderedDict()
         self._datasets: dict[int, object] = {}
         self._captions_by_id: dict | None = None
+        self._anchors: dict = {}  # id -> its caption in anchor_language
         if self.captions_per_image > 1 and not self.id_column:
             raise InputError(
                 f"--captions-per-image {self.captions_per_image} needs --positives (e.g. "
@@ -379,18 +386,28 @@ class PairStream(IterableDataset):
 
     def captions_by_id(self) -> dict:
         """id -> the distinct captions of the rows with that id, over every source (read once:
-        the caption and id columns only, never the images)."""
+        the caption and id columns only, and the language column with an anchor_language,
+        never the images)."""
         if self._captions_by_id is None:
             index: dict = {}
-            for table in self._texts():
+            anchors: dict = {}
+            names = ["caption", self.id_column] + (["language"] if self.anchor_language else [])
+            for table in self._texts(names):
                 captions = table.column("caption").to_pylist()
                 ids = table.column(self.id_column).to_pylist()
-                for caption, key in zip(captions, ids, strict=True):
+                languages = (
+                    table.column("language").to_pylist()
+                    if self.anchor_language
+                    else [None] * len(captions)
+                )
+                for caption, key, language in zip(captions, ids, languages, strict=True):
                     if key is not None and isinstance(caption, str) and caption.strip():
                         found = index.setdefault(key, [])
                         if caption not in found:
                             found.append(caption)
-            self._captions_by_id = index
+                        if language == self.anchor_language:
+                            anchors.setdefault(key, caption)
+            self._captions_by_id, self._anchors = index, anchors
         return self._captions_by_id
 
     def image_payloads(self) -> Iterator[list]:
@@ -418,12 +435,20 @@ class PairStream(IterableDataset):
 
     def more_captions(self, rng: np.random.Generator, caption, key) -> tuple:
         """(caption, K - 1 others of its id): distinct ones while the id has enough, then
-        repeats. A row without an id (or whose id has no other caption) repeats its own."""
+        repeats. A row without an id (or whose id has no other caption) repeats its own. With
+        an anchor_language, the id's caption in that language comes second whenever the row's
+        own is another (the transfer recipe's English: each name beside its English one)."""
         others = [c for c in self.captions_by_id().get(key, ()) if c != caption] or [caption]
         wanted = self.captions_per_image - 1
+        anchor = self._anchors.get(key) if self.anchor_language else None
+        first = []
+        if anchor is not None and anchor != caption:
+            first = [anchor]
+            others = [c for c in others if c != anchor] or [anchor]
+            wanted -= 1
         picks = rng.permutation(len(others))[:wanted].tolist()
         picks += rng.integers(0, len(others), size=wanted - len(picks)).tolist()
-        return (caption, *(others[i] for i in picks))
+        return (caption, *first, *(others[i] for i in picks))
 
     def rows(
         self, reader: int, start: int = 0

@@ -65,6 +65,11 @@ class DataConfig:
     # `positives` id (its names in other languages); the loss is the mean of the paper's loss
     # over the K caption slots. 1: the paper (one caption per row).
     captions_per_image: int = 1
+    # with captions_per_image > 1: the image's caption in this language (the pairs' `language`
+    # column) takes the second slot whenever the row's own caption is in another, so each
+    # caption meets its image's anchor one (the transfer recipe: en, the language the towers
+    # were trained on); "" draws every slot alike
+    anchor_language: str = ""
     # pad every batch's captions to max_length (one shape: XLA/TPU compiles once); false pads
     # to the batch's longest caption rounded up to 8 tokens: the same embeddings (padding is
     # masked) for less compute (benchmarks/bench_text_padding.py)
@@ -370,6 +375,11 @@ def load_recipe(
         raise RecipeError(
             f"--captions-per-image {recipe.data.captions_per_image} needs --positives (e.g. "
             "image_id): the column that says which rows show one image"
+        )
+    if recipe.data.anchor_language and recipe.data.captions_per_image < 2:
+        raise RecipeError(
+            f"--anchor-language {recipe.data.anchor_language} needs --captions-per-image 2 or "
+            "more: the anchor caption takes the second slot"
         )
     if recipe.loss.text_text_weight > 0 and not recipe.loss.positives:
         raise RecipeError(
