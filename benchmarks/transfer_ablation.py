@@ -55,6 +55,10 @@ ROWS: dict[str, tuple[dict[str, str | None], str]] = {
         "pixels change every step, so the image-embedding cache is off)",
     ),
     "text-text-0": ({"--text-text-weight": "0"}, "no text-text term: the paper's loss alone"),
+    "anchor-off": (
+        {"--anchor-language": None},
+        "no English anchor: every name slot drawn alike from the drawing's names",
+    ),
     "text-init-off": (
         {"--init-text": None},
         "the text tower from scratch; the image tower still the English model's",
