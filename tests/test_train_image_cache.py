@@ -174,3 +174,36 @@ def test_the_loader_reads_image_rows_instead_of_decoding(toy_pairs, toy_tokenize
             for reason, count in batch["skipped"].items():
                 skipped[reason] = skipped.get(reason, 0) + count
     assert skipped_cached == skipped_decoding == {"corrupt_image": TOY_CORRUPT}
+
+
+@pytest.mark.slow
+def test_two_processes_share_one_cache_and_train_as_without_it(
+    tmp_path, toy_pairs, toy_tokenizer, image_tower
+):
+    """accelerate launch, 2 CPU processes: each embeds its share of the distinct images, both
+    read the whole cache, and the run equals the same launch with the tower run every step."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers.train_fixtures import free_port
+
+    def launch(name: str, *extra: str) -> Path:
+        out = tmp_path / name
+        command = [
+            sys.executable, "-m", "accelerate.commands.launch",
+            "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+            "--mixed_precision", "no", "--dynamo_backend", "no",
+            "--main_process_port", str(free_port()), "-m", "mling.train",
+            *tiny_argv(toy_pairs, toy_tokenizer, out, "--max-steps", "3",
+                       "--init-image", str(image_tower), *LIT, *extra),
+        ]  # fmt: skip
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return out
+
+    cached = launch("cached")
+    assert len(ImageCache.load(cached / CACHE_DIR / CACHE_FILE).digests) == 480 - TOY_CORRUPT
+    plain = launch("plain", "--image-cache", "false")
+    assert_same_training(cached, plain)

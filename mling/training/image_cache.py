@@ -128,12 +128,11 @@ def _as_tensor(data: bytes) -> torch.Tensor:
 
 def _embed(model, payloads: list[bytes], image_size: int, device, autocast) -> tuple[list, list]:
     """Decode, center-crop and embed one batch -> (embeddings (n, D) rows, failed indices)."""
-    pixels, good, failed = [], [], []
+    pixels, failed = [], []
     draft = resize_size(image_size)
     for i, payload in enumerate(payloads):
         try:
             pixels.append(eval_crop(decode_image(payload, draft), image_size))
-            good.append(i)
         except Exception:  # PIL raises a dozen types for broken bytes; all mean "skip"
             failed.append(i)
     if not pixels:
@@ -172,8 +171,8 @@ def build_image_cache(
         embeds, failed = _embed(
             model, [p for _, p in pending], image_size, accelerator.device, accelerator.autocast
         )
-        good = [d for i, (d, _) in enumerate(pending) if i not in set(failed)]
-        mine_digests.extend(good)
+        undecodable = set(failed)
+        mine_digests.extend(d for i, (d, _) in enumerate(pending) if i not in undecodable)
         mine_embeds.extend(embeds)
         mine_failed.extend(pending[i][0] for i in failed)
         pending.clear()
