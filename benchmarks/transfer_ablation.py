@@ -54,7 +54,10 @@ ROWS: dict[str, tuple[dict[str, str | None], str]] = {
         "the paper's random crop instead of the center crop: what dropping it costs (the "
         "pixels change every step, so the image-embedding cache is off)",
     ),
-    "text-text-0": ({"--text-text-weight": "0"}, "no text-text term: the paper's loss alone"),
+    "text-text-1": (
+        {"--text-text-weight": "1"},
+        "the text-text term on, weight 1: an emoji's names in a batch pulled together",
+    ),
     "anchor-off": (
         {"--anchor-language": None},
         "no English anchor: every name slot drawn alike from the drawing's names",

@@ -41,7 +41,7 @@ def test_the_recipe_row_is_the_demos_multilingual_command():
     [
         ("cache-off", "--image-cache", "false"),
         ("crop-random", "--crop", "random"),
-        ("text-text-0", "--text-text-weight", "0"),
+        ("text-text-1", "--text-text-weight", "1"),
         ("text-init-off", "--init-text", None),
         ("names-4", "--captions-per-image", "4"),
         ("names-1", "--captions-per-image", "1"),

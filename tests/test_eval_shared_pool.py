@@ -53,6 +53,19 @@ def test_the_pool_is_the_images_every_language_with_enough_names_names():
     assert wider.apart == {"ru": 4, "ar": 2} and wider.images == (0, 1, 2, 3, 5)
 
 
+def test_languages_that_share_too_few_are_moved_apart_fewest_first():
+    # en, ru, ja, de each name 4+ images but all four share only {3, 5}: de and ru name the
+    # fewest (4); de goes first (by code), and en ∩ ru ∩ ja = {0, 1, 3, 5} is 4 images
+    named = {**NAMED, "de": [2, 3, 4, 5]}
+    pool = shared_pool(_sets(named), min_images=4, min_shared=1)
+    assert pool.languages == ("en", "ru", "ja") and pool.moved == ("de",)
+    assert pool.apart == {"ar": 2, "de": 4} and pool.images == (0, 1, 3, 5)
+    assert pool.refused is None
+    # at 6 only en names enough: the pool is its images, the rest apart by their count
+    alone = shared_pool(_sets(named), min_images=6, min_shared=6)
+    assert alone.languages == ("en",) and alone.images == tuple(range(6))
+
+
 def test_where_every_language_names_every_image_the_pool_is_the_whole_set():
     # Multi30k, XM3600: the pool's figures are then each language's own
     sets = _sets({language: range(6) for language in ("en", "de", "ja", "ar")})
@@ -165,6 +178,7 @@ def test_the_fairness_summary_and_json_use_the_pool(tmp_path):
     }
     assert report["shared_pool"] == {
         "apart": {"ar": 2},
+        "moved": [],
         "chance_mR": 75.0,
         "images": 4,
         "languages": ["en", "ru", "ja"],

@@ -84,9 +84,16 @@ def shared_pool_json(pool: SharedPool) -> dict:
         "chance_mR": chance_mr(len(pool.images)),
         "languages": list(pool.languages),
         "apart": dict(pool.apart),
+        "moved": list(pool.moved),
         "refused": pool.refused,
         "models": {name: dict(by_lang) for name, by_lang in pool.models.items()},
     }
+
+
+def _moved(languages: Sequence[str]) -> str:
+    shown = ", ".join(languages[:MAX_LISTED])
+    more = f" and {len(languages) - MAX_LISTED} more" if len(languages) > MAX_LISTED else ""
+    return f"{shown}{more}"
 
 
 def pool_lines(pool: SharedPool | None, english: str = ENGLISH) -> list[str]:
@@ -106,6 +113,12 @@ def pool_lines(pool: SharedPool | None, english: str = ENGLISH) -> list[str]:
         f"languages that name at least {pool.min_images:,} images; chance mR there is "
         f"{chance_mr(size):.2f}."
     )
+    if pool.moved:
+        line += (
+            f" {_moved(pool.moved)} named at least {pool.min_images:,} too, but shared too few "
+            f"with the others: moved apart, fewest first, until the rest shared "
+            f"{pool.min_images:,}."
+        )
     if pool.apart:
         # fewest first: their own figures are the least comparable with the pool's
         apart = sorted(pool.apart.items(), key=lambda item: (item[1], item[0]))
