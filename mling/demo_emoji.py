@@ -218,7 +218,9 @@ def summarize(report: dict, heldout: tuple[str, ...] = (), seconds: dict | None 
         "languages": len(own["mling"]),
         "compared_languages": len(scores["mling"]),
         "apart": pool.get("apart", {}),
-        "trained_languages": len(trained),
+        "moved": pool.get("moved", []),
+        "trained_languages": len([lang for lang in own["mling"] if lang not in heldout]),
+        "judged_languages": len(trained),
         "heldout_languages": list(heldout),
         "images": images,
         "chance_mR": chance_mr(images) if images else None,
@@ -279,15 +281,26 @@ def summary_markdown(summary: dict, args: argparse.Namespace, seconds: dict) -> 
     ]
     stages = ("emoji set", "vocabulary", "training en", "training mling", "evaluation", "total")
     minutes = {k: f"{seconds[k] / 60:.1f}" for k in stages if k in seconds}
-    apart = ", ".join(f"{lang} ({n})" for lang, n in summary["apart"].items())
+    moved = set(summary["moved"])
+    few = ", ".join(f"{lang} ({n})" for lang, n in summary["apart"].items() if lang not in moved)
+    shared_few = ", ".join(f"{lang} ({summary['apart'][lang]})" for lang in summary["moved"])
     if summary["judged_on"] == "shared pool":
         judged_on = (
             f"judged on the shared pool: the {summary['images']:,} drawings named in all "
             f"{summary['compared_languages']} compared languages, chance mR "
             f"{summary['chance_mR']:.2f}"
         )
-        if apart:
-            judged_on += f"; named on fewer than {args.pool_min_images} drawings, apart: {apart}"
+        if few:
+            judged_on += f"; apart, naming fewer than {args.pool_min_images} drawings: {few}"
+        if shared_few:
+            judged_on += (
+                f"; apart, naming {args.pool_min_images} or more but sharing too few with the "
+                f"rest (fewest first): {shared_few}"
+            )
+        judged_on += (
+            f". The trained languages' targets are judged on the "
+            f"{summary['judged_languages']} of them in the pool"
+        )
     else:
         judged_on = (
             f"no target judged, no shared pool: {summary['judged_on']}; each language on the "

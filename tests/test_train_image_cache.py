@@ -124,6 +124,29 @@ def test_a_changed_key_rebuilds_a_cache_left_in_the_run_folder(
     assert ImageCache.load(path).embeds.abs().sum() > 0
 
 
+def test_a_cut_cache_file_is_rebuilt_and_bad_recipes_are_one_line(
+    tmp_path, toy_pairs, toy_tokenizer, image_tower, capsys
+):
+    common = ("--init-image", str(image_tower), *LIT, "--save-every", "2")
+    out = run(tmp_path, toy_pairs, toy_tokenizer, "run", *common, "--max-steps", "2")
+    path = out / CACHE_DIR / CACHE_FILE
+    path.write_bytes(path.read_bytes()[:1000])  # a disk that filled up under someone else
+    argv = tiny_argv(toy_pairs, toy_tokenizer, out, "--max-steps", "3", *common,
+                     "--resume", "latest")  # fmt: skip
+    capsys.readouterr()
+    assert mling.train.main(argv) == 0
+    assert "(rebuilt: the file was unreadable, 477 embedded now" in capsys.readouterr().err
+    for flags, message in [
+        (("--crop", "middle"), "--crop middle: must be one of random, center"),
+        (("--text-text-weight", "-1", "--positives", "image_id"), "--text-text-weight -1.0"),
+        (("--text-text-weight", "1"), "--text-text-weight 1.0 needs --positives"),
+    ]:
+        argv = tiny_argv(toy_pairs, toy_tokenizer, tmp_path / "bad", *flags)
+        assert mling.train.main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err, err
+
+
 def test_the_key_follows_the_towers_weights_the_image_size_and_the_precision():
     recipe = load_recipe("tiny", {"image_size": 32})
     tower = build_model(recipe.model, 100, seed=0).vision_model

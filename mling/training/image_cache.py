@@ -157,7 +157,7 @@ def build_image_cache(
     old = ImageCache.load(path)
     cache = old if old is not None and old.key == key else ImageCache(key)
     if old is None:
-        status = "new"
+        status = "rebuilt: the file was unreadable" if path.exists() else "new"
     elif old.key != key:
         status = "rebuilt: the tower, transform or precision changed"
     else:
