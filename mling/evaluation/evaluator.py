@@ -68,6 +68,7 @@ def run_evaluator(
         args.output = local_path(
             args.output, "--output", "reports and the embedding cache are written in place"
         )
+        given = args.output  # as the user wrote it: what the closing line names
         started = time.perf_counter()
         # Reports go into --output beside the embedding cache; a rerun reuses both. A file, or
         # a folder holding things we did not write, is refused: nothing of the user's is replaced.
@@ -88,7 +89,8 @@ def run_evaluator(
         for note in outcome.notes:
             print(f"note: {note}")
         seconds = time.perf_counter() - started
-        print(f"{prog}: {len(models)} model(s) in {seconds:.1f} s; report at {outcome.paths['md']}")
+        report = given / outcome.paths["md"].name
+        print(f"{prog}: {len(models)} model(s) in {seconds:.1f} s; report at {report}")
         return 0
 
     return main(argv)
