@@ -18,7 +18,7 @@ and optimizer (LAMB, the preset's):
         fixed linear function of its embeddings, the optimizer step over the same parameters.
 
 (a), (b) and (c) use train.py's own step and loss (align_loss with --positives image_id and
---text-text-weight 1.0, the transfer recipe's), so they differ only in the image tower; (c)/(d)
+the demo's --text-text-weight), so they differ only in the image tower; (c)/(d)
 is then what the loss and the step's plumbing add to the text tower (target: at most 1.1x).
 The four alternate step by step (a, b, c, d, a, b, c, d, ...) after 2 warm-up steps each, so
 that noise on a shared machine hits them alike; each figure is the median over --repeats runs
@@ -37,6 +37,7 @@ import torch
 from accelerate import Accelerator
 
 from mling.common.report import markdown_table, write_report
+from mling.demo_emoji import TEXT_TEXT_WEIGHT
 from mling.train import train_step
 from mling.training.loader import padded_length
 from mling.training.model import DualEncoder, build_model
@@ -169,7 +170,9 @@ def timed_runs(steps: dict[str, Callable], repeats: int, count: int, sync: Calla
 def main(argv: list[str] | None = None) -> int:
     # config
     args = parse_args(argv)
-    recipe = load_recipe(args.config, {"positives": "image_id", "text_text_weight": 1.0})
+    recipe = load_recipe(
+        args.config, {"positives": "image_id", "text_text_weight": TEXT_TEXT_WEIGHT}
+    )
     accelerator = Accelerator(mixed_precision=recipe.run.precision, cpu=recipe.run.cpu)
     device = accelerator.device
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
