@@ -177,14 +177,8 @@ def summarize(report: dict, heldout: tuple[str, ...] = (), seconds: dict | None 
 
     pool = report.get("shared_pool") or {}
     judged = bool(pool) and pool.get("refused") is None
-    scores = {  # mR in percent, as the report writes it; the shared pool's when there is one
-        model: {lang: r["mR"] for lang, r in by_language.items() if r.get("mR") is not None}
-        for model, by_language in (pool["models"] if judged else report["models"]).items()
-    }
-    own = {  # each language on the drawings it names: its own pool
-        model: {lang: r["mR"] for lang, r in by_language.items() if r.get("mR") is not None}
-        for model, by_language in report["models"].items()
-    }
+    own = _mr(report["models"])  # each language on the drawings it names: its own pool
+    scores = _mr(pool["models"]) if judged else own  # the shared pool's when there is one
     en, mling = scores["en"].get("en"), scores["mling"].get("en")
     trained = {lang: s for lang, s in scores["mling"].items() if lang not in heldout}
     fair = fairness_summary(trained)
@@ -242,6 +236,14 @@ def summarize(report: dict, heldout: tuple[str, ...] = (), seconds: dict | None 
             "median_over_english": judged and (median_ratio or 0) >= TARGETS["median_over_english"],
             "minutes": seconds.get("total", float("inf")) / 60 <= TARGETS["minutes"],
         },
+    }
+
+
+def _mr(models: dict) -> dict[str, dict[str, float]]:
+    """{model: {language: metrics}} -> {model: {language: mR in percent}}, scored ones only."""
+    return {
+        model: {lang: r["mR"] for lang, r in by_language.items() if r.get("mR") is not None}
+        for model, by_language in models.items()
     }
 
 

@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     optimizer = build_optimizer(model, recipe.optim)
     model, optimizer = accelerator.prepare(model, optimizer)
-    model.train()  # a frozen tower in eval mode, as it will embed in every step
+    model.train()  # for the loop; a frozen tower in eval mode, as the image cache embeds too
 
     # resume: weights, optimizer, data position; random state last, nothing may draw after it
     saved = load_checkpoint(accelerator, resume, align, optimizer) if resume else {"step": 0}
@@ -326,8 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     log = TrainLog(accelerator, output_dir / "metrics.jsonl", step, run.max_steps, batch_size)
     stop = StopFlag()
 
-    # loop
-    model.train()
+    # loop (in training mode since prepare, frozen towers in eval mode)
     data = iter(loader)
     try:
         while step < run.max_steps:

@@ -53,7 +53,13 @@ from mling.pairs.shards import (
     sidecars,
 )
 from mling.training.image_cache import image_digest
-from mling.training.transforms import decode_image, random_crops, resize_size, train_crop
+from mling.training.transforms import (
+    center_offset,
+    decode_image,
+    random_crops,
+    resize_size,
+    train_crop,
+)
 
 SKIP_REASONS = ("missing_caption", "missing_image", "corrupt_image")
 
@@ -392,7 +398,7 @@ class PairStream(IterableDataset):
             index: dict = {}
             anchors: dict = {}
             names = ["caption", self.id_column] + (["language"] if self.anchor_language else [])
-            for table in self._texts(names):
+            for table in self._column_parts(names):
                 captions = table.column("caption").to_pylist()
                 ids = table.column(self.id_column).to_pylist()
                 languages = (
@@ -413,12 +419,11 @@ class PairStream(IterableDataset):
     def image_payloads(self) -> Iterator[list]:
         """Every source's encoded images (bytes or None), a part at a time, in source order:
         what the image-embedding cache embeds once (image_cache.py)."""
-        for table in self._texts(["image"]):
+        for table in self._column_parts(["image"]):
             yield _image_bytes(table.column("image"))
 
-    def _texts(self, names: list[str] | None = None) -> Iterator[pa.Table]:
-        """Every source's columns `names` (default: caption and id), a part at a time."""
-        names = names or ["caption", self.id_column]
+    def _column_parts(self, names: list[str]) -> Iterator[pa.Table]:
+        """Every source's columns `names` (pair names, the mapping applied), a part at a time."""
         wanted = {dest: src for src, dest in self.mapping.items()}
         for index, source in enumerate(self.sources):
             if source.kind == "parquet":
@@ -481,7 +486,7 @@ class PairStream(IterableDataset):
                     order = rng.permutation(size)
                 offsets, flips = random_crops(rng, size, self.image_size)  # drawn either way:
                 if self.crop == "center":  # the stream's other draws do not depend on the crop
-                    offsets[:] = (resize_size(self.image_size) - self.image_size) // 2
+                    offsets[:] = center_offset(self.image_size)
                 for i in range(max(0, start - position), size):
                     j = order[i]
                     caption = captions[j]

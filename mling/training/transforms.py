@@ -48,10 +48,14 @@ def train_crop(
     return np.ascontiguousarray(crop.transpose(2, 0, 1))
 
 
+def center_offset(image_size: int) -> int:
+    """x and y of the center S x S crop in the (R, R) resize: (R - S) // 2."""
+    return (resize_size(image_size) - image_size) // 2
+
+
 def eval_crop(image: Image.Image, image_size: int) -> np.ndarray:
     """Resize to (R, R) and take the center S x S crop -> (3, S, S) uint8."""
-    side = resize_size(image_size)
-    start = (side - image_size) // 2
+    start = center_offset(image_size)
     return train_crop(image, image_size, (start, start), flip=False)
 
 
