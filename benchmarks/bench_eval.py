@@ -30,7 +30,7 @@ import torch
 from mling.common.report import markdown_table, write_report
 from mling.evaluation import multi30k
 from mling.evaluation.embed import EmbedConfig, Embedder
-from mling.evaluation.retrieval import retrieval_metrics
+from mling.evaluation.recall import retrieval_metrics
 from tests.helpers.tiny_model import build_tiny_align, build_tiny_tokenizer
 
 WORDS = {  # (subjects, verbs, places) per language, for captions with a Multi30k-like length

@@ -257,8 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from mling.common.language_id import MAX_CHARS
     from mling.common.report import markdown_table, write_report
-    from mling.filtering.filter import main as filter_main
-    from mling.filtering.filters import ImageFilterConfig, TextFilterConfig
+    from mling.filtering.pipeline import main as filter_main
+    from mling.filtering.reasons import ImageFilterConfig, TextFilterConfig
     from tests.helpers.filter_oracle import filter_reasons
 
     out = Path(args.output)
@@ -401,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         for rows in sorted(args.memory_rows):
             if rows % 1_000_000:
                 raise SystemExit("bench_filter.py: --memory-rows must be whole millions")
-            command = [sys.executable, "-m", "mling.filtering.filter"]
+            command = [sys.executable, "-m", "mling.filtering.pipeline"]
             used = shards[: rows // 1_000_000]
             command += _filter_argv(
                 used, out / "kept-memory", args.vocabulary_size, "--no-language-id"

@@ -29,8 +29,8 @@ from transformers import AutoTokenizer
 from benchmarks.bench_train import full_windows
 from mling import train
 from mling.common.report import markdown_table, write_report
-from mling.training.export import export_model
 from mling.training.model import build_model
+from mling.training.model_export import export_model
 from mling.training.recipe import load_recipe
 from tests.helpers.toy_pairs import build_toy_tokenizer, write_toy_shards
 

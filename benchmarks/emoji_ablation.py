@@ -286,7 +286,7 @@ def image_match(model: Path, heldout: Path, training: Path) -> float:
     training artist's drawings (OpenMoji) of the same emoji, and back. It tells whether a
     model's image side tells the emoji apart across artists, whatever its text side does."""
     from mling.evaluation.embed import EmbedConfig, Embedder
-    from mling.evaluation.retrieval import retrieval_metrics
+    from mling.evaluation.recall import retrieval_metrics
 
     keys = sorted(p.stem for p in training.glob("*.png") if (heldout / p.name).is_file())
     embedder = Embedder(model, EmbedConfig(device="cpu"), log=lambda line: None)

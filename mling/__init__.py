@@ -11,3 +11,7 @@ The parts, each a subpackage, in the order they stand on each other (docs/archit
     mling.evaluation  Multi30k, retrieval sets, zero-shot        (eval/*.py)
     mling.train, mling.export, mling.demo   the training, export and demo entry points
 """
+
+from mling.common import moved
+
+moved.install()  # old module names (mling.filtering.filter, ...) load the moved modules

@@ -37,7 +37,7 @@ STAGES = 7
 MODULES = {
     "data/synthetic.py": "mling.synthetic.generate",
     "tokenizer_training/build_vocab.py": "mling.vocab.build_vocab",
-    "data/filter.py": "mling.filtering.filter",
+    "data/filter.py": "mling.filtering.pipeline",
     "mling/train.py": "mling.train",
     "eval/multi30k.py": "mling.evaluation.multi30k",
     "data/emoji_set.py": "mling.emoji_set.build",

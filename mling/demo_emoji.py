@@ -173,7 +173,7 @@ def summarize(report: dict, heldout: tuple[str, ...] = (), seconds: dict | None 
     drawings, and every figure when the pool was refused, are not judged."""
     from mling.common.scripts import language_script
     from mling.evaluation.fairness import fairness_summary
-    from mling.evaluation.retrieval import chance_mr
+    from mling.evaluation.recall import chance_mr
 
     pool = report.get("shared_pool") or {}
     judged = bool(pool) and pool.get("refused") is None

@@ -18,8 +18,8 @@ from mling.common.atomic import claim_output
 from mling.common.cli import add_overwrite_argument, one_line_errors
 from mling.common.storage import local_path
 from mling.training.checkpoint import CheckpointError, resolve
-from mling.training.export import export_model, load_checkpoint_model, push_to_hub
 from mling.training.model_card import DEFAULT_LICENSE, model_card
+from mling.training.model_export import export_model, load_checkpoint_model, push_to_hub
 from mling.training.recipe import load_recipe
 
 

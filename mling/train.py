@@ -36,7 +36,6 @@ from mling.training.checkpoint import (
     set_rng_state,
 )
 from mling.training.eval_hook import run_eval_hook
-from mling.training.export import export_model, push_to_hub
 from mling.training.grad_cache import backward_global_batch
 from mling.training.image_cache import (
     CACHE_DIR,
@@ -62,6 +61,7 @@ from mling.training.model import (
     enable_gradient_checkpointing,
 )
 from mling.training.model_card import DEFAULT_LICENSE, model_card
+from mling.training.model_export import export_model, push_to_hub
 from mling.training.optim import build_optimizer
 from mling.training.pretrained import build_initial_model, freeze, resolve_init
 from mling.training.recipe import FREEZABLE, Recipe, load_recipe, parse_overrides

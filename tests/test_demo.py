@@ -10,7 +10,7 @@ import torch
 
 import mling.demo
 from mling.demo_report import LANGUAGES, MODELS, targets
-from mling.evaluation.retrieval import retrieval_metrics
+from mling.evaluation.recall import retrieval_metrics
 
 
 def test_targets_are_judged_on_the_numbers():

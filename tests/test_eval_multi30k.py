@@ -13,7 +13,7 @@ import torch
 from mling.common.errors import InputError
 from mling.evaluation import multi30k
 from mling.evaluation.multi30k_data import comparability_note, read_multi30k
-from mling.evaluation.retrieval import retrieval_metrics
+from mling.evaluation.recall import retrieval_metrics
 from tests.helpers import fake_hub
 from tests.helpers.eval_fixtures import N_IMAGES, tiny_models, write_images, write_multi30k
 from tests.helpers.multilingual import CAPTIONS

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mling.evaluation.retrieval import (
+from mling.evaluation.recall import (
     TIE_TOLERANCE,
     image_to_text_ranks,
     recall_at_k,

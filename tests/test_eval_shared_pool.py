@@ -15,9 +15,9 @@ from mling.common.hub import Source
 from mling.evaluation import retrieval_set
 from mling.evaluation.caption_sets import read_caption_file, sets_from_captions
 from mling.evaluation.embed import EmbedConfig, Embedder
-from mling.evaluation.retrieval import chance_mr, retrieval_metrics
-from mling.evaluation.retrieval_eval import pool_metrics
+from mling.evaluation.recall import chance_mr, retrieval_metrics
 from mling.evaluation.retrieval_report import models_section, pool_lines, write_retrieval_report
+from mling.evaluation.score_models import pool_metrics
 from mling.evaluation.shared_pool import images_named, pool_captions, shared_pool
 from tests.helpers.eval_fixtures import tiny_models, write_images
 from tests.helpers.multilingual import CAPTIONS

@@ -12,8 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mling.filtering import filter_sql
-from mling.filtering.filter import main
-from mling.filtering.filters import ImageFilterConfig
+from mling.filtering.pipeline import main
 from mling.filtering.prepass import (
     _NEEDS_COLLAPSE,
     _WHITESPACE,
@@ -21,6 +20,7 @@ from mling.filtering.prepass import (
     collapse_whitespace,
     write_features,
 )
+from mling.filtering.reasons import ImageFilterConfig
 from mling.pairs.shards import iter_pair_batches
 from tests.helpers.filter_cases import GOOD, outcomes, reason_rows, write_reason_fixture
 

@@ -14,7 +14,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mling.filtering.filter import main
 from mling.filtering.filter_report import build
 from mling.filtering.language_estimate import (
     Estimate,
@@ -24,6 +23,7 @@ from mling.filtering.language_estimate import (
     wilson_interval,
 )
 from mling.filtering.language_pass import LanguageSample, row_keys, sample_thresholds
+from mling.filtering.pipeline import main
 from tests.helpers.filter_cases import outcomes, pair_row
 from tests.helpers.multilingual import CAPTIONS
 

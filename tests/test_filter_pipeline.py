@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mling.filtering.filter import main
-from mling.filtering.filters import REASON_NAMES, ImageFilterConfig, TextFilterConfig
+from mling.filtering.pipeline import main
+from mling.filtering.reasons import REASON_NAMES, ImageFilterConfig, TextFilterConfig
 from tests.helpers.filter_cases import (
     GOOD,
     outcomes,

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mling.filtering.filters import (
+from mling.filtering.image_hash import within_radius
+from mling.filtering.reasons import (
     MALFORMED,
     REASON_NAMES,
     ImageFilterConfig,
     passes_size,
     vocabulary_min_count,
 )
-from mling.filtering.image_hash import within_radius
 from tests.helpers.fairness import retention_table
 
 

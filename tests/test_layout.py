@@ -33,7 +33,7 @@ PARTS = [
 # door script -> the module whose main it calls; the README names these commands.
 DOORS = {
     "tokenizer_training/build_vocab.py": "mling.vocab.build_vocab",
-    "data/filter.py": "mling.filtering.filter",
+    "data/filter.py": "mling.filtering.pipeline",
     "data/synthetic.py": "mling.synthetic.generate",
     "data/emoji_set.py": "mling.emoji_set.build",
     "eval/multi30k.py": "mling.evaluation.multi30k",
@@ -130,3 +130,43 @@ def test_the_architecture_page_lists_every_file_once():
     python_listed = [path for path in listed if path.endswith(".py")]
     assert sorted(set(python_listed)) == on_disk
     assert len(python_listed) == len(set(python_listed))
+
+
+def test_no_two_modules_of_the_package_share_a_file_name():
+    """A traceback or a search for `export.py` lands in one place."""
+    seen: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "mling").rglob("*.py")):
+        if path.name != "__init__.py":
+            seen.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    assert {name: paths for name, paths in seen.items() if len(paths) > 1} == {}
+
+
+def test_moved_modules_load_by_their_old_names_with_one_line(tmp_path):
+    """`import OLD` is the new module itself (one class, one registry), and `python -m OLD`
+    runs the new module's main; each says once where the module lives now."""
+    from mling.common.moved import MOVED_MODULES
+
+    package_moves = {old: new for old, new in MOVED_MODULES.items() if old.startswith("mling.")}
+    assert package_moves
+    code = (
+        "import importlib, sys\n"
+        f"for old, new in {package_moves!r}.items():\n"
+        "    assert importlib.import_module(old) is importlib.import_module(new), old\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True
+    )
+    notices = done.stderr.splitlines()
+    assert notices == [
+        f"mling: module {old} is deprecated; use {new}" for old, new in package_moves.items()
+    ]
+    ran = subprocess.run(
+        [sys.executable, "-m", "mling.filtering.filter", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert ran.returncode == 0 and "--input" in ran.stdout
+    assert ran.stderr.splitlines() == [
+        "mling: module mling.filtering.filter is deprecated; use mling.filtering.pipeline"
+    ]

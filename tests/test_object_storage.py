@@ -25,7 +25,7 @@ import mling.common.atomic
 import mling.train
 from mling.common.atomic import MARKER, WRITING
 from mling.common.errors import InputError
-from mling.filtering.filter import main as filter_main
+from mling.filtering.pipeline import main as filter_main
 from mling.pairs.shards import expand_inputs, iter_pair_batches, write_webdataset_shards
 from mling.vocab.build_vocab import main as vocab_main
 from tests.helpers import train_fixtures

@@ -11,7 +11,7 @@ import pytest
 
 import mling.train
 from mling.common.atomic import MARKER, claim_output
-from mling.filtering.filter import main as filter_main
+from mling.filtering.pipeline import main as filter_main
 from mling.synthetic import generate
 from mling.training.run_dir import LOCK
 from tests.helpers import train_fixtures
@@ -136,7 +136,7 @@ def test_a_filter_killed_mid_run_leaves_no_process_and_its_scratch_is_reclaimed(
         }
     )
     pq.write_table(table, tmp_path / "in" / "part-0.parquet", row_group_size=20_000)
-    command = [sys.executable, "-m", "mling.filtering.filter", "--input", str(tmp_path / "in")]
+    command = [sys.executable, "-m", "mling.filtering.pipeline", "--input", str(tmp_path / "in")]
     command += ["--output", str(tmp_path / "out"), "--workers", "2", "--quiet"]
     parent = subprocess.Popen(command, start_new_session=True)
     deadline = time.monotonic() + 120

@@ -12,7 +12,7 @@ import pytest
 
 import mling.train
 from mling.common.errors import InputError
-from mling.filtering.filter import main as filter_main
+from mling.filtering.pipeline import main as filter_main
 from mling.pairs.shards import expand_inputs, iter_pair_batches, layout_columns
 from mling.training.loader import index_sources, train_columns
 from mling.vocab.build_vocab import main as build_vocab_main

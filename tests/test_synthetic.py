@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mling.evaluation.multi30k_data import read_multi30k
-from mling.filtering import filter as filter_entry
+from mling.filtering import pipeline as filter_entry
 from mling.filtering.image_hash import phash_bytes
 from mling.synthetic import generate
 from mling.synthetic.captions import LANGUAGES, PHRASINGS, caption

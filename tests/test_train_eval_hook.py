@@ -63,9 +63,12 @@ def test_eval_modules_named_by_their_old_homes_still_resolve(capsys):
     imported at run time, so this test imports every mapped module and its main."""
     import importlib
 
-    from mling.training.recipe import MOVED_MODULES, load_recipe, recipe_from_dict
+    from mling.common.moved import MOVED_MODULES
+    from mling.training.recipe import load_recipe, recipe_from_dict
 
     for old, new in MOVED_MODULES.items():
+        if not old.startswith("eval."):
+            continue  # the package's own renames: tests/test_layout.py
         recipe = load_recipe("tiny", {"eval_module": old})
         assert recipe.run.eval_module == new
         assert f"eval_module {old} is deprecated; use {new}" in capsys.readouterr().err

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 import mling.export
 import mling.train
-import mling.training.export
+import mling.training.model_export
 from mling.training.model import DualEncoder
 from mling.training.transforms import eval_crop, to_model_pixels
 from tests.helpers import train_fixtures
@@ -61,7 +61,7 @@ def test_export_reproduces_the_training_embeddings(run_dir):
     from transformers import AlignModel, AlignProcessor
 
     checkpoint = run_dir / "checkpoints" / "step-00000003"
-    align, tokenizer, image_size = mling.training.export.load_checkpoint_model(checkpoint)
+    align, tokenizer, image_size = mling.training.model_export.load_checkpoint_model(checkpoint)
     picture = square_picture(3, 4)
     pixels = to_model_pixels(torch.from_numpy(eval_crop(picture, image_size))[None])
     tokens = tokenizer(

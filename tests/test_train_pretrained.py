@@ -15,7 +15,7 @@ import mling.train
 from mling.common.errors import InputError
 from mling.common.hub import looks_like_path, resolve_source
 from mling.training.checkpoint import load_state
-from mling.training.export import load_checkpoint_model
+from mling.training.model_export import load_checkpoint_model
 from mling.training.pretrained import torch_batch_norm_momentum
 from tests.helpers import fake_hub, train_fixtures
 from tests.helpers.fake_hub import COMMIT, put_in_cache
@@ -173,7 +173,7 @@ def test_the_export_carries_a_model_card_that_round_trips(tmp_path, toy_pairs, t
 def test_push_to_hub_uploads_the_export_and_offline_is_one_line(tmp_path, monkeypatch):
     from huggingface_hub import HfApi
 
-    from mling.training.export import push_to_hub
+    from mling.training.model_export import push_to_hub
 
     folder = tmp_path / "model"
     folder.mkdir()

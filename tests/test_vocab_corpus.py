@@ -13,8 +13,8 @@ import pytest
 
 from mling.common.errors import InputError
 from mling.pairs.shards import write_webdataset_shards
-from mling.vocab import corpus as corpus_module
-from mling.vocab.corpus import CorpusConfig, discover, iter_corpus
+from mling.vocab import corpus_reader as corpus_module
+from mling.vocab.corpus_reader import CorpusConfig, discover, iter_corpus
 from mling.vocab.labels import compile_filename_pattern, filename_language, sibling_path
 
 LINES = ["Ein Hund läuft.", "สุนัขวิ่งบนหญ้า", "一只狗在草地上跑", "Собака бежит."]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from mling.vocab.export import bert_tokenizer
 from mling.vocab.metrics import count_words, measure, script_shares, spread, token_script
 from mling.vocab.normalization import SPECIAL_TOKENS, NormalizationConfig
+from mling.vocab.tokenizer_dir import bert_tokenizer
 
 TOKENS = [*SPECIAL_TOKENS, "a", "##b", "dog", ".", "ก", "##ข", "##ค", "狗", "x"]
 

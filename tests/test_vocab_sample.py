@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mling.vocab import sample as sample_module
-from mling.vocab.corpus import CorpusConfig, discover
+from mling.vocab.corpus_reader import CorpusConfig, discover
 from mling.vocab.labels import Labeler
 from mling.vocab.sample import SamplingConfig, take_census
 from tests.helpers.multilingual import CAPTIONS

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from mling.evaluation.retrieval import TIE_TOLERANCE
+from mling.evaluation.recall import TIE_TOLERANCE
 
 TOP_KS = (1, 5)
 

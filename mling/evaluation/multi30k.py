@@ -22,8 +22,8 @@ from mling.evaluation.multi30k_data import (
     comparability_note,
     read_multi30k,
 )
-from mling.evaluation.retrieval_eval import evaluate_retrieval
 from mling.evaluation.retrieval_report import MULTI30K_REFERENCE, write_retrieval_report
+from mling.evaluation.score_models import evaluate_retrieval
 from mling.evaluation.shared_pool import add_pool_argument, shared_pool
 
 

@@ -33,7 +33,7 @@ from mling.evaluation.language_report import (
     script_groups,
     summary_section,
 )
-from mling.evaluation.retrieval import chance_mr
+from mling.evaluation.recall import chance_mr
 from mling.evaluation.shared_pool import SharedPool, images_named
 from mling.evaluation.spelling import spelling_overlap
 

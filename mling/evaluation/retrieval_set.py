@@ -18,8 +18,8 @@ from mling.evaluation.caption_sets import FORMATS, read_caption_file
 from mling.evaluation.embed import EmbedConfig, language_list
 from mling.evaluation.evaluator import Outcome, run_evaluator
 from mling.evaluation.image_files import check_images
-from mling.evaluation.retrieval_eval import evaluate_retrieval
 from mling.evaluation.retrieval_report import write_retrieval_report
+from mling.evaluation.score_models import evaluate_retrieval
 from mling.evaluation.shared_pool import add_pool_argument, shared_pool
 
 

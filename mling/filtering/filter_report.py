@@ -14,8 +14,8 @@ from typing import Any
 
 from mling.common.report import markdown_table, new_figure
 from mling.common.scripts import group_by_script, language_script, script_name
-from mling.filtering.filters import FILTERS, KEPT, REASON_NAMES, REASONS
 from mling.filtering.language_estimate import count_interval, estimate_counts
+from mling.filtering.reasons import FILTERS, KEPT, REASON_NAMES, REASONS
 
 MIN_LANGUAGE_ROWS = 20  # languages with fewer input rows are listed but left out of the spread
 BELOW = 0.85  # a language under this share of the overall retention is called out

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mling.filtering.filters import FILTERS, MALFORMED, ImageFilterConfig, TextFilterConfig
+from mling.filtering.reasons import FILTERS, MALFORMED, ImageFilterConfig, TextFilterConfig
 from mling.filtering.segment import ENGINE_SPACED_PATTERN, ENGINE_WORD_PATTERN
 
 # Above any count: "no vocabulary threshold".
@@ -120,7 +120,7 @@ def stages(image: ImageFilterConfig, text: TextFilterConfig, dialect: Dialect) -
         "too_few_words": f"word_count < {int(text.min_words)}",
         "too_many_words": f"word_count > {int(text.max_words)}",
     }
-    assert tuple(flags) == FILTERS, "flags must follow mling.filtering.filters.REASONS"
+    assert tuple(flags) == FILTERS, "flags must follow mling.filtering.reasons.REASONS"
     flag_columns = ", ".join(
         f"coalesce(malformed IS NULL AND ({expr}), false) AS {name}" for name, expr in flags.items()
     )

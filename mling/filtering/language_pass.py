@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from mling.common.language_id import UNDETERMINED
 from mling.common.processes import forked_map
 from mling.filtering.filter_output import DecisionCursor
-from mling.filtering.filters import FILTERS, KEPT
+from mling.filtering.reasons import FILTERS, KEPT
 
 Identify = Callable[[list[str]], tuple[list[str], list[float]]]
 ALL_KEYS = (1 << 64) - 1  # a threshold every key is under: the whole reason is labelled

@@ -24,8 +24,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mling.common.processes import forked_map
-from mling.filtering.filters import ImageFilterConfig, passes_size
 from mling.filtering.image_hash import EvalSet, phash_bytes, sha256_hex
+from mling.filtering.reasons import ImageFilterConfig, passes_size
 from mling.filtering.segment import ENGINE_NEEDS_DICTIONARY_PATTERN, icu_unigrams
 from mling.pairs.schema import PAIR_COLUMNS, STATUS_COLUMN, STATUS_OK
 

@@ -35,8 +35,8 @@ from mling.common.storage import local_path
 from mling.pairs.schema import PAIR_SCHEMA
 from mling.pairs.shards import record_batches, write_pair_shards
 from mling.synthetic.captions import LANGUAGES, PHRASINGS
-from mling.synthetic.corpus import LANGUAGE_WEIGHTS, RowPlan, SceneConfig, build_row, plan_corpus
 from mling.synthetic.noise import KINDS, NoiseRates
+from mling.synthetic.row_plan import LANGUAGE_WEIGHTS, RowPlan, SceneConfig, build_row, plan_corpus
 from mling.synthetic.synthetic_multi30k import write_multi30k
 from mling.synthetic.synthetic_report import write_synthetic_report
 

@@ -19,7 +19,7 @@ import random
 from pathlib import Path
 
 from mling.synthetic.captions import PHRASINGS, caption
-from mling.synthetic.corpus import SceneConfig, test_scene_rng
+from mling.synthetic.row_plan import SceneConfig, test_scene_rng
 from mling.synthetic.scenes import Scene, encode, render_scene, sample_scene
 
 SPLIT_TASK1 = "test_2016_flickr"

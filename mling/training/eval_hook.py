@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from mling.training.checkpoint import rng_state, set_rng_state
-from mling.training.export import export_model
+from mling.training.model_export import export_model
 from mling.training.recipe import RunConfig
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import yaml
 
-from mling.common.cli import deprecation_notice
 from mling.common.errors import InputError
+from mling.common.moved import current_module
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"  # mling/configs
 
@@ -214,23 +214,6 @@ def _coerce(name: str, value: object, kind: type) -> object:
         raise RecipeError(f"--{name.replace('_', '-')}: cannot read {value!r} as {kind}") from None
 
 
-# Entry-point modules that moved into the package: recipes and saved checkpoints name them
-# by their old homes, which still work for one release.
-MOVED_MODULES = {
-    "eval.multi30k": "mling.evaluation.multi30k",
-    "eval.retrieval_set": "mling.evaluation.retrieval_set",
-    "eval.zero_shot": "mling.evaluation.zero_shot",
-}
-
-
-def _current_module(name: str) -> str:
-    """An eval_module value -> where that module lives now (one line when it moved)."""
-    if name in MOVED_MODULES:
-        deprecation_notice("train.py", f"eval_module {name}", MOVED_MODULES[name])
-        return MOVED_MODULES[name]
-    return name
-
-
 def _finite(value: float) -> bool:
     return math.isfinite(value)
 
@@ -358,7 +341,9 @@ def load_recipe(
         for name, value in coerced.items():
             _validate(name, value)
         if "eval_module" in coerced:
-            coerced["eval_module"] = _current_module(coerced["eval_module"])
+            coerced["eval_module"] = current_module(
+                coerced["eval_module"], "train.py", "eval_module "
+            )
         unknown = set(coerced.get("freeze", ())) - set(FREEZABLE)
         if unknown:
             raise RecipeError(

@@ -32,8 +32,7 @@ from mling.pairs.schema import add_column_arguments, column_map
 from mling.pairs.shards import expand_inputs, layout_columns
 from mling.vocab.alphabet import AlphabetConfig, select_alphabet
 from mling.vocab.balance import sampling_rates
-from mling.vocab.corpus import CorpusConfig, discover
-from mling.vocab.export import load_tokenizer, save_vocabulary
+from mling.vocab.corpus_reader import CorpusConfig, discover
 from mling.vocab.forked import ForkedStream
 from mling.vocab.labels import Labeler
 from mling.vocab.normalization import NormalizationConfig, Pipeline
@@ -44,6 +43,7 @@ from mling.vocab.sample import (
     normalized_counts,
     take_census,
 )
+from mling.vocab.tokenizer_dir import load_tokenizer, save_vocabulary
 from mling.vocab.vocab_report import (
     build_report,
     evaluate,

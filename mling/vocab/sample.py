@@ -33,7 +33,7 @@ import numpy as np
 import xxhash
 
 from mling.vocab.balance import sample_copies
-from mling.vocab.corpus import CorpusConfig, Source, iter_corpus
+from mling.vocab.corpus_reader import CorpusConfig, Source, iter_corpus
 from mling.vocab.forked import ForkedStream
 from mling.vocab.labels import Labeler
 from mling.vocab.normalization import Pipeline

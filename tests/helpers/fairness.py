@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mling.filtering.filters import TextFilterConfig
+from mling.filtering.reasons import TextFilterConfig
 from mling.filtering.segment import space_unigrams, unigrams
 
 CAPTIONS: dict[str, list[str]] = {

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mling.filtering.filter import main
+from mling.filtering.pipeline import main
 
 # Good captions, one per script: each kept when nothing else is wrong with its row.
 GOOD = {

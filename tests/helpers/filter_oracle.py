@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mling.filtering.filters import (
+from mling.filtering.reasons import (
     REASON_NAMES,
     ImageFilterConfig,
     TextFilterConfig,

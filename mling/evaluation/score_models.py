@@ -13,7 +13,7 @@ import torch
 from mling.common.errors import InputError
 from mling.evaluation.caption_sets import CaptionSet
 from mling.evaluation.embed import EmbedConfig, Embedder
-from mling.evaluation.retrieval import KS, retrieval_metrics
+from mling.evaluation.recall import KS, retrieval_metrics
 from mling.evaluation.shared_pool import SharedPool, pool_captions
 
 Results = dict[str, dict[str, dict]]  # {model: {language: retrieval_metrics(...)}}

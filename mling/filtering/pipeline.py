@@ -10,7 +10,7 @@ or `--column SRC=DEST` for other names) and writes into `--output`:
   rejected/part-*.parquet every dropped pair with its `reason` (with --write-rejected)
   report.{json,md,png}    rows in, dropped per reason, kept and retention per language
 The whole directory appears at once, when complete; a re-run replaces it with the same pairs.
-Reasons, and their order, are listed in `mling/filtering/filters.py`. Language ID runs after the
+Reasons, and their order, are listed in `mling/filtering/reasons.py`. Language ID runs after the
 decisions and only labels rows: nothing is kept or dropped by language. Every kept row is
 labelled; the dropped rows' languages are estimated from a seeded sample of each reason's rows
 (`--language-sample N`, `all` for exact figures), and the report says which figures are estimated.
@@ -39,10 +39,10 @@ from mling.common.storage import local_path
 from mling.filtering.filter_output import labelled_batches, split_kept
 from mling.filtering.filter_report import build, collect
 from mling.filtering.filter_sql import stages
-from mling.filtering.filters import FILTERS, ImageFilterConfig, TextFilterConfig
 from mling.filtering.image_hash import load_eval_set
 from mling.filtering.language_pass import LanguageSample, label_rows
 from mling.filtering.prepass import RowContext, write_features
+from mling.filtering.reasons import FILTERS, ImageFilterConfig, TextFilterConfig
 from mling.pairs.schema import COLUMN_PRESETS, add_column_arguments
 from mling.pairs.shards import (
     expand_inputs,
