@@ -17,16 +17,17 @@ import functools
 import os
 import signal
 import sys
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from accelerate import Accelerator
 from transformers import AutoTokenizer
 
-from mling.common.cli import deprecation_notice, one_line_errors
+from mling.common.cli import one_line_errors
 from mling.common.errors import InputError
 from mling.common.hub import resolve_source
 from mling.common.storage import local_path
-from mling.pairs.schema import add_column_arguments
 from mling.training.checkpoint import (
     checkpoint_architecture,
     load_checkpoint,
@@ -64,55 +65,48 @@ from mling.training.model_card import DEFAULT_LICENSE, model_card
 from mling.training.model_export import export_model, push_to_hub
 from mling.training.optim import build_optimizer
 from mling.training.pretrained import build_initial_model, freeze, resolve_init
-from mling.training.recipe import FREEZABLE, Recipe, load_recipe, parse_overrides
+from mling.training.recipe import Recipe, load_recipe
+from mling.training.recipe_cli import RecipeParser, add_recipe_arguments, recipe_overrides
 from mling.training.run_dir import check_run_dir, lock_run_dir, start_over, unlock_run_dir
 from mling.training.schedule import lr_at
 from mling.training.trackers import TRACKERS, log_with, start_tracker
 from mling.training.train_log import TrainLog
 
 
-def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
-    parser = argparse.ArgumentParser(
-        description="Train ALIGN.",
-        epilog="Any recipe field is also a flag: --image-size 64.",
-        allow_abbrev=False,  # an unknown flag is a recipe field, never an abbreviation
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The run's own options, then every recipe field, grouped by section (recipe_cli.py)."""
+    parser = RecipeParser(
+        prog="train.py",
+        usage="train.py --config PRESET --train-data PAIRS [PAIRS ...] --tokenizer VOCAB "
+        "--output-dir DIR [options]",
+        description=__doc__.split("\n\n")[0],
+        epilog="A preset sets its own values; an option given here overrides the preset's.",
+        allow_abbrev=False,  # a prefix of a field is a typo, not that field
     )
-    parser.add_argument("--config", required=True, help="preset name (tiny, b3-mini, ...) or YAML")
-    parser.add_argument("--train-data", required=True, nargs="+", help="pair shards, dirs, globs")
-    parser.add_argument("--tokenizer", required=True, help="vocabulary dir (AutoTokenizer)")
-    parser.add_argument("--output-dir", required=True, help="local run folder")
-    parser.add_argument("--max-steps", type=int, help="optimizer steps (overrides the preset)")
-    parser.add_argument("--resume", help="'latest' or a checkpoint directory")
-    parser.add_argument(
+    run = parser.add_argument_group("the run")
+    run.add_argument("--config", required=True, help="preset name (tiny, b3-mini, ...) or YAML")
+    run.add_argument("--train-data", required=True, nargs="+", help="pair shards, dirs, globs")
+    run.add_argument("--tokenizer", required=True, help="vocabulary dir (AutoTokenizer) or hub id")
+    run.add_argument("--output-dir", required=True, help="local run folder")
+    run.add_argument("--resume", help="'latest' or a checkpoint directory")
+    run.add_argument(
         "--overwrite",
         action="store_true",
         help="start over in an --output-dir that holds an earlier run (its checkpoints, metrics "
         "and model are deleted; nothing else)",
     )
-    add_column_arguments(parser)
-    start = parser.add_argument_group(
-        "start from trained weights: a model folder (any AlignModel export) or a hub id"
-    )
-    start.add_argument("--init", help="both towers and the temperature")
-    start.add_argument("--init-image", help="the image tower (its config wins over the preset)")
-    start.add_argument("--init-text", help="the text tower and its projection")
-    start.add_argument(
-        "--freeze",
-        action="append",
-        choices=FREEZABLE,
-        help="keep a tower fixed (LiT: --init-image SRC --freeze image); repeatable",
-    )
-    parser.add_argument("--push-to-hub", metavar="REPO", help="upload the final model (hub id)")
-    parser.add_argument(
+    run.add_argument("--push-to-hub", metavar="REPO", help="upload the final model (hub id)")
+    run.add_argument(
         "--license", default=DEFAULT_LICENSE, help="the model card's license field (the data's)"
     )
-    parser.add_argument(
+    run.add_argument(
         "--report-to",
         choices=TRACKERS,
         default="tensorboard",
         help="the tracker (metrics.jsonl is always written); wandb follows WANDB_MODE etc.",
     )
-    return parser.parse_known_args(argv)
+    add_recipe_arguments(parser)
+    return parser.parse_args(argv)
 
 
 def cpu_processes() -> bool:
@@ -166,135 +160,151 @@ def train_step(
     return loss
 
 
-@one_line_errors("train.py")
-def main(argv: list[str] | None = None) -> int:
-    # config: the preset, then the flags
-    args, extra = parse_args(argv)
-    overrides = parse_overrides(extra)
-    if "columns" in overrides:
-        deprecation_notice("train.py", "--columns A=B,C=D", "--column A=B --column C=D")
-    if args.max_steps is not None:
-        overrides["max_steps"] = args.max_steps
-    if args.column_preset:
-        overrides["column_preset"] = args.column_preset
-    if args.column:
-        overrides["columns"] = args.column
-    for name in ("init", "init_image", "init_text"):
-        if getattr(args, name):
-            overrides[name] = getattr(args, name)
-    if args.freeze:
-        overrides["freeze"] = args.freeze
-    recipe = load_recipe(args.config, overrides)
-    run, model_cfg, data_cfg = recipe.run, recipe.model, recipe.data
+@dataclass
+class Run:
+    """What every stage of a run needs: its options, its recipe, its processes, its folder,
+    and the lines to say once training starts."""
+
+    args: argparse.Namespace
+    recipe: Recipe
+    accelerator: Accelerator
+    output_dir: Path
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def main_process(self) -> bool:
+        return self.accelerator.is_main_process
+
+
+def open_run(args: argparse.Namespace, recipe: Recipe) -> Run:
+    """Claim the run folder (one run per folder; refused before any work) and start the
+    processes."""
     output_dir = local_path(args.output_dir, "--output-dir")  # checkpoints need renames
-    checkpoints = output_dir / "checkpoints"
     check_run_dir(output_dir, resume=bool(args.resume), overwrite=args.overwrite)
     accelerator = Accelerator(
-        mixed_precision=run.precision,
-        cpu=run.cpu or cpu_processes(),
+        mixed_precision=recipe.run.precision,
+        cpu=recipe.run.cpu or cpu_processes(),
         log_with=log_with(args.report_to),
         project_dir=output_dir,
     )
-    main_process, world = accelerator.is_main_process, accelerator.num_processes
-    if main_process:  # one run per folder
+    if accelerator.is_main_process:
         lock_run_dir(output_dir)
         if args.overwrite and not args.resume:
             start_over(output_dir)
     accelerator.wait_for_everyone()
+    return Run(args, recipe, accelerator, output_dir)
 
-    # data
-    tokenizer_source = resolve_source(args.tokenizer, "--tokenizer")
+
+def load_tokenizer(name: str) -> tuple[object, Path]:
+    """--tokenizer (a folder or a hub id) -> (the tokenizer, its local folder)."""
+    source = resolve_source(name, "--tokenizer")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_source.path)
+        return AutoTokenizer.from_pretrained(source.path), source.path
     except (OSError, ValueError, TypeError) as error:
         raise InputError(
-            f"--tokenizer {args.tokenizer} is not a tokenizer folder ({str(error).splitlines()[0]}); "
+            f"--tokenizer {name} is not a tokenizer folder ({str(error).splitlines()[0]}); "
             "pass what tokenizer_training/build_vocab.py wrote"
         ) from None
-    mapping, layout = train_columns(
-        args.train_data, data_cfg.column_preset or None, data_cfg.columns
-    )
+
+
+def build_stream(run: Run, tokenizer_dir: Path) -> PairStream:
+    """This process's share of the shuffled pairs, as the recipe's batches."""
+    data, world = run.recipe.data, run.accelerator.num_processes
+    mapping, layout = train_columns(run.args.train_data, data.column_preset or None, data.columns)
+    if layout and not data.column_preset:
+        run.notes.append(f"input layout {layout}, recognized from its columns")
     sources = index_sources(
-        args.train_data, mapping, recipe.loss.positives, data_cfg.anchor_language
+        run.args.train_data, mapping, run.recipe.loss.positives, data.anchor_language
     )
-    batch_size = per_process_batch(data_cfg.batch_size, world)
-    if data_cfg.micro_batch and batch_size % data_cfg.micro_batch:
+    batch_size = per_process_batch(data.batch_size, world)
+    if data.micro_batch and batch_size % data.micro_batch:
         raise InputError(
-            f"--micro-batch {data_cfg.micro_batch} does not divide each process's "
-            f"{batch_size} pairs (--batch-size {data_cfg.batch_size} over {world} process(es)); "
+            f"--micro-batch {data.micro_batch} does not divide each process's "
+            f"{batch_size} pairs (--batch-size {data.batch_size} over {world} process(es)); "
             "pick a divisor"
         )
-    resume = resolve(args.resume, output_dir) if args.resume else None
-    stream = PairStream(
+    return PairStream(
         sources,
-        str(tokenizer_source.path),
+        str(tokenizer_dir),
         batch_size=batch_size,
-        image_size=model_cfg.image_size,
-        max_length=model_cfg.max_length,
+        image_size=run.recipe.model.image_size,
+        max_length=run.recipe.model.max_length,
         mapping=mapping,
-        seed=run.seed,
-        rank=accelerator.process_index,
+        seed=run.recipe.run.seed,
+        rank=run.accelerator.process_index,
         world_size=world,
-        num_workers=data_cfg.num_workers,
-        block_rows=data_cfg.block_rows,
-        shuffle_rows=data_cfg.shuffle_rows,
-        group_rows=data_cfg.group_rows,
-        pad_to_max_length=data_cfg.pad_to_max_length,
-        captions_per_image=data_cfg.captions_per_image,
-        cache_mb=data_cfg.cache_mb,
-        flip=data_cfg.flip,
-        crop=data_cfg.crop,
-        anchor_language=data_cfg.anchor_language,
-        id_column=recipe.loss.positives,
+        num_workers=data.num_workers,
+        block_rows=data.block_rows,
+        shuffle_rows=data.shuffle_rows,
+        group_rows=data.group_rows,
+        pad_to_max_length=data.pad_to_max_length,
+        captions_per_image=data.captions_per_image,
+        cache_mb=data.cache_mb,
+        flip=data.flip,
+        crop=data.crop,
+        anchor_language=data.anchor_language,
+        id_column=run.recipe.loss.positives,
     )
 
-    # model and optimizer: random, or towers from trained models (the checkpoint's on resume)
-    init, initialized = recipe.init, []
+
+def build_training_model(run: Run, vocab_size: int, resume: Path | None):
+    """The towers (random, from trained models, or the checkpoint's architecture on resume),
+    frozen as asked, wrapped for the loop, with the optimizer; both prepared by accelerate.
+    Returns (align, model, optimizer)."""
+    recipe, init = run.recipe, run.recipe.init
+    seed = recipe.run.seed
     if resume:
         if init.init or init.init_image or init.init_text:
-            initialized.append("--resume: the checkpoint's weights win; --init* ignored")
-        align = checkpoint_architecture(resume, seed=run.seed)
+            run.notes.append("--resume: the checkpoint's weights win; --init* ignored")
+        align = checkpoint_architecture(resume, seed=seed)
     elif init.init or init.init_image or init.init_text:
-        init_sources = resolve_init(init)
-        align, initialized = build_initial_model(model_cfg, len(tokenizer), init_sources, run.seed)
+        align, initialized = build_initial_model(recipe.model, vocab_size, resolve_init(init), seed)
+        run.notes.extend(initialized)
     else:
-        align = build_model(model_cfg, len(tokenizer), seed=run.seed)
+        align = build_model(recipe.model, vocab_size, seed=seed)
     for tower, source in (("image", init.init_image), ("text", init.init_text)):
         if tower in init.freeze and not (source or init.init or resume):
-            initialized.append(f"--freeze {tower} keeps a random {tower} tower fixed (no --init)")
+            run.notes.append(f"--freeze {tower} keeps a random {tower} tower fixed (no --init)")
     freeze(align, init.freeze)
-    if run.grad_checkpointing:
+    if recipe.run.grad_checkpointing:
         enable_gradient_checkpointing(align)
     model = DualEncoder(
-        align, frozen=tuple(init.freeze), text_bucket_rows=data_cfg.text_bucket_rows
+        align, frozen=tuple(init.freeze), text_bucket_rows=recipe.data.text_bucket_rows
     )
     optimizer = build_optimizer(model, recipe.optim)
-    model, optimizer = accelerator.prepare(model, optimizer)
+    model, optimizer = run.accelerator.prepare(model, optimizer)
     model.train()  # for the loop; a frozen tower in eval mode, as the image cache embeds too
+    return align, model, optimizer
 
-    # resume: weights, optimizer, data position; random state last, nothing may draw after it
-    saved = load_checkpoint(accelerator, resume, align, optimizer) if resume else {"step": 0}
 
-    # a frozen image tower with fixed pixels: each distinct image embedded once, before step 1
-    # (by the checkpoint's tower on resume; drawing no random numbers)
-    image_table = None
-    why_not = cache_wanted(init.freeze, data_cfg.crop, data_cfg.flip)
-    if data_cfg.image_cache and why_not is None:
-        key = cache_key(align.vision_model, model_cfg.image_size, run.precision)
-        cache = build_image_cache(
-            accelerator,
-            accelerator.unwrap_model(model),  # DDP would sync buffers on every call
-            stream.image_payloads(),
-            output_dir / CACHE_DIR / CACHE_FILE,
-            key,
-            model_cfg.image_size,
-        )
-        stream.image_index = cache.index()
-        image_table = cache.embeds.to(accelerator.device)
-    elif data_cfg.image_cache and "image" in init.freeze and main_process:
-        print(f"train.py: image-embedding cache off: {why_not}", file=sys.stderr)
+def embed_images_once(run: Run, align, model, stream: PairStream) -> torch.Tensor | None:
+    """A frozen image tower with fixed pixels: each distinct image embedded once, before step 1
+    (by the checkpoint's tower on resume; drawing no random numbers). Returns the (images, D)
+    table the loop indexes, or None when the tower runs every step."""
+    recipe = run.recipe
+    why_not = cache_wanted(recipe.init.freeze, recipe.data.crop, recipe.data.flip)
+    if not recipe.data.image_cache:
+        return None
+    if why_not is not None:
+        if "image" in recipe.init.freeze and run.main_process:
+            print(f"train.py: image-embedding cache off: {why_not}", file=sys.stderr)
+        return None
+    key = cache_key(align.vision_model, recipe.model.image_size, recipe.run.precision)
+    cache = build_image_cache(
+        run.accelerator,
+        run.accelerator.unwrap_model(model),  # DDP would sync buffers on every call
+        stream.image_payloads(),
+        run.output_dir / CACHE_DIR / CACHE_FILE,
+        key,
+        recipe.model.image_size,
+    )
+    stream.image_index = cache.index()
+    return cache.embeds.to(run.accelerator.device)
 
-    step = saved["step"]
+
+def restore_position(run: Run, stream: PairStream, saved: dict):
+    """Where the data and the random numbers stand: the checkpoint's, or the start. The random
+    state is set last: nothing may draw after it. Returns (step, consumed, loader)."""
     consumed = StreamState(stream.readers)
     if "stream" in saved:
         consumed = StreamState.from_dict(saved["stream"])
@@ -306,41 +316,53 @@ def main(argv: list[str] | None = None) -> int:
     loader = build_loader(stream)
     if "rng" in saved:
         set_rng_state(saved["rng"])
-    else:
-        torch.manual_seed(run.seed * 1000 + accelerator.process_index + 1)  # dropout per process
+    else:  # dropout differs per process
+        torch.manual_seed(run.recipe.run.seed * 1000 + run.accelerator.process_index + 1)
+    return saved["step"], consumed, loader
 
-    # logging
-    if main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        start_tracker(accelerator, args.report_to, output_dir, recipe.to_dict())
-        for line in initialized:
-            print(f"train.py: {line}", file=sys.stderr)
-        if layout and not data_cfg.column_preset:
-            print(f"train.py: input layout {layout}, recognized from its columns", file=sys.stderr)
-        print(
-            f"train.py: {count_parameters(align) / 1e6:.1f}M parameters "
-            f"({count_parameters(align, trainable=True) / 1e6:.1f}M trained), {stream.total_rows} pairs, "
-            f"{world} process(es) x {batch_size} pairs, embedding {align.config.projection_dim}",
-            file=sys.stderr,
-        )
-    log = TrainLog(accelerator, output_dir / "metrics.jsonl", step, run.max_steps, batch_size)
+
+def announce(run: Run, align, stream: PairStream) -> None:
+    """The tracker, and what this run is, on stderr (main process only)."""
+    if not run.main_process:
+        return
+    run.output_dir.mkdir(parents=True, exist_ok=True)
+    start_tracker(run.accelerator, run.args.report_to, run.output_dir, run.recipe.to_dict())
+    for line in run.notes:
+        print(f"train.py: {line}", file=sys.stderr)
+    print(
+        f"train.py: {count_parameters(align) / 1e6:.1f}M parameters "
+        f"({count_parameters(align, trainable=True) / 1e6:.1f}M trained), {stream.total_rows} "
+        f"pairs, {run.accelerator.num_processes} process(es) x {stream.batch_size} pairs, "
+        f"embedding {align.config.projection_dim}",
+        file=sys.stderr,
+    )
+
+
+def train_loop(run: Run, model, optimizer, align, tokenizer, loader, consumed, step, image_table):
+    """Steps until max_steps or a signal, logging, checkpointing and evaluating on schedule.
+    Returns (the last step, the signal that stopped it or 0)."""
+    recipe, accelerator = run.recipe, run.accelerator
+    settings, world = recipe.run, accelerator.num_processes
+    checkpoints = run.output_dir / "checkpoints"
+    batch_size = loader.dataset.batch_size  # this process's pairs per step
+    log = TrainLog(
+        accelerator, run.output_dir / "metrics.jsonl", step, settings.max_steps, batch_size
+    )
     stop = StopFlag()
-
-    # loop (in training mode since prepare, frozen towers in eval mode)
     data = iter(loader)
     try:
-        while step < run.max_steps:
+        while step < settings.max_steps:
             batch = next(data)
             consumed.consume(batch)
             if image_table is not None:
                 batch["image_embeds"] = image_table[batch.pop("image_rows").to(image_table.device)]
-            lr = lr_at(step, recipe.optim, run.max_steps)
+            lr = lr_at(step, recipe.optim, settings.max_steps)
             log.add(train_step(accelerator, model, optimizer, batch, lr, recipe))
             step += 1
 
             # log: the loop's only host syncs, where the processes also agree on stopping
             stopping = bool(stop.signal) and world == 1
-            if step % run.log_every == 0 or step == run.max_steps:
+            if step % settings.log_every == 0 or step == settings.max_steps:
                 counts = [bool(stop.signal)] + [consumed.skipped[r] for r in SKIP_REASONS]
                 totals = accelerator.reduce(
                     torch.tensor(counts, dtype=torch.long, device=accelerator.device), "sum"
@@ -349,17 +371,18 @@ def main(argv: list[str] | None = None) -> int:
                 log.point(step, lr, align.temperature, totals[1:].tolist())
 
             # checkpoint and evaluate
-            if (run.save_every and step % run.save_every == 0) or stopping or step == run.max_steps:
+            last = step == settings.max_steps
+            if (settings.save_every and step % settings.save_every == 0) or stopping or last:
                 process = {"stream": consumed.to_dict()}
                 save_checkpoint(
                     accelerator, checkpoints, step, align, optimizer, recipe, tokenizer, process
                 )
-                if main_process:
-                    prune(checkpoints, run.keep_checkpoints)
-            if run.eval_every and run.eval_module and step % run.eval_every == 0:
-                if main_process:
-                    out = output_dir / "evals" / f"step-{step:08d}"
-                    code = run_eval_hook(run, align, tokenizer, model_cfg.image_size, out)
+                if run.main_process:
+                    prune(checkpoints, settings.keep_checkpoints)
+            if settings.eval_every and settings.eval_module and step % settings.eval_every == 0:
+                if run.main_process:
+                    out = run.output_dir / "evals" / f"step-{step:08d}"
+                    code = run_eval_hook(settings, align, tokenizer, recipe.model.image_size, out)
                     accelerator.log({"eval_exit_code": code}, step=step)
                     model.train()  # the hook restored align's mode: frozen towers back to eval
                 accelerator.wait_for_everyone()
@@ -369,27 +392,62 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop.restore()
         log.close()
+    return step, stop.signal
 
-    # save
-    if step >= run.max_steps and main_process:
-        card = model_card(recipe, stream.total_rows, output_dir, args.license)
-        export_model(align, tokenizer, model_cfg.image_size, output_dir / "model", card, True)
+
+def finish(run: Run, align, tokenizer, total_rows: int, step: int, stopped_by: int) -> int:
+    """Export the model (and upload it) when the run is complete; release the folder. Returns
+    the exit code: 0, or 128 + the signal that stopped the run early."""
+    args, max_steps = run.args, run.recipe.run.max_steps
+    model_dir = run.output_dir / "model"
+    if step >= max_steps and run.main_process:
+        card = model_card(run.recipe, total_rows, run.output_dir, args.license)
+        export_model(align, tokenizer, run.recipe.model.image_size, model_dir, card, True)
         if args.push_to_hub:
-            print(f"train.py: uploaded to {push_to_hub(output_dir / 'model', args.push_to_hub)}")
-    accelerator.wait_for_everyone()
-    accelerator.end_training()
-    if step < run.max_steps:
-        if main_process:
-            unlock_run_dir(output_dir)
+            print(f"train.py: uploaded to {push_to_hub(model_dir, args.push_to_hub)}")
+    run.accelerator.wait_for_everyone()
+    run.accelerator.end_training()
+    if run.main_process:
+        unlock_run_dir(run.output_dir)
+    if step < max_steps:
         print(
             f"train.py: stopped by signal at step {step}; go on with --resume latest",
             file=sys.stderr,
         )
-        return 128 + stop.signal
-    if main_process:
-        unlock_run_dir(output_dir)
-        print(f"train.py: done, {step} steps; model in {output_dir / 'model'}", file=sys.stderr)
+        return 128 + stopped_by
+    if run.main_process:
+        print(f"train.py: done, {step} steps; model in {model_dir}", file=sys.stderr)
     return 0
+
+
+@one_line_errors("train.py")
+def main(argv: list[str] | None = None) -> int:
+    # recipe: the preset, then the options given
+    args = parse_args(argv)
+    recipe = load_recipe(args.config, recipe_overrides(args))
+
+    # run folder and processes
+    run = open_run(args, recipe)
+
+    # data
+    tokenizer, tokenizer_dir = load_tokenizer(args.tokenizer)
+    stream = build_stream(run, tokenizer_dir)
+
+    # model and optimizer; on resume the checkpoint's weights, optimizer and data position
+    resume = resolve(args.resume, run.output_dir) if args.resume else None
+    align, model, optimizer = build_training_model(run, len(tokenizer), resume)
+    saved = load_checkpoint(run.accelerator, resume, align, optimizer) if resume else {"step": 0}
+    image_table = embed_images_once(run, align, model, stream)
+    step, consumed, loader = restore_position(run, stream, saved)
+    announce(run, align, stream)
+
+    # loop
+    step, stopped_by = train_loop(
+        run, model, optimizer, align, tokenizer, loader, consumed, step, image_table
+    )
+
+    # export
+    return finish(run, align, tokenizer, stream.total_rows, step, stopped_by)
 
 
 if __name__ == "__main__":

@@ -137,7 +137,7 @@ def test_a_cut_cache_file_is_rebuilt_and_bad_recipes_are_one_line(
     assert mling.train.main(argv) == 0
     assert "(rebuilt: the file was unreadable, 477 embedded now" in capsys.readouterr().err
     for flags, message in [
-        (("--crop", "middle"), "--crop middle: must be one of random, center"),
+        (("--crop", "middle"), "--crop middle: choose from random, center"),
         (("--text-text-weight", "-1", "--positives", "image_id"), "--text-text-weight -1.0"),
         (("--text-text-weight", "1"), "--text-text-weight 1.0 needs --positives"),
     ]:

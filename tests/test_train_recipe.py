@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import torch
 from transformers.models.align.modeling_align import round_filters
 
+from mling.train import parse_args
 from mling.training.model import (
     DualEncoder,
     align_config,
@@ -15,8 +21,10 @@ from mling.training.model import (
     enable_gradient_checkpointing,
     image_embed_dim,
 )
-from mling.training.recipe import CONFIG_DIR, RecipeError, load_recipe, parse_overrides
+from mling.training.recipe import CONFIG_DIR, FIELDS, RecipeError, flag_of, load_recipe
+from mling.training.recipe_cli import recipe_overrides
 
+ROOT = Path(__file__).resolve().parent.parent
 PAPER = {  # preset: (EfficientNet width, depth, embedding dim, BERT layers, hidden)
     "b3-mini": (1.2, 1.4, 384, 4, 256),
     "b5-base": (1.6, 2.2, 512, 12, 768),
@@ -63,15 +71,35 @@ def test_paper_presets(name):
     assert model.temperature_init == 1.0
 
 
+RUN = ["--config", "tiny", "--train-data", "x", "--tokenizer", "t", "--output-dir", "o"]
+
+
+def overrides(*flags: str) -> dict:
+    """What train.py's parser hands load_recipe for these flags."""
+    return recipe_overrides(parse_args([*RUN, *flags]))
+
+
 def test_overrides_are_flat_and_typed():
-    overrides = parse_overrides(
-        ["--image-size", "48", "--lr=3e-4", "--block-repeats", "1,1,1,1,1,1,1"]
-    )
-    overrides.update(parse_overrides(["--grad-checkpointing", "true", "--max-steps", "2e3"]))
-    recipe = load_recipe("tiny", overrides)
+    given = overrides("--image-size", "48", "--lr=3e-4", "--block-repeats", "1,1,1,1,1,1,1")
+    given.update(overrides("--grad-checkpointing", "true", "--max-steps", "2e3"))
+    recipe = load_recipe("tiny", given)
     assert recipe.model.image_size == 48 and recipe.optim.lr == 3e-4
     assert recipe.model.block_repeats == [1] * 7
     assert recipe.run.grad_checkpointing is True and recipe.run.max_steps == 2000
+    assert overrides() == {}  # an option left out is no override: the preset's value stands
+
+
+def test_booleans_and_lists_as_users_type_them():
+    recipe = load_recipe("tiny", overrides("--flip", "false", "--pad-to-max-length"))
+    assert recipe.data.flip is False and recipe.data.pad_to_max_length is True
+    for flags in (["--freeze", "image", "--freeze", "text"], ["--freeze", "image,text"]):
+        assert load_recipe("tiny", overrides(*flags)).init.freeze == ["image", "text"]
+    with pytest.raises(RecipeError, match="--freeze bogus: choose from image, text, image-bn"):
+        load_recipe("tiny", overrides("--freeze", "image,bogus"))
+    with pytest.raises(RecipeError, match="--crop middle: choose from random, center"):
+        load_recipe("tiny", overrides("--crop", "middle"))
+    with pytest.raises(RecipeError, match="--flip: cannot read 'sideways' as true or false"):
+        load_recipe("tiny", overrides("--flip", "sideways"))
 
 
 def test_unknown_or_bad_options_say_what_to_do():
@@ -82,7 +110,52 @@ def test_unknown_or_bad_options_say_what_to_do():
     with pytest.raises(RecipeError, match="one of: b3-mini, b5-base"):
         load_recipe("b9-huge")
     with pytest.raises(RecipeError, match="options look like"):
-        parse_overrides(["64"])
+        parse_args([*RUN, "64"])
+    with pytest.raises(RecipeError, match=r"unknown option --lrr; did you mean --lr\?"):
+        parse_args([*RUN, "--lrr", "1e-3"])
+    with pytest.raises(RecipeError, match="did you mean --micro-batch"):
+        parse_args([*RUN, "--micro-batches=4"])
+
+
+def test_a_mistyped_option_is_one_line_and_exit_2(capsys):
+    import mling.train
+
+    assert mling.train.main([*RUN, "--image-sise", "64"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("train.py: unknown option --image-sise; did you mean --image-size")
+    assert err.count("\n") == 1
+
+
+def test_help_shows_every_recipe_field_with_its_help_and_default():
+    """`python mling/train.py --help`, as a user runs it, parsed: each recipe field is an
+    option, in its section's group, with a non-empty help and its default."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "mling" / "train.py"), "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "100"},
+        check=True,
+    )
+    entries: dict[str, str] = {}  # option -> its help text
+    section, sections = None, {}
+    for line in done.stdout.splitlines():
+        heading = re.match(r"^(\w+) \(preset section", line)
+        if heading:
+            section = heading.group(1)
+        option = re.match(r"^  (--[\w-]+)(?: \S+)?(?:\s{2,}(.*))?$", line)
+        if option:
+            current = option.group(1)
+            entries[current] = option.group(2) or ""
+            sections[current] = section
+        elif line.startswith("    ") and entries:
+            entries[current] += " " + line.strip()
+    for name, (section_name, item, _) in FIELDS.items():
+        flag = flag_of(name)
+        assert flag in entries, f"{flag} missing from --help"
+        assert sections[flag] == section_name, flag
+        assert item.metadata["help"].split()[0] in entries[flag], flag
+        assert "(default: " in entries[flag], flag
+    assert len(FIELDS) >= 54
 
 
 @pytest.fixture(scope="module")
@@ -150,13 +223,8 @@ def test_gradient_checkpointing_recomputes_and_gives_the_same_gradients():
 def test_column_flags_are_spelled_as_on_every_entry_point(tmp_path, capsys):
     """train.py takes --column-preset and a repeated --column SRC=DEST, like filter.py; the old
     --columns A=B,C=D still works for one release and says so."""
-    from mling.train import parse_args
-
-    args, extra = parse_args(
-        ["--config", "tiny", "--train-data", "x", "--tokenizer", "t", "--output-dir", "o"]
-        + ["--column-preset", "laion", "--column", "alt=caption", "--column", "w=width"]
-    )
-    assert (args.column_preset, args.column, extra) == ("laion", ["alt=caption", "w=width"], [])
+    given = overrides("--column-preset", "laion", "--column", "alt=caption", "--column", "w=width")
+    assert given == {"column_preset": "laion", "columns": ["alt=caption", "w=width"]}
 
 
 def test_old_columns_flag_still_works_and_says_so(tmp_path, tiny_tokenizer_dir, capsys):
@@ -166,5 +234,5 @@ def test_old_columns_flag_still_works_and_says_so(tmp_path, tiny_tokenizer_dir, 
     argv += ["--tokenizer", str(tiny_tokenizer_dir), "--output-dir", str(tmp_path / "run")]
     assert mling.train.main([*argv, "--columns", "TEXT=caption,W=width"]) == 2
     err = capsys.readouterr().err
-    assert "--columns A=B,C=D is deprecated; use --column A=B --column C=D" in err
+    assert "train.py: --columns is deprecated; use --column" in err
     assert err.strip().splitlines()[-1] == f"train.py: input not found: {tmp_path / 'absent'}"

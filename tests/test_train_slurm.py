@@ -14,6 +14,7 @@ import pytest
 from accelerate.commands.launch import launch_command_parser
 
 from mling.train import parse_args
+from mling.training.recipe_cli import recipe_overrides
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "examples" / "slurm" / "train.sbatch"
@@ -108,9 +109,12 @@ def test_one_launch_per_node_with_its_own_rank(tmp_path, nodes):
         assert args.multi_gpu
         assert args.module and args.training_script == "mling.train"
         assert args.training_script_args == TRAIN_ARGS
-        train_args, extra = parse_args(args.training_script_args)
+        train_args = parse_args(args.training_script_args)
         assert train_args.train_data == ["pairs dir/"] and train_args.config == "b7-base"
-        assert extra == ["--batch-size", "16384", "--eval-args", "--multi30k m30k --images imgs"]
+        assert recipe_overrides(train_args) == {
+            "batch_size": "16384",
+            "eval_args": "--multi30k m30k --images imgs",
+        }
 
 
 def test_gpus_per_node_and_port_can_be_set(tmp_path):

@@ -1,8 +1,10 @@
 """The training recipe: one dataclass per concern, loaded from a preset file, overridden by flags.
 
 A preset (`mling/configs/NAME.yaml`) has up to six sections, `model`, `data`, `loss`, `optim`,
-`run` and `init` (trained weights to start from), each holding fields of the dataclass of that name. Every field name is unique across
-sections, so the command line overrides any of them flat: `--image-size 64 --lr 1e-3`.
+`run` and `init` (trained weights to start from), each holding fields of the dataclass of that
+name. Every field name is unique across sections, so the command line overrides any of them
+flat: `--image-size 64 --lr 1e-3`. Each field is defined once, with its help (`setting`): the
+parser and `train.py --help` are made from these dataclasses (recipe_cli.py).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import yaml
 
 from mling.common.errors import InputError
 from mling.common.moved import current_module
+from mling.pairs.schema import COLUMN_PRESETS
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"  # mling/configs
 
@@ -26,131 +29,220 @@ class RecipeError(InputError):
     """A bad preset or override, named in one line that says what to do."""
 
 
-@dataclass
-class ModelConfig:
-    # Image tower: EfficientNet scaled from B0 by these coefficients (B3 = 1.2/1.4, L2 = 4.3/5.3).
-    width_coefficient: float = 2.0  # channel multiplier; the image embedding is 320 x this
-    depth_coefficient: float = 3.1  # block-repeat multiplier
-    block_repeats: list[int] = field(
-        default_factory=lambda: [1, 2, 2, 3, 3, 4, 1]
-    )  # per stage, x depth
-    image_size: int = 289  # px, square crop the towers see (training and evaluation)
-    drop_connect_rate: float = 0.2  # dropout on residual branches, growing linearly with depth
-    # torch semantics: weight of each new batch in the running statistics (TF's 0.99 is 0.01)
-    bn_momentum: float = 0.01
-    # Text tower: BERT over a fixed number of tokens.
-    text_layers: int = 12  # transformer blocks
-    text_hidden: int = 768  # hidden width, channels
-    text_heads: int = 12  # attention heads
-    text_intermediate: int = 3072  # feed-forward width, channels
-    text_dropout: float = 0.1  # hidden and attention dropout
-    max_length: int = 64  # tokens per caption at most (longer ones are truncated)
-    temperature_init: float = 1.0  # softmax temperature at step 0 (paper: learnable, from 1.0)
-
-
-@dataclass
-class DataConfig:
-    batch_size: int = 16384  # pairs per optimizer step, all processes together (the negatives)
-    # rows per forward pass in each process (gradient caching, grad_cache.py); 0: the process's
-    # whole share of batch_size at once. Same gradients, activation memory of one micro-batch.
-    micro_batch: int = 0
-    num_workers: int = 4  # loader processes per training process; 0 decodes in the trainer
-    block_rows: int = 1024  # rows per shuffled read unit; shards larger than this are split
-    shuffle_rows: int = 8192  # rows mixed together (several random blocks) before batching
-    # rows of one image (the `positives` column) kept together in chunks of up to this many
-    # when a window is mixed, so a batch holds an image with several of its captions (its names
-    # in several languages), which the loss makes positives; 1: rows mixed one by one
-    group_rows: int = 1
-    # captions per image in a batch: the row's own and K - 1 others of the rows sharing its
-    # `positives` id (its names in other languages); the loss is the mean of the paper's loss
-    # over the K caption slots. 1: the paper (one caption per row).
-    captions_per_image: int = 1
-    # with captions_per_image > 1: the image's caption in this language (the pairs' `language`
-    # column) takes the second slot whenever the row's own caption is in another, so each
-    # caption meets its image's anchor one (the transfer recipe: en, the language the towers
-    # were trained on); "" draws every slot alike
-    anchor_language: str = ""
-    # pad every batch's captions to max_length (one shape: XLA/TPU compiles once); false pads
-    # to the batch's longest caption rounded up to 8 tokens: the same embeddings (padding is
-    # masked) for less compute (benchmarks/bench_text_padding.py)
-    pad_to_max_length: bool = False
-    # captions per text-tower pass when a batch's captions (B, or B x K) are sorted by length
-    # and run in buckets, each cut to its own longest (model.text_cls): the same embeddings for
-    # less compute where lengths vary; 0: one pass over the batch
-    text_bucket_rows: int = 0
-    cache_mb: int = 512  # per loader process: decoded-shard cache for split shards, MiB
-    flip: bool = True  # random horizontal flip (paper: on); off when captions say left or right
-    # training crop of the resized image: "random" (paper) or "center" (the evaluation crop).
-    # center with --flip false is a deterministic transform: a frozen image tower then embeds
-    # each distinct image once (image_cache)
-    crop: str = "random"
-    # with --freeze image and a deterministic transform (--crop center --flip false): embed each
-    # distinct image once before step 1 into OUTPUT_DIR/image-cache and train on those
-    # embeddings (image_cache.py); false runs the frozen tower every step
-    image_cache: bool = True
-    column_preset: str = ""  # mling.pairs column preset for foreign layouts: laion, wit, coyo, ...
-    columns: list[str] = field(default_factory=list)  # SRC=DEST renames, e.g. TEXT=caption
-
-
-@dataclass
-class LossConfig:
-    label_smoothing: float = 0.1  # paper: 0.1 in both directions
-    min_temperature: float = 1e-3  # floor after each step, a guard that a healthy run never hits
-    # "": each row is its own image's only positive (paper). A column name (image_id): rows
-    # with equal values show one image (captioned in several languages) and are positives of
-    # each other, not false negatives.
-    positives: str = ""
-    # weight of the text-text term (MURAL's bitext task, in-batch): captions of one image
-    # (equal `positives` ids, every caption slot) are each other's positives among all the
-    # batch's captions, with the same temperature and label smoothing; 0: the paper's loss
-    text_text_weight: float = 0.0
-
-
-@dataclass
-class OptimConfig:
-    optimizer: str = "lamb"  # lamb (paper) or adamw
-    lr: float = 1e-3  # peak learning rate, reached at the end of warm-up
-    warmup_steps: int = 10_000  # optimizer steps, linear from 0 to lr
-    decay_steps: int = 0  # step at which the linear decay reaches 0; 0 means max_steps
-    weight_decay: float = 1e-5  # on weight matrices and kernels only
-    # The word-embedding table with the matrices (decay, LAMB trust ratio: plain LAMB), or, by
-    # default, with the biases: its rows are sparse, updated only when their token is in a batch.
-    embedding_decay: bool = False
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-6
-    max_grad_norm: float = 0.0  # global gradient-norm clip; 0 turns it off (paper: off)
-
-
-@dataclass
-class RunConfig:
-    max_steps: int = 1_200_000  # optimizer steps to train for (paper: 1.2M at batch 16384)
-    seed: int = 0  # model init, dropout, data order and augmentation
-    precision: str = "no"  # no, bf16 or fp16 (through accelerate's autocast)
-    grad_checkpointing: bool = False  # recompute text layers and EfficientNet blocks in backward
-    cpu: bool = False  # train on CPU even when an accelerator is present
-    log_every: int = 100  # steps between logged points (the only host syncs in the loop)
-    save_every: int = 5000  # steps between checkpoints; 0 saves only at the end and on signals
-    keep_checkpoints: int = 3  # most recent checkpoints kept on disk
-    eval_every: int = 0  # steps between evaluation hook calls; 0 turns it off
-    eval_module: str = ""  # entry point called with main(argv), e.g. mling.evaluation.multi30k
-    eval_args: str = ""  # its arguments; {model} and {output} are filled in
+def setting(default=dataclasses.MISSING, *, help: str, factory=None, **meta) -> dataclasses.Field:
+    """A recipe field and its one-line help, which `train.py --help` shows (recipe_cli.py).
+    `factory` makes a fresh list default; `meta` may name `flag` (a command-line spelling other
+    than the field's) and `choices` (shown in --help; checked with the other RULES)."""
+    metadata = {"help": help, **meta}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 CROPS = ("random", "center")  # DataConfig.crop
-
+OPTIMIZERS = ("lamb", "adamw")
+PRECISIONS = ("no", "bf16", "fp16")
 # What `init` may freeze: a whole tower (its projection included), or only the image tower's
 # batch-norm running statistics.
 FREEZABLE = ("image", "text", "image-bn")
 
 
 @dataclass
+class ModelConfig:
+    """The towers: EfficientNet scaled from B0 (B3 = 1.2/1.4, L2 = 4.3/5.3) and BERT."""
+
+    width_coefficient: float = setting(
+        2.0, help="EfficientNet channel multiplier; the image embedding is 320 x this"
+    )
+    depth_coefficient: float = setting(3.1, help="EfficientNet block-repeat multiplier")
+    block_repeats: list[int] = setting(
+        factory=lambda: [1, 2, 2, 3, 3, 4, 1], help="B0's blocks per stage, before x depth"
+    )
+    image_size: int = setting(289, help="px, the square crop both training and evaluation see")
+    drop_connect_rate: float = setting(
+        0.2, help="dropout on residual branches, growing linearly with depth"
+    )
+    bn_momentum: float = setting(
+        0.01, help="weight of each new batch in BN's running statistics (torch's; TF's 0.99)"
+    )
+    text_layers: int = setting(12, help="BERT transformer blocks")
+    text_hidden: int = setting(768, help="BERT hidden width, channels")
+    text_heads: int = setting(12, help="BERT attention heads")
+    text_intermediate: int = setting(3072, help="BERT feed-forward width, channels")
+    text_dropout: float = setting(0.1, help="BERT hidden and attention dropout")
+    max_length: int = setting(64, help="tokens per caption at most; longer ones are truncated")
+    temperature_init: float = setting(
+        1.0, help="softmax temperature at step 0 (paper: learnable, from 1.0)"
+    )
+
+
+@dataclass
+class DataConfig:
+    """The batches: their size, the data stream, the captions per image, the image transform."""
+
+    batch_size: int = setting(
+        16384, help="pairs per optimizer step, all processes together (the negatives)"
+    )
+    # gradient caching (grad_cache.py): the same gradients, the activation memory of one
+    # micro-batch
+    micro_batch: int = setting(
+        0, help="rows per forward pass in each process; 0: its whole share of the batch at once"
+    )
+    num_workers: int = setting(
+        4, help="loader processes per training process; 0 decodes in the trainer"
+    )
+    block_rows: int = setting(
+        1024, help="rows per shuffled read unit; larger shards are split into blocks"
+    )
+    shuffle_rows: int = setting(
+        8192, help="rows mixed together (several random blocks) before batching"
+    )
+    # so a batch holds an image with several of its captions (its names in several languages),
+    # which the loss makes positives
+    group_rows: int = setting(
+        1,
+        help="rows of one image (--positives) kept together in chunks of up to this many; "
+        "1: rows mixed one by one",
+    )
+    captions_per_image: int = setting(
+        1,
+        help="K: each row's caption and K-1 others of its image (--positives); the loss is "
+        "the mean over the K slots. 1: the paper",
+    )
+    # the transfer recipe: en, the language the towers were trained on
+    anchor_language: str = setting(
+        "",
+        help="with K >= 2: the image's caption in this language (the `language` column) "
+        "takes slot 2, so each caption meets it; '': every slot drawn alike",
+    )
+    # one shape, so XLA/TPU compiles once; otherwise the same embeddings (padding is masked)
+    # for less compute (benchmarks/bench_text_padding.py)
+    pad_to_max_length: bool = setting(
+        False, help="pad every batch to --max-length; false: to its longest caption, rounded to 8"
+    )
+    # the same embeddings for less compute where caption lengths vary (model.text_cls)
+    text_bucket_rows: int = setting(
+        0,
+        help="captions per text-tower pass, sorted by length and each bucket cut to its "
+        "longest; 0: one pass over the batch",
+    )
+    cache_mb: int = setting(
+        512, help="MiB per loader process: decoded-shard cache for split shards"
+    )
+    flip: bool = setting(
+        True, help="random horizontal flip (paper: on); off when captions say left or right"
+    )
+    # center with --flip false is a deterministic transform: a frozen image tower then embeds
+    # each distinct image once (image_cache.py)
+    crop: str = setting(
+        "random",
+        help="training crop of the resized image: random (paper) or center (the evaluation crop)",
+        choices=CROPS,
+    )
+    image_cache: bool = setting(
+        True,
+        help="with --freeze image, --crop center and --flip false: embed each distinct "
+        "image once, into OUTPUT_DIR/image-cache; false runs the frozen tower every step",
+    )
+    column_preset: str = setting(
+        "",
+        help="the pairs' column layout when it is not the pair schema",
+        choices=tuple(sorted(COLUMN_PRESETS)),
+    )
+    columns: list[str] = setting(
+        factory=list,
+        help="rename a source column to a pair column, SRC=DEST (repeatable; wins over the preset)",
+        flag="column",
+    )
+
+
+@dataclass
+class LossConfig:
+    """ALIGN's normalized-softmax loss, both directions, and what counts as a positive."""
+
+    label_smoothing: float = setting(0.1, help="paper: 0.1, in both directions")
+    min_temperature: float = setting(
+        1e-3, help="floor after each step: a guard that a healthy run never hits"
+    )
+    # rows with equal values show one image (captioned in several languages) and are
+    # positives of each other, not false negatives
+    positives: str = setting(
+        "",
+        help="a column (image_id) whose equal values mark rows of one image as positives "
+        "of each other; '': each row its own image's only positive (paper)",
+    )
+    # MURAL's bitext task, in-batch, with the same temperature and label smoothing
+    text_text_weight: float = setting(
+        0.0,
+        help="weight of the text-text term: captions of one image are each other's "
+        "positives among the batch's captions; 0: the paper's loss",
+    )
+
+
+@dataclass
+class OptimConfig:
+    """LAMB (or AdamW), linear warm-up then linear decay."""
+
+    optimizer: str = setting("lamb", help="lamb (paper) or adamw", choices=OPTIMIZERS)
+    lr: float = setting(1e-3, help="peak learning rate, reached at the end of warm-up")
+    warmup_steps: int = setting(10_000, help="optimizer steps, linear from 0 to --lr")
+    decay_steps: int = setting(0, help="step at which the linear decay reaches 0; 0: --max-steps")
+    weight_decay: float = setting(1e-5, help="on weight matrices and kernels only")
+    # word-embedding rows are sparse, updated only when their token is in a batch
+    embedding_decay: bool = setting(
+        False,
+        help="treat the word-embedding table as a matrix (decay, LAMB trust ratio); "
+        "false: as the biases",
+    )
+    beta1: float = setting(0.9, help="first-moment decay")
+    beta2: float = setting(0.999, help="second-moment decay")
+    eps: float = setting(1e-6, help="added to the second moment's square root")
+    max_grad_norm: float = setting(
+        0.0, help="global gradient-norm clip (AdamW; LAMB clips itself); 0: off (paper)"
+    )
+
+
+@dataclass
+class RunConfig:
+    """Length, seed, precision, logging, checkpoints and the periodic evaluation."""
+
+    max_steps: int = setting(
+        1_200_000, help="optimizer steps to train for (paper: 1.2M at batch 16384)"
+    )
+    seed: int = setting(0, help="model init, dropout, data order and augmentation")
+    precision: str = setting(
+        "no", help="no, bf16 or fp16 (accelerate's autocast)", choices=PRECISIONS
+    )
+    grad_checkpointing: bool = setting(
+        False, help="recompute text layers and EfficientNet blocks in backward"
+    )
+    cpu: bool = setting(False, help="train on CPU even when an accelerator is present")
+    log_every: int = setting(100, help="steps between logged points (the loop's only host syncs)")
+    save_every: int = setting(
+        5000, help="steps between checkpoints; 0: only at the end and on signals"
+    )
+    keep_checkpoints: int = setting(3, help="most recent checkpoints kept on disk")
+    eval_every: int = setting(0, help="steps between evaluation hook calls; 0: off")
+    eval_module: str = setting(
+        "", help="entry point the hook calls with main(argv), e.g. mling.evaluation.multi30k"
+    )
+    eval_args: str = setting("", help="its arguments; {model} and {output} are filled in")
+
+
+@dataclass
 class InitConfig:
-    # Each a model folder (an export of train.py, any AlignModel) or a hub id; "" is random.
-    init: str = ""  # both towers and the temperature
-    init_image: str = ""  # the image tower (wins over init); its config wins over the preset
-    init_text: str = ""  # the text tower and its projection (wins over init)
-    freeze: list[str] = field(default_factory=list)  # of FREEZABLE: kept fixed, in eval mode
+    """Trained weights to start from: a model folder (any AlignModel export) or a hub id."""
+
+    init: str = setting("", help="both towers and the temperature; '': random")
+    init_image: str = setting(
+        "", help="the image tower (wins over --init; its config wins over the preset)"
+    )
+    init_text: str = setting("", help="the text tower and its projection (wins over --init)")
+    freeze: list[str] = setting(
+        factory=list,
+        help="keep fixed, in eval mode (LiT: --init-image SRC --freeze image); repeatable",
+        choices=FREEZABLE,
+    )
 
 
 SECTIONS: dict[str, type] = {
@@ -184,11 +276,20 @@ def _field_index() -> dict[str, tuple[str, dataclasses.Field, type]]:
         for item in dataclasses.fields(cls):
             if item.name in index:
                 raise AssertionError(f"field {item.name} appears in two sections")
+            if not item.metadata.get("help"):
+                raise AssertionError(f"field {item.name} has no help: define it with setting()")
             index[item.name] = (section, item, hints[item.name])
     return index
 
 
 FIELDS = _field_index()
+
+
+def type_name(kind: type) -> str:
+    """int, float, bool, str, or list[int] as a user reads them."""
+    if typing.get_origin(kind) is list:
+        return f"a comma list of {type_name(typing.get_args(kind)[0])}"
+    return {int: "an integer", float: "a number", bool: "true or false"}.get(kind, "text")
 
 
 def _coerce(name: str, value: object, kind: type) -> object:
@@ -211,7 +312,7 @@ def _coerce(name: str, value: object, kind: type) -> object:
             raise ValueError(value)
         return kind(value)
     except (TypeError, ValueError):
-        raise RecipeError(f"--{name.replace('_', '-')}: cannot read {value!r} as {kind}") from None
+        raise RecipeError(f"{flag_of(name)}: cannot read {value!r} as {type_name(kind)}") from None
 
 
 def _finite(value: float) -> bool:
@@ -253,7 +354,6 @@ RULES: dict[str, tuple[typing.Callable[[typing.Any], bool], str]] = {
     "text_dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "drop_connect_rate": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "bn_momentum": (lambda v: 0 <= v <= 1, "in [0, 1] (torch's convention)"),
-    "crop": (lambda v: v in CROPS, f"one of {', '.join(CROPS)}"),
     "text_text_weight": (lambda v: _finite(v) and v >= 0, "a finite number, 0 (off) or more"),
     "positives": (
         lambda v: v == "" or v.isidentifier(),
@@ -264,14 +364,32 @@ RULES: dict[str, tuple[typing.Callable[[typing.Any], bool], str]] = {
 
 def _validate(name: str, value: object) -> None:
     if name in RULES and not RULES[name][0](value):
-        raise RecipeError(f"--{name.replace('_', '-')} {value}: must be {RULES[name][1]}")
+        raise RecipeError(f"{flag_of(name)} {value}: must be {RULES[name][1]}")
+    choices = FIELDS[name][1].metadata.get("choices")
+    if choices is None:
+        return
+    wrong = sorted(set(value) - set(choices)) if isinstance(value, list) else []
+    if not isinstance(value, list) and value not in choices and value != _default(name):
+        wrong = [value]
+    if wrong:
+        raise RecipeError(f"{flag_of(name)} {', '.join(wrong)}: choose from {', '.join(choices)}")
+
+
+def _default(name: str) -> object:
+    item = FIELDS[name][1]
+    if item.default_factory is not dataclasses.MISSING:
+        return item.default_factory()
+    return item.default
+
+
+def flag_of(name: str) -> str:
+    """A field's command-line spelling: `--image-size`, or the one its metadata names."""
+    return "--" + FIELDS[name][1].metadata.get("flag", name).replace("_", "-")
 
 
 def _unknown(name: str) -> RecipeError:
     close = difflib.get_close_matches(name, FIELDS, n=3)
-    hint = (
-        f"; did you mean {', '.join('--' + c.replace('_', '-') for c in close)}?" if close else ""
-    )
+    hint = f"; did you mean {', '.join(flag_of(c) for c in close)}?" if close else ""
     return RecipeError(f"unknown recipe option --{name.replace('_', '-')}{hint}")
 
 
@@ -285,25 +403,6 @@ def preset_path(config: str | Path) -> Path:
         return named
     names = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
     raise RecipeError(f"config {config} not found; pass a YAML path or one of: {names}")
-
-
-def parse_overrides(args: list[str]) -> dict[str, str]:
-    """`--key value` and `--key=value` pairs -> {key_with_underscores: value}."""
-    overrides: dict[str, str] = {}
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if not arg.startswith("--"):
-            raise RecipeError(f"unexpected argument {arg!r}; options look like --image-size 64")
-        key, sep, value = arg[2:].partition("=")
-        if not sep:
-            if i + 1 >= len(args):
-                raise RecipeError(f"{arg} needs a value")
-            value = args[i + 1]
-            i += 1
-        overrides[key.replace("-", "_")] = value
-        i += 1
-    return overrides
 
 
 def load_recipe(
@@ -343,11 +442,6 @@ def load_recipe(
         if "eval_module" in coerced:
             coerced["eval_module"] = current_module(
                 coerced["eval_module"], "train.py", "eval_module "
-            )
-        unknown = set(coerced.get("freeze", ())) - set(FREEZABLE)
-        if unknown:
-            raise RecipeError(
-                f"--freeze {', '.join(sorted(unknown))}: choose from {', '.join(FREEZABLE)}"
             )
         sections[section] = cls(**coerced)
     recipe = Recipe(**sections)
