@@ -15,7 +15,7 @@ import argparse
 from pathlib import Path
 
 from mling.common.atomic import claim_output
-from mling.common.cli import add_overwrite_argument, one_line_errors
+from mling.common.cli import add_overwrite_argument, environment_epilog, one_line_errors
 from mling.common.storage import local_path
 from mling.training.checkpoint import CheckpointError, resolve
 from mling.training.model_card import DEFAULT_LICENSE, model_card
@@ -25,14 +25,22 @@ from mling.training.recipe import load_recipe
 
 @one_line_errors("export.py")
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=environment_epilog(
+            "--push-to-hub uploads with huggingface_hub: HF_TOKEN (or `hf auth login`) says who "
+            "you are, HF_HUB_OFFLINE=1 forbids uploading"
+        ),
+    )
     parser.add_argument(
         "--checkpoint", required=True, help="a checkpoint dir, or OUTPUT_DIR with 'latest'"
     )
     parser.add_argument("--output", required=True, help="export directory (local)")
     add_overwrite_argument(parser)
     parser.add_argument(
-        "--license", default=DEFAULT_LICENSE, help="the model card's license field (the data's)"
+        "--license",
+        default=DEFAULT_LICENSE,
+        help="the model card's license field, the data's (default: %(default)s)",
     )
     parser.add_argument("--push-to-hub", metavar="REPO", help="also upload it (a hub id)")
     args = parser.parse_args(argv)

@@ -260,7 +260,7 @@ def test_a_vocabulary_too_small_for_an_alphabet_is_refused(tmp_path, capsys, siz
     corpus.write_text("Ein Hund läuft\n犬が走る\nكلب يركض\n", encoding="utf-8")
     argv = ["--input", str(corpus), "--output", str(tmp_path / "v"), "--vocab-size", size]
     assert build_vocab_main(argv) == 2
-    assert f"--vocab-size {size} leaves no room for an alphabet" in last_line(
+    assert f"--vocab-size {size}: leaves no room for an alphabet" in last_line(
         capsys, "build_vocab.py"
     )
     assert not (tmp_path / "v").exists()
@@ -291,5 +291,7 @@ def test_non_positive_batch_sizes_are_refused_by_the_filter_and_the_evaluators(t
         assert "--batch-rows must be at least 1" in last_line(capsys, "filter.py")
     argv = ["--multi30k", str(tmp_path), "--images", str(tmp_path), "--model", str(tmp_path)]
     assert multi30k.main([*argv, "--output", str(tmp_path / "eval"), "--batch-size", "0"]) == 2
-    assert "--batch-size must be at least 1" in last_line(capsys, "multi30k.py")
+    assert "--batch-size 0: must be at least 1" in last_line(capsys, "multi30k.py")
+    assert multi30k.main([*argv, "--output", str(tmp_path / "eval"), "--workers", "0"]) == 2
+    assert "--workers 0: must be at least 1" in last_line(capsys, "multi30k.py")
     assert not (tmp_path / "eval").exists()

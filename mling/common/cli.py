@@ -43,6 +43,12 @@ def add_overwrite_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def environment_epilog(*sentences: str) -> str:
+    """--help's last paragraph: the environment variables an entry point reads, each group
+    in one sentence (STORAGE_ENVIRONMENT, HUB_ENVIRONMENT, its own)."""
+    return "environment: " + "; ".join(sentences) + "."
+
+
 def deprecated_flag(new: str, append: bool = False) -> type[argparse.Action]:
     """An argparse action for an old flag spelling: it stores (or appends) like the new one and
     says once on stderr which spelling to use."""

@@ -19,6 +19,11 @@ from mling.common.errors import InputError
 # format, configs, vocabularies, the model card. TensorFlow, Flax and ONNX copies stay behind.
 IGNORED_ON_THE_HUB = ["*.h5", "*.msgpack", "*.onnx", "tf_model*", "flax_model*", "*.ot"]
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
+# what an entry point that takes a hub id names in its --help (cli.environment_epilog)
+HUB_ENVIRONMENT = (
+    "a hub id is fetched by huggingface_hub: HF_HUB_OFFLINE=1 takes it from the cache alone, "
+    "HF_HOME (or HF_HUB_CACHE) moves the cache, HF_TOKEN reads a private repository"
+)
 
 
 @dataclass(frozen=True)

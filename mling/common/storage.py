@@ -28,6 +28,12 @@ SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
 PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "http": "aiohttp",
             "https": "aiohttp", "az": "adlfs", "abfs": "adlfs"}  # fmt: skip
 EXTRAS = {"s3fs": "mling-align[s3]"}  # packages our own extras install
+# what an entry point that reads or writes URLs names in its --help (cli.environment_epilog)
+STORAGE_ENVIRONMENT = (
+    "a URL's credentials and endpoint come from its client library's own variables (s3://: "
+    "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE, AWS_ENDPOINT_URL, "
+    "AWS_MAX_ATTEMPTS; hf://: HF_TOKEN)"
+)
 
 
 def is_url(value: object) -> bool:

@@ -28,14 +28,21 @@ from pathlib import Path
 import pyarrow as pa
 
 from mling.common.atomic import check_output, claim_output, staged_output, write_atomic
-from mling.common.cli import add_overwrite_argument, one_line_errors
+from mling.common.cli import add_overwrite_argument, environment_epilog, one_line_errors
 from mling.common.errors import InputError
 from mling.common.processes import forked_map
 from mling.emoji_set.cldr import read_annotations, script_of
 from mling.emoji_set.drawings import READERS, Drawing, rasterize
 from mling.emoji_set.emoji_report import copy_licenses, summarize, write_emoji_report, write_readme
 from mling.emoji_set.selection import EMOJI_CHOICES, ORDERS, heldout_lines, pair_rows, select
-from mling.emoji_set.sources import REGISTRY, cache_root, read_pins, tarballs, training_sets
+from mling.emoji_set.sources import (
+    PINS,
+    REGISTRY,
+    cache_root,
+    read_pins,
+    tarballs,
+    training_sets,
+)
 from mling.pairs.schema import PAIR_SCHEMA
 from mling.pairs.shards import record_batches, write_pair_shards
 
@@ -47,7 +54,12 @@ EMOJI_SCHEMA = (
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=environment_epilog(
+            "the cache is $MLING_CACHE when set, else $XDG_CACHE_HOME/mling (~/.cache/mling)"
+        ),
+    )
     parser.add_argument("--output", type=Path, help="output folder (without it: only --fetch)")
     add_overwrite_argument(parser)
     parser.add_argument(
@@ -58,35 +70,43 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--cache",
         type=Path,
-        help="cache folder, tarballs in CACHE/npm/ (default $MLING_CACHE or ~/.cache/mling)",
+        help="cache folder, tarballs in CACHE/npm/ (default: $MLING_CACHE, else "
+        "$XDG_CACHE_HOME/mling, else ~/.cache/mling)",
     )
-    parser.add_argument("--registry", default=REGISTRY, help="npm registry for --fetch")
+    parser.add_argument(
+        "--registry", default=REGISTRY, help="npm registry for --fetch (default: %(default)s)"
+    )
     parser.add_argument("--pins", type=Path, help="JSON of the pinned packages (default built in)")
     parser.add_argument(
         "--languages",
         help="comma-separated CLDR locales (default: every locale without a region that names "
         "at least --min-names of the emoji)",
     )
-    parser.add_argument("--min-names", type=int, default=100, help="see --languages")
+    parser.add_argument(
+        "--min-names", type=int, default=100, help="see --languages (default: %(default)s)"
+    )
     parser.add_argument(
         "--emoji",
         choices=EMOJI_CHOICES,
         default="shared",
         help="shared: emoji drawn in both sets, so each has a held-out ground truth; all: "
-        "every training drawing with a name",
+        "every training drawing with a name (default: %(default)s)",
     )
     parser.add_argument(
         "--caption",
         choices=("name", "keywords"),
         default="name",
-        help="caption of a training pair: the CLDR name, or the name and its keywords",
+        help="caption of a training pair: the CLDR name, or the name and its keywords "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--drawings",
         help="comma-separated training sets (default: all): "
-        "openmoji, emojione, emojione-v1, fxemoji, streamline",
+        + ", ".join(set_labels(PINS).values()),
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the rows' order")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the rows' order (default: %(default)s)"
+    )
     parser.add_argument(
         "--order",
         choices=ORDERS,
@@ -94,10 +114,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="rows: every row shuffled on its own (default); drawings: drawings shuffled, each "
         "with its languages side by side (for training with --group-rows)",
     )
-    parser.add_argument("--image-px", type=int, default=64, help="side of the PNG images, pixels")
-    parser.add_argument("--shard-rows", type=int, default=50_000)
     parser.add_argument(
-        "--workers", type=int, default=min(2, os.cpu_count() or 1), help="processes drawing"
+        "--image-px",
+        type=int,
+        default=64,
+        help="side of the PNG images, pixels, 8 or more (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--shard-rows",
+        type=int,
+        default=50_000,
+        help="training pairs per parquet shard (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="processes drawing (default: %(default)s: the CPUs, at most 2)",
     )
     return parser.parse_args(argv)
 

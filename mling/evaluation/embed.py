@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from mling.common.atomic import write_atomic
 from mling.common.errors import InputError
+from mling.common.field_options import add_options, at_least, from_args, option
 from mling.common.hub import Source, resolve_source
 from mling.common.text import nfc
 from mling.evaluation.image_files import load_rgb
@@ -42,10 +43,12 @@ MODEL_FILES = (
 
 @dataclass
 class EmbedConfig:
-    batch_size: int = 64  # images or captions per forward pass
-    device: str = "auto"  # "auto": cuda when available, else cpu; or any torch device name
+    """How embeddings are computed (the evaluators' options, mling/common/field_options.py)."""
+
+    batch_size: int = option(64, "images or captions per forward pass", check=at_least(1))
+    device: str = option("auto", "auto (cuda when available, else cpu), cpu, cuda, cuda:1, ...")
     cache_dir: Path | None = None  # where embeddings are kept between runs; None: no cache
-    workers: int = 2  # threads decoding images
+    workers: int = option(2, "threads decoding images", check=at_least(1))
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,15 +66,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="report name of each --model, in order (default: its folder name)",
     )
     parser.add_argument("--output", required=True, help="report folder (local)")
-    parser.add_argument("--batch-size", type=int, default=EmbedConfig.batch_size)
-    parser.add_argument("--device", default=EmbedConfig.device, help="auto, cpu, cuda, cuda:1")
-    parser.add_argument(
-        "--workers", type=int, default=EmbedConfig.workers, help="image-decoding threads"
-    )
-    parser.add_argument(
+    embedding = add_options(parser, EmbedConfig, "embedding")
+    embedding.add_argument(
         "--cache", type=Path, default=None, help="embedding cache folder (default: OUTPUT/cache)"
     )
-    parser.add_argument("--no-cache", action="store_true", help="always recompute embeddings")
+    embedding.add_argument("--no-cache", action="store_true", help="always recompute embeddings")
 
 
 def language_list(text: str) -> list[str]:
@@ -81,10 +80,9 @@ def language_list(text: str) -> list[str]:
 
 def embed_config(args: argparse.Namespace) -> EmbedConfig:
     cache = None if args.no_cache else (args.cache or args.output / "cache")
-    if args.batch_size < 1:
-        raise InputError("--batch-size must be at least 1")
-    resolve_device(args.device)  # a wrong --device fails before any data is read
-    return EmbedConfig(args.batch_size, args.device, cache, args.workers)
+    cfg = from_args(EmbedConfig, args, cache_dir=cache)  # --batch-size 0: one line
+    resolve_device(cfg.device)  # a wrong --device fails before any data is read
+    return cfg
 
 
 def model_names(models: Sequence[str | Path], names: Sequence[str]) -> dict[str, Source]:

@@ -30,15 +30,24 @@ from mling.evaluation.shared_pool import add_pool_argument, shared_pool
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--multi30k", required=True, help="clone of github.com/multi30k/dataset")
     parser.add_argument("--images", required=True, help="folder of the split's images")
-    parser.add_argument("--split", default="test_2016", choices=SPLITS)
     parser.add_argument(
-        "--languages", type=language_list, default=",".join(LANGUAGES), help="comma-separated"
+        "--split",
+        default="test_2016",
+        choices=SPLITS,
+        help="the split's images and captions (default: %(default)s, the paper's 1,000 images)",
+    )
+    parser.add_argument(
+        "--languages",
+        type=language_list,
+        default=",".join(LANGUAGES),
+        help="comma-separated (default: %(default)s)",
     )
     parser.add_argument(
         "--captions",
         default="auto",
         choices=SOURCES,
-        help="auto: task2's 5 captions for en/de where the split has them, task1 otherwise",
+        help="auto: task2's 5 captions for en/de where the split has them, task1 otherwise "
+        "(default: %(default)s)",
     )
     add_pool_argument(parser)  # every language names every image: the pool is the whole split
 

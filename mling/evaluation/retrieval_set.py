@@ -26,7 +26,12 @@ from mling.evaluation.shared_pool import add_pool_argument, shared_pool
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--captions", required=True, help="caption file")
     parser.add_argument("--images", required=True, help="folder the image paths are relative to")
-    parser.add_argument("--format", default="jsonl", choices=FORMATS)
+    parser.add_argument(
+        "--format",
+        default="jsonl",
+        choices=FORMATS,
+        help="caption file layout, see mling/evaluation/caption_sets.py (default: %(default)s)",
+    )
     parser.add_argument(
         "--languages",
         type=language_list,
@@ -36,9 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--language",
         default="en",
-        help="language of captions that carry none (karpathy, bare jsonl)",
+        help="language of captions that carry none: karpathy, bare jsonl (default: %(default)s)",
     )
-    parser.add_argument("--split", default="test", help="karpathy split: train, val, test, restval")
+    parser.add_argument(
+        "--split",
+        default="test",
+        help="karpathy split: train, val, test, restval (default: %(default)s)",
+    )
     parser.add_argument("--title", help="report title (default: the caption file's name)")
     add_pool_argument(parser)
 

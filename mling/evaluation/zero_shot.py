@@ -33,14 +33,20 @@ from mling.evaluation.zero_shot_report import write_zero_shot_report
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", required=True, help="image folder, one subfolder per class")
     parser.add_argument("--labels", help='JSONL of {"image": PATH, "label": CLASS} under --images')
-    parser.add_argument("--classes", help="JSON with class names and templates per language")
+    parser.add_argument(
+        "--classes",
+        help="JSON with class names and templates per language (default: the folder names, "
+        "as English class names)",
+    )
     parser.add_argument(
         "--languages",
         type=language_list,
         default=[],
         help="comma-separated (default: every templates language)",
     )
-    parser.add_argument("--title", default="Zero-shot classification")
+    parser.add_argument(
+        "--title", default="Zero-shot classification", help="report title (default: %(default)s)"
+    )
 
 
 def evaluate(args: argparse.Namespace, models: dict[str, Source], cfg: EmbedConfig) -> Outcome:

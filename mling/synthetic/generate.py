@@ -49,46 +49,56 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", required=True, help="output folder (local)")
     add_overwrite_argument(parser)
-    parser.add_argument("--pairs", type=int, default=30_000, help="rows in the noisy corpus")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--pairs", type=int, default=30_000, help="rows in the noisy corpus (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="same seed, same output (default: %(default)s)"
+    )
     parser.add_argument(
         "--image-px",
         type=int,
         default=SceneConfig.image_px,
-        help="side of the stored images, pixels",
+        help="side of the stored images, pixels, 16 or more (default: %(default)s)",
     )
     parser.add_argument(
         "--test-images",
         type=int,
         default=1000,
-        help="images in the Multi30k-layout test set (the real one has 1000)",
+        help="images in the Multi30k-layout test set; the real one has 1000 (default: %(default)s)",
     )
     parser.add_argument(
         "--two-groups",
         type=float,
         default=SceneConfig.two_groups,
-        help="fraction of scenes with two groups of objects",
+        help="fraction of scenes with two groups of objects (default: %(default)s)",
     )
     parser.add_argument(
         "--reuse-threshold",
         type=int,
         default=1000,
         help="each reused image gets more alt-texts than this; pass the same "
-        "number to data/filter.py when you scale it down",
+        "number to data/filter.py when you scale it down (default: %(default)s)",
     )
     parser.add_argument(
         "--noise",
         action="append",
         default=[],
         metavar="KIND=RATE",
-        help=f"override a noise rate, e.g. mismatched=0.1; kinds: {', '.join(KINDS)}",
+        help="override a noise rate (repeatable), e.g. mismatched=0.1; kinds and default rates: "
+        + ", ".join(f"{kind}={getattr(NoiseRates(), kind)}" for kind in KINDS),
     )
-    parser.add_argument("--shard-rows", type=int, default=10_000)
+    parser.add_argument(
+        "--shard-rows",
+        type=int,
+        default=10_000,
+        help="rows per parquet shard (default: %(default)s)",
+    )
     parser.add_argument(
         "--workers",
         type=int,
         default=min(2, os.cpu_count() or 1),
-        help="processes rendering images",
+        help="processes rendering images (default: %(default)s: the CPUs, at most 2)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)

@@ -29,17 +29,33 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from mling.common.field_options import at_least, between, option
 from mling.vocab.exemplars import fitting_exemplars
 from mling.vocab.normalization import Pipeline
 
 
 @dataclass(frozen=True)
 class AlphabetConfig:
-    character_coverage: float = 0.9995  # per language, share of character occurrences covered
-    exemplars: bool = True  # add exemplar characters for well-represented languages
-    exemplar_min_lines: int = 100  # sampled lines a language needs before its exemplars count
-    exemplar_share: float = 0.1  # most of the vocabulary exemplar characters may add (slots)
-    max_share: float = 0.5  # most of the vocabulary coverage characters may take (slots)
+    """Which characters the vocabulary holds (options of build_vocab.py)."""
+
+    character_coverage: float = option(
+        0.9995, "per language, share of character occurrences covered", check=between(0, 1)
+    )
+    exemplars: bool = option(  # on: add exemplar characters for well-represented languages
+        True, "leave out the exemplar characters (CLDR) of well-represented languages"
+    )
+    exemplar_min_lines: int = option(
+        100, "sampled lines a language needs before its exemplars count", check=at_least(0)
+    )
+    exemplar_share: float = option(
+        0.1, "largest share of the vocabulary exemplar characters add", check=between(0, 1)
+    )
+    max_share: float = option(
+        0.5,
+        "largest share of the vocabulary coverage characters take",
+        flag="--max-alphabet-share",
+        check=between(0, 1),
+    )
 
 
 @dataclass

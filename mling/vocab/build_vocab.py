@@ -23,11 +23,13 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from mling.common.atomic import check_output, claim_output, publish_dir, staging_dir
-from mling.common.cli import add_overwrite_argument, one_line_errors
+from mling.common.cli import add_overwrite_argument, environment_epilog, one_line_errors
 from mling.common.errors import InputError
-from mling.common.storage import URL, as_path, local_path
+from mling.common.field_options import add_options, at_least, from_args, option
+from mling.common.storage import STORAGE_ENVIRONMENT, URL, as_path, local_path
 from mling.pairs.schema import add_column_arguments, column_map
 from mling.pairs.shards import expand_inputs, layout_columns
 from mling.vocab.alphabet import AlphabetConfig, select_alphabet
@@ -59,79 +61,69 @@ PROG = "build_vocab.py"
 MIN_VOCAB_SIZE = 100  # tokens, the 5 special ones included: room for a small alphabet at least
 
 
+def _room_for_an_alphabet(vocab_size: int) -> str | None:
+    if vocab_size >= MIN_VOCAB_SIZE:  # 10 would build, and turn nearly all text to [UNK]
+        return None
+    return (
+        f"leaves no room for an alphabet; give at least {MIN_VOCAB_SIZE} "
+        "(BERT's is 30522, ALIGN's multilingual one 250000)"
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    vocab_size: int = 250_000  # tokens, specials and alphabet included (the ALIGN-mling size)
-    algorithm: str = "wordpiece"  # "wordpiece" (HF tokenizers) or "unigram" (sentencepiece)
-    min_frequency: int = 2  # a pair seen fewer times is never merged
-    max_token_chars: int | None = None  # longest learned piece (chars); None: no limit for
-    # WordPiece, sentencepiece's 16 for unigram
-    min_train_lines: int = 200  # languages with fewer training lines are not held to the target
+    """The trainer (options of build_vocab.py)."""
 
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    paths = parser.add_argument_group("input and output")
-    paths.add_argument(
-        "--input",
-        nargs="+",
-        required=True,
-        help="text/.gz/JSONL/parquet/tar files, "
-        "directories, globs, datasets.save_to_disk directories",
+    vocab_size: int = option(
+        250_000,
+        "tokens in all, specials and alphabet included; ALIGN's multilingual size",
+        check=_room_for_an_alphabet,
     )
+    algorithm: str = option(
+        "wordpiece",
+        "wordpiece (HF tokenizers) or unigram (sentencepiece, exported as WordPiece tokens)",
+        choices=("wordpiece", "unigram"),
+    )
+    min_frequency: int = option(2, "a pair seen fewer times is never merged", check=at_least(1))
+    max_token_chars: int | None = option(
+        None,
+        "longest learned piece, characters; none: no limit for wordpiece, sentencepiece's 16 "
+        "for unigram",
+        check=at_least(1),
+    )
+    min_train_lines: int = option(
+        200,
+        "languages with fewer training lines are reported but not held to the [UNK] target",
+        check=at_least(0),
+    )
+
+
+# report.json's "configs" and --help's groups, in order: every field with help is an option
+CONFIGS = {
+    "corpus": (CorpusConfig, "what is read, and each line's language"),
+    "sampling": (SamplingConfig, "the language-balanced sample and the held-out lines"),
+    "alphabet": (AlphabetConfig, "which characters the vocabulary holds"),
+    "normalization": (NormalizationConfig, "BERT's text flags"),
+    "train": (TrainConfig, "the vocabulary trainer"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=__doc__.split("\n\n")[0],
+        epilog=environment_epilog(STORAGE_ENVIRONMENT),
+    )
+    paths = parser.add_argument_group("output and input layout")
     paths.add_argument(
         "--output", type=as_path, help="vocabulary directory (report.* goes inside), or a URL"
     )
     add_overwrite_argument(paths)
-    paths.add_argument("--text-column", default="caption", help="JSONL/parquet/tar/datasets text")
     add_column_arguments(paths)  # for pairs in a foreign layout: the source of `caption`
-    paths.add_argument("--lang-column", help="column with a language code per line")
-    paths.add_argument(
-        "--lang-from-filename",
-        metavar="PATTERN",
-        help="read the language from file names, e.g. '*.{lang}.gz'",
-    )
-    paths.add_argument(
-        "--parallel-files",
-        action="store_true",
-        help="text files named alike but for the language are line-aligned translations",
-    )
-    paths.add_argument("--english-column", help="column with the English version (for parity)")
-    paths.add_argument("--english", default="en", help="code of the parity reference language")
     paths.add_argument("--lid-model", help="fastText lid.176 model (default: the bundled one)")
-    paths.add_argument(
-        "--max-line-bytes", type=int, default=16_384, help="longer lines are skipped"
-    )
     paths.add_argument("--sample-out", help="also keep the balanced sample text here (local)")
-    sampling = parser.add_argument_group("language balancing")
-    sampling.add_argument("--alpha", type=float, default=0.3, help="p_l ~ n_l^alpha; 1 = natural")
-    sampling.add_argument("--max-sentences", type=int, default=10_000_000)
-    sampling.add_argument("--max-bytes", type=float, default=1e9, help="sample size, UTF-8 bytes")
-    sampling.add_argument("--seed", type=int, default=0)
-    sampling.add_argument("--holdout", type=float, default=0.05, help="share held out for report")
-    sampling.add_argument("--report-lines", type=int, default=1000, help="per language")
-    vocab = parser.add_argument_group("vocabulary")
-    vocab.add_argument("--vocab-size", type=int, default=250_000)
-    vocab.add_argument("--algorithm", choices=("wordpiece", "unigram"), default="wordpiece")
-    vocab.add_argument("--min-frequency", type=int, default=2)
-    vocab.add_argument("--max-token-chars", type=int, help="longest learned piece, characters")
-    vocab.add_argument("--character-coverage", type=float, default=0.9995, help="per language")
-    vocab.add_argument("--no-exemplars", action="store_true", help="no exemplar characters")
-    vocab.add_argument("--exemplar-min-lines", type=int, default=100)
-    vocab.add_argument(
-        "--max-alphabet-share", type=float, default=0.5, help="of the vocabulary, coverage rule"
-    )
-    vocab.add_argument(
-        "--exemplar-share", type=float, default=0.1, help="of the vocabulary, exemplars"
-    )
-    vocab.add_argument("--lowercase", action="store_true", help="fold case (BERT uncased)")
-    vocab.add_argument("--strip-accents", action="store_true", help="drop combining marks")
-    vocab.add_argument(
-        "--min-train-lines",
-        type=int,
-        default=200,
-        help="languages under this are reported but not held to the [UNK] target",
-    )
+    for name, (config, title) in CONFIGS.items():
+        add_options(parser, config, f"{name}: {title}")
     report = parser.add_argument_group("report only")
     report.add_argument(
         "--report-only",
@@ -139,6 +131,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="report on existing vocabularies (--tokenizer) instead of building",
     )
     report.add_argument("--tokenizer", nargs="+", type=Path, help="vocabulary directories")
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.report_only and not args.tokenizer:
         parser.error("--report-only needs --tokenizer DIR [DIR ...]")
@@ -150,14 +147,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def report_only(args: argparse.Namespace, corpus: CorpusConfig) -> int:
+def report_only(args: argparse.Namespace, configs: dict[str, Any]) -> int:
     """Every input line is an evaluation line (up to --report-lines per language)."""
+    corpus = configs["corpus"]
     tokenizers = {}
     for directory in args.tokenizer:
         name = directory.name if directory.name not in tokenizers else str(directory)
         tokenizers[name] = load_tokenizer(directory)
     output = local_path(args.output, "--output with --report-only") or args.tokenizer[0]
-    everything = SamplingConfig(holdout=1.0, report_lines=args.report_lines, seed=args.seed)
+    everything = dataclasses.replace(configs["sampling"], holdout=1.0)
     skipped: Counter[str] = Counter()
     sources = discover(corpus, skipped)
     with tempfile.TemporaryDirectory(prefix=".build_vocab-") as work:
@@ -166,9 +164,9 @@ def report_only(args: argparse.Namespace, corpus: CorpusConfig) -> int:
         )
     census.skipped.update(skipped)
     if not census.held_out:
-        raise InputError(f"no usable lines in {' '.join(args.input)}")
+        raise InputError(f"no usable lines in {' '.join(corpus.inputs)}")
     report = {
-        "inputs": list(args.input),
+        "inputs": list(corpus.inputs),
         "skipped": {k: v for k, v in sorted(census.skipped.items()) if v},
         "tokenizers": {
             name: evaluate(tok, census.held_out, english=corpus.english)
@@ -183,45 +181,12 @@ def report_only(args: argparse.Namespace, corpus: CorpusConfig) -> int:
     return 0
 
 
-def build(args: argparse.Namespace, corpus: CorpusConfig) -> int:
+def build(args: argparse.Namespace, configs: dict[str, Any]) -> int:
     # config
-    normalization = NormalizationConfig(lowercase=args.lowercase, strip_accents=args.strip_accents)
-    sampling = SamplingConfig(
-        alpha=args.alpha,
-        max_sentences=args.max_sentences,
-        max_bytes=int(args.max_bytes),
-        seed=args.seed,
-        holdout=args.holdout,
-        report_lines=args.report_lines,
-    )
-    alphabet_config = AlphabetConfig(
-        character_coverage=args.character_coverage,
-        exemplars=not args.no_exemplars,
-        exemplar_min_lines=args.exemplar_min_lines,
-        exemplar_share=args.exemplar_share,
-        max_share=args.max_alphabet_share,
-    )
-    train = TrainConfig(
-        vocab_size=args.vocab_size,
-        algorithm=args.algorithm,
-        min_frequency=args.min_frequency,
-        max_token_chars=args.max_token_chars,
-        min_train_lines=args.min_train_lines,
-    )
-    configs = {
-        "corpus": corpus,
-        "normalization": normalization,
-        "sampling": sampling,
-        "alphabet": alphabet_config,
-        "train": train,
-    }
-    if train.vocab_size < MIN_VOCAB_SIZE:  # 10 would build, and turn nearly all text to [UNK]
-        raise InputError(
-            f"--vocab-size {train.vocab_size} leaves no room for an alphabet; give at least "
-            f"{MIN_VOCAB_SIZE} (BERT's is 30522, ALIGN's multilingual one 250000)"
-        )
+    corpus, sampling, train = configs["corpus"], configs["sampling"], configs["train"]
+    normalization, alphabet_config = configs["normalization"], configs["alphabet"]
     output: Path | URL = args.output  # a URL is staged here, then uploaded
-    inputs = [as_path(raw) for raw in args.input if not glob.has_magic(raw)]
+    inputs = [as_path(raw) for raw in corpus.inputs if not glob.has_magic(raw)]
     check_output(output, args.overwrite, inputs)
     pipeline = Pipeline(normalization)
     timer = StageTimer()
@@ -240,7 +205,7 @@ def build(args: argparse.Namespace, corpus: CorpusConfig) -> int:
         census.skipped.update(skipped)
         if not census.lines:
             raise InputError(
-                f"no usable lines in {' '.join(args.input)} "
+                f"no usable lines in {' '.join(corpus.inputs)} "
                 f"(skipped: {dict(census.skipped) or 'none'})"
             )
         rates = sampling_rates(
@@ -365,7 +330,7 @@ def _pair_columns(args: argparse.Namespace) -> dict[str, str]:
         return column_map(args.column_preset, args.column)
     try:
         pairs = (".parquet", ".tar", ".arrow", ".tsv", ".tsv.gz")  # not text lines
-        shards = [p for p in expand_inputs(args.input) if p.name.endswith(pairs)]
+        shards = [p for p in expand_inputs(args.inputs) if p.name.endswith(pairs)]
         return layout_columns(shards, None, None)[0]
     except InputError:  # text, JSONL or `datasets` inputs (or a damaged shard, named later)
         return {}
@@ -374,21 +339,14 @@ def _pair_columns(args: argparse.Namespace) -> dict[str, str]:
 @one_line_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    configs = {name: from_args(config, args) for name, (config, _) in CONFIGS.items()}
     # Pairs in another layout (`--column-preset laion`, `--column TEXT=caption`, or recognized
     # from their columns) name the column that the pair schema calls `caption`; an explicit
     # --text-column wins.
     renamed = [src for src, dest in _pair_columns(args).items() if dest == "caption"]
-    corpus = CorpusConfig(
-        inputs=tuple(args.input),
-        text_column=renamed[-1] if renamed and args.text_column == "caption" else args.text_column,
-        lang_column=args.lang_column,
-        english_column=args.english_column,
-        lang_from_filename=args.lang_from_filename,
-        parallel_files=args.parallel_files,
-        english=args.english,
-        max_line_bytes=args.max_line_bytes,
-    )
-    return report_only(args, corpus) if args.report_only else build(args, corpus)
+    if renamed and configs["corpus"].text_column == CorpusConfig.text_column:
+        configs["corpus"] = dataclasses.replace(configs["corpus"], text_column=renamed[-1])
+    return report_only(args, configs) if args.report_only else build(args, configs)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from mling.common.atomic import check_published
 from mling.common.errors import InputError
+from mling.common.field_options import at_least, option
 from mling.common.storage import URL, arrow_source, as_path, glob_paths, open_file
 from mling.pairs.shards import expand_braces
 from mling.vocab.labels import (
@@ -64,14 +65,31 @@ FILE_IGNORED = "file_ignored"
 
 @dataclass(frozen=True)
 class CorpusConfig:
-    inputs: tuple[str, ...]  # files, directories, globs
-    text_column: str = "caption"  # JSONL/parquet/tar/datasets field holding the text
-    lang_column: str | None = None  # field holding a language code, if any
-    english_column: str | None = None  # field holding the English version (for parity)
-    lang_from_filename: str | None = None  # pattern such as '*.{lang}.gz'
-    parallel_files: bool = False  # pair each text file with its English sibling, line by line
-    english: str = "en"  # language code of the parity reference
-    max_line_bytes: int = 16_384  # longer lines are skipped as too_long (UTF-8 bytes)
+    """What is read, and how each line gets its language. A field with help is an option of
+    build_vocab.py (mling/common/field_options.py)."""
+
+    inputs: tuple[str, ...] = option(
+        help="text/.gz/JSONL/parquet/tar files, directories, globs, datasets.save_to_disk "
+        "directories, URLs",
+        flag="--input",
+    )
+    text_column: str = option("caption", "JSONL/parquet/tar/datasets field holding the text")
+    lang_column: str | None = option(
+        None, "field holding a language code per line; without one, fastText lid.176 labels it"
+    )
+    english_column: str | None = option(
+        None, "field holding the English version of each line, for parity"
+    )
+    lang_from_filename: str | None = option(
+        None, "read the language from file names, e.g. '*.{lang}.gz'", metavar="PATTERN"
+    )
+    parallel_files: bool = option(
+        False, "text files named alike but for the language are line-aligned translations"
+    )
+    english: str = option("en", "language code of the parity reference")
+    max_line_bytes: int = option(
+        16_384, "longer lines are skipped as too_long (UTF-8 bytes)", check=at_least(1)
+    )
     batch_lines: int = 8192  # rows per LineBatch from columnar files (text: one read chunk)
 
 

@@ -39,6 +39,8 @@ from dataclasses import dataclass
 
 from tokenizers import normalizers, pre_tokenizers
 
+from mling.common.field_options import option
+
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")  # ids 0..4, in this order
 UNK = "[UNK]"
 CONTINUATION = "##"  # prefix of a piece that continues a word
@@ -66,8 +68,12 @@ _EXCEPTION_CHARS = frozenset(
 
 @dataclass(frozen=True)
 class NormalizationConfig:
-    lowercase: bool = False  # fold case, as BERT "uncased"; off keeps case information
-    strip_accents: bool = False  # NFD then drop combining marks; off keeps tones and vowel signs
+    """BERT's two text flags (options of build_vocab.py); both off keeps every script's marks."""
+
+    lowercase: bool = option(False, "fold case, as BERT uncased (off keeps case information)")
+    strip_accents: bool = option(
+        False, "NFD, then drop combining marks (off keeps tones and vowel signs)"
+    )
 
 
 def bert_normalizer(config: NormalizationConfig) -> normalizers.Normalizer:

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import xxhash
 
+from mling.common.field_options import at_least, between, option
 from mling.vocab.balance import sample_copies
 from mling.vocab.corpus_reader import CorpusConfig, Source, iter_corpus
 from mling.vocab.forked import ForkedStream
@@ -46,12 +47,24 @@ _UINT64 = 2**64
 
 @dataclass(frozen=True)
 class SamplingConfig:
-    alpha: float = 0.3  # exponent of the smoothing; 1 = natural distribution
-    max_sentences: int = 10_000_000  # lines in the sample, at most
-    max_bytes: int = 1_000_000_000  # UTF-8 bytes in the sample, at most
-    seed: int = 0  # seeds the held-out hash and the sampling draws
-    holdout: float = 0.05  # share of distinct sentences held out for the report
-    report_lines: int = 1000  # held-out lines kept per language for the report
+    """The language-balanced sample and the held-out lines (options of build_vocab.py)."""
+
+    alpha: float = option(
+        0.3, "p_l ~ n_l^alpha: 0 = every language alike, 1 = natural", check=at_least(0)
+    )
+    max_sentences: int = option(10_000_000, "lines in the sample, at most", check=at_least(1))
+    max_bytes: int = option(
+        1_000_000_000, "UTF-8 bytes in the sample, at most; 1e9 reads too", check=at_least(1)
+    )
+    seed: int = option(0, "seeds the held-out hash and the sampling draws", check=at_least(0))
+    holdout: float = option(
+        0.05,
+        "share of distinct sentences held out for the report, never trained on",
+        check=between(0, 1, open_high=True),
+    )
+    report_lines: int = option(
+        1000, "held-out lines kept per language for the report", check=at_least(1)
+    )
 
 
 @dataclass
