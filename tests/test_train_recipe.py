@@ -21,7 +21,7 @@ from mling.training.model import (
     enable_gradient_checkpointing,
     image_embed_dim,
 )
-from mling.training.recipe import CONFIG_DIR, FIELDS, RecipeError, flag_of, load_recipe
+from mling.training.recipe import CONFIG_DIR, FIELDS, RecipeError, load_recipe, recipe_flag
 from mling.training.recipe_cli import recipe_overrides
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,7 +150,7 @@ def test_help_shows_every_recipe_field_with_its_help_and_default():
         elif line.startswith("    ") and entries:
             entries[current] += " " + line.strip()
     for name, (section_name, item, _) in FIELDS.items():
-        flag = flag_of(name)
+        flag = recipe_flag(name)
         assert flag in entries, f"{flag} missing from --help"
         assert sections[flag] == section_name, flag
         assert item.metadata["help"].split()[0] in entries[flag], flag

@@ -29,11 +29,21 @@ from mling.common.errors import InputError
 Check = Callable[[Any], str | None]  # a value -> why it is refused ("must be at least 1") or None
 
 
-def option(default: Any = dataclasses.MISSING, help: str = "", **extra: Any) -> Any:
-    """A dataclass field that is also an option. `extra`: flag, metavar, choices, check."""
+def option(
+    default: Any = dataclasses.MISSING,
+    help: str = "",
+    *,
+    factory: Callable[[], Any] | None = None,
+    **extra: Any,
+) -> Any:
+    """A dataclass field that is also an option. `factory` makes a fresh mutable default (a
+    list); `extra`: flag, metavar, choices, check."""
     if not help:
         raise TypeError("an option needs a help line: without one, only the code knows it")
-    return dataclasses.field(default=default, metadata={"help": help, **extra})
+    metadata = {"help": help, **extra}
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 def at_least(low: float) -> Check:

@@ -3,8 +3,11 @@
 A preset (`mling/configs/NAME.yaml`) has up to six sections, `model`, `data`, `loss`, `optim`,
 `run` and `init` (trained weights to start from), each holding fields of the dataclass of that
 name. Every field name is unique across sections, so the command line overrides any of them
-flat: `--image-size 64 --lr 1e-3`. Each field is defined once, with its help (`setting`): the
-parser and `train.py --help` are made from these dataclasses (recipe_cli.py).
+flat: `--image-size 64 --lr 1e-3`. Each field is defined once, with its help
+(`mling.common.field_options.option`): the parser and `train.py --help` are made from these
+dataclasses (recipe_cli.py). Unlike the other entry points' configs, a recipe field's option
+is spelled as its YAML key (`--flip false`, not `--no-flip`) and read by `load_recipe`, so a
+flag and a preset key are read and checked alike.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from mling.common.errors import InputError
+from mling.common.field_options import option
 from mling.common.moved import current_module
 from mling.pairs.schema import COLUMN_PRESETS
 
@@ -27,16 +31,6 @@ CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"  # mling/configs
 
 class RecipeError(InputError):
     """A bad preset or override, named in one line that says what to do."""
-
-
-def setting(default=dataclasses.MISSING, *, help: str, factory=None, **meta) -> dataclasses.Field:
-    """A recipe field and its one-line help, which `train.py --help` shows (recipe_cli.py).
-    `factory` makes a fresh list default; `meta` may name `flag` (a command-line spelling other
-    than the field's) and `choices` (shown in --help; checked with the other RULES)."""
-    metadata = {"help": help, **meta}
-    if factory is not None:
-        return field(default_factory=factory, metadata=metadata)
-    return field(default=default, metadata=metadata)
 
 
 CROPS = ("random", "center")  # DataConfig.crop
@@ -51,27 +45,27 @@ FREEZABLE = ("image", "text", "image-bn")
 class ModelConfig:
     """The towers: EfficientNet scaled from B0 (B3 = 1.2/1.4, L2 = 4.3/5.3) and BERT."""
 
-    width_coefficient: float = setting(
+    width_coefficient: float = option(
         2.0, help="EfficientNet channel multiplier; the image embedding is 320 x this"
     )
-    depth_coefficient: float = setting(3.1, help="EfficientNet block-repeat multiplier")
-    block_repeats: list[int] = setting(
+    depth_coefficient: float = option(3.1, help="EfficientNet block-repeat multiplier")
+    block_repeats: list[int] = option(
         factory=lambda: [1, 2, 2, 3, 3, 4, 1], help="B0's blocks per stage, before x depth"
     )
-    image_size: int = setting(289, help="px, the square crop both training and evaluation see")
-    drop_connect_rate: float = setting(
+    image_size: int = option(289, help="px, the square crop both training and evaluation see")
+    drop_connect_rate: float = option(
         0.2, help="dropout on residual branches, growing linearly with depth"
     )
-    bn_momentum: float = setting(
+    bn_momentum: float = option(
         0.01, help="weight of each new batch in BN's running statistics (torch's; TF's 0.99)"
     )
-    text_layers: int = setting(12, help="BERT transformer blocks")
-    text_hidden: int = setting(768, help="BERT hidden width, channels")
-    text_heads: int = setting(12, help="BERT attention heads")
-    text_intermediate: int = setting(3072, help="BERT feed-forward width, channels")
-    text_dropout: float = setting(0.1, help="BERT hidden and attention dropout")
-    max_length: int = setting(64, help="tokens per caption at most; longer ones are truncated")
-    temperature_init: float = setting(
+    text_layers: int = option(12, help="BERT transformer blocks")
+    text_hidden: int = option(768, help="BERT hidden width, channels")
+    text_heads: int = option(12, help="BERT attention heads")
+    text_intermediate: int = option(3072, help="BERT feed-forward width, channels")
+    text_dropout: float = option(0.1, help="BERT hidden and attention dropout")
+    max_length: int = option(64, help="tokens per caption at most; longer ones are truncated")
+    temperature_init: float = option(
         1.0, help="softmax temperature at step 0 (paper: learnable, from 1.0)"
     )
 
@@ -80,76 +74,74 @@ class ModelConfig:
 class DataConfig:
     """The batches: their size, the data stream, the captions per image, the image transform."""
 
-    batch_size: int = setting(
+    batch_size: int = option(
         16384, help="pairs per optimizer step, all processes together (the negatives)"
     )
     # gradient caching (grad_cache.py): the same gradients, the activation memory of one
     # micro-batch
-    micro_batch: int = setting(
+    micro_batch: int = option(
         0, help="rows per forward pass in each process; 0: its whole share of the batch at once"
     )
-    num_workers: int = setting(
+    num_workers: int = option(
         4, help="loader processes per training process; 0 decodes in the trainer"
     )
-    block_rows: int = setting(
+    block_rows: int = option(
         1024, help="rows per shuffled read unit; larger shards are split into blocks"
     )
-    shuffle_rows: int = setting(
+    shuffle_rows: int = option(
         8192, help="rows mixed together (several random blocks) before batching"
     )
     # so a batch holds an image with several of its captions (its names in several languages),
     # which the loss makes positives
-    group_rows: int = setting(
+    group_rows: int = option(
         1,
         help="rows of one image (--positives) kept together in chunks of up to this many; "
         "1: rows mixed one by one",
     )
-    captions_per_image: int = setting(
+    captions_per_image: int = option(
         1,
         help="K: each row's caption and K-1 others of its image (--positives); the loss is "
         "the mean over the K slots. 1: the paper",
     )
     # the transfer recipe: en, the language the towers were trained on
-    anchor_language: str = setting(
+    anchor_language: str = option(
         "",
         help="with K >= 2: the image's caption in this language (the `language` column) "
         "takes slot 2, so each caption meets it; '': every slot drawn alike",
     )
     # one shape, so XLA/TPU compiles once; otherwise the same embeddings (padding is masked)
     # for less compute (benchmarks/bench_text_padding.py)
-    pad_to_max_length: bool = setting(
+    pad_to_max_length: bool = option(
         False, help="pad every batch to --max-length; false: to its longest caption, rounded to 8"
     )
     # the same embeddings for less compute where caption lengths vary (model.text_cls)
-    text_bucket_rows: int = setting(
+    text_bucket_rows: int = option(
         0,
         help="captions per text-tower pass, sorted by length and each bucket cut to its "
         "longest; 0: one pass over the batch",
     )
-    cache_mb: int = setting(
-        512, help="MiB per loader process: decoded-shard cache for split shards"
-    )
-    flip: bool = setting(
+    cache_mb: int = option(512, help="MiB per loader process: decoded-shard cache for split shards")
+    flip: bool = option(
         True, help="random horizontal flip (paper: on); off when captions say left or right"
     )
     # center with --flip false is a deterministic transform: a frozen image tower then embeds
     # each distinct image once (image_cache.py)
-    crop: str = setting(
+    crop: str = option(
         "random",
         help="training crop of the resized image: random (paper) or center (the evaluation crop)",
         choices=CROPS,
     )
-    image_cache: bool = setting(
+    image_cache: bool = option(
         True,
         help="with --freeze image, --crop center and --flip false: embed each distinct "
         "image once, into OUTPUT_DIR/image-cache; false runs the frozen tower every step",
     )
-    column_preset: str = setting(
+    column_preset: str = option(
         "",
         help="the pairs' column layout when it is not the pair schema",
         choices=tuple(sorted(COLUMN_PRESETS)),
     )
-    columns: list[str] = setting(
+    columns: list[str] = option(
         factory=list,
         help="rename a source column to a pair column, SRC=DEST (repeatable; wins over the preset)",
         flag="column",
@@ -160,19 +152,19 @@ class DataConfig:
 class LossConfig:
     """ALIGN's normalized-softmax loss, both directions, and what counts as a positive."""
 
-    label_smoothing: float = setting(0.1, help="paper: 0.1, in both directions")
-    min_temperature: float = setting(
+    label_smoothing: float = option(0.1, help="paper: 0.1, in both directions")
+    min_temperature: float = option(
         1e-3, help="floor after each step: a guard that a healthy run never hits"
     )
     # rows with equal values show one image (captioned in several languages) and are
     # positives of each other, not false negatives
-    positives: str = setting(
+    positives: str = option(
         "",
         help="a column (image_id) whose equal values mark rows of one image as positives "
         "of each other; '': each row its own image's only positive (paper)",
     )
     # MURAL's bitext task, in-batch, with the same temperature and label smoothing
-    text_text_weight: float = setting(
+    text_text_weight: float = option(
         0.0,
         help="weight of the text-text term: captions of one image are each other's "
         "positives among the batch's captions; 0: the paper's loss",
@@ -183,21 +175,21 @@ class LossConfig:
 class OptimConfig:
     """LAMB (or AdamW), linear warm-up then linear decay."""
 
-    optimizer: str = setting("lamb", help="lamb (paper) or adamw", choices=OPTIMIZERS)
-    lr: float = setting(1e-3, help="peak learning rate, reached at the end of warm-up")
-    warmup_steps: int = setting(10_000, help="optimizer steps, linear from 0 to --lr")
-    decay_steps: int = setting(0, help="step at which the linear decay reaches 0; 0: --max-steps")
-    weight_decay: float = setting(1e-5, help="on weight matrices and kernels only")
+    optimizer: str = option("lamb", help="lamb (paper) or adamw", choices=OPTIMIZERS)
+    lr: float = option(1e-3, help="peak learning rate, reached at the end of warm-up")
+    warmup_steps: int = option(10_000, help="optimizer steps, linear from 0 to --lr")
+    decay_steps: int = option(0, help="step at which the linear decay reaches 0; 0: --max-steps")
+    weight_decay: float = option(1e-5, help="on weight matrices and kernels only")
     # word-embedding rows are sparse, updated only when their token is in a batch
-    embedding_decay: bool = setting(
+    embedding_decay: bool = option(
         False,
         help="treat the word-embedding table as a matrix (decay, LAMB trust ratio); "
         "false: as the biases",
     )
-    beta1: float = setting(0.9, help="first-moment decay")
-    beta2: float = setting(0.999, help="second-moment decay")
-    eps: float = setting(1e-6, help="added to the second moment's square root")
-    max_grad_norm: float = setting(
+    beta1: float = option(0.9, help="first-moment decay")
+    beta2: float = option(0.999, help="second-moment decay")
+    eps: float = option(1e-6, help="added to the second moment's square root")
+    max_grad_norm: float = option(
         0.0, help="global gradient-norm clip (AdamW; LAMB clips itself); 0: off (paper)"
     )
 
@@ -206,39 +198,39 @@ class OptimConfig:
 class RunConfig:
     """Length, seed, precision, logging, checkpoints and the periodic evaluation."""
 
-    max_steps: int = setting(
+    max_steps: int = option(
         1_200_000, help="optimizer steps to train for (paper: 1.2M at batch 16384)"
     )
-    seed: int = setting(0, help="model init, dropout, data order and augmentation")
-    precision: str = setting(
+    seed: int = option(0, help="model init, dropout, data order and augmentation")
+    precision: str = option(
         "no", help="no, bf16 or fp16 (accelerate's autocast)", choices=PRECISIONS
     )
-    grad_checkpointing: bool = setting(
+    grad_checkpointing: bool = option(
         False, help="recompute text layers and EfficientNet blocks in backward"
     )
-    cpu: bool = setting(False, help="train on CPU even when an accelerator is present")
-    log_every: int = setting(100, help="steps between logged points (the loop's only host syncs)")
-    save_every: int = setting(
+    cpu: bool = option(False, help="train on CPU even when an accelerator is present")
+    log_every: int = option(100, help="steps between logged points (the loop's only host syncs)")
+    save_every: int = option(
         5000, help="steps between checkpoints; 0: only at the end and on signals"
     )
-    keep_checkpoints: int = setting(3, help="most recent checkpoints kept on disk")
-    eval_every: int = setting(0, help="steps between evaluation hook calls; 0: off")
-    eval_module: str = setting(
+    keep_checkpoints: int = option(3, help="most recent checkpoints kept on disk")
+    eval_every: int = option(0, help="steps between evaluation hook calls; 0: off")
+    eval_module: str = option(
         "", help="entry point the hook calls with main(argv), e.g. mling.evaluation.multi30k"
     )
-    eval_args: str = setting("", help="its arguments; {model} and {output} are filled in")
+    eval_args: str = option("", help="its arguments; {model} and {output} are filled in")
 
 
 @dataclass
 class InitConfig:
     """Trained weights to start from: a model folder (any AlignModel export) or a hub id."""
 
-    init: str = setting("", help="both towers and the temperature; '': random")
-    init_image: str = setting(
+    init: str = option("", help="both towers and the temperature; '': random")
+    init_image: str = option(
         "", help="the image tower (wins over --init; its config wins over the preset)"
     )
-    init_text: str = setting("", help="the text tower and its projection (wins over --init)")
-    freeze: list[str] = setting(
+    init_text: str = option("", help="the text tower and its projection (wins over --init)")
+    freeze: list[str] = option(
         factory=list,
         help="keep fixed, in eval mode (LiT: --init-image SRC --freeze image); repeatable",
         choices=FREEZABLE,
@@ -277,7 +269,7 @@ def _field_index() -> dict[str, tuple[str, dataclasses.Field, type]]:
             if item.name in index:
                 raise AssertionError(f"field {item.name} appears in two sections")
             if not item.metadata.get("help"):
-                raise AssertionError(f"field {item.name} has no help: define it with setting()")
+                raise AssertionError(f"field {item.name} has no help: define it with option()")
             index[item.name] = (section, item, hints[item.name])
     return index
 
@@ -312,7 +304,9 @@ def _coerce(name: str, value: object, kind: type) -> object:
             raise ValueError(value)
         return kind(value)
     except (TypeError, ValueError):
-        raise RecipeError(f"{flag_of(name)}: cannot read {value!r} as {type_name(kind)}") from None
+        raise RecipeError(
+            f"{recipe_flag(name)}: cannot read {value!r} as {type_name(kind)}"
+        ) from None
 
 
 def _finite(value: float) -> bool:
@@ -364,7 +358,7 @@ RULES: dict[str, tuple[typing.Callable[[typing.Any], bool], str]] = {
 
 def _validate(name: str, value: object) -> None:
     if name in RULES and not RULES[name][0](value):
-        raise RecipeError(f"{flag_of(name)} {value}: must be {RULES[name][1]}")
+        raise RecipeError(f"{recipe_flag(name)} {value}: must be {RULES[name][1]}")
     choices = FIELDS[name][1].metadata.get("choices")
     if choices is None:
         return
@@ -372,7 +366,9 @@ def _validate(name: str, value: object) -> None:
     if not isinstance(value, list) and value not in choices and value != _default(name):
         wrong = [value]
     if wrong:
-        raise RecipeError(f"{flag_of(name)} {', '.join(wrong)}: choose from {', '.join(choices)}")
+        raise RecipeError(
+            f"{recipe_flag(name)} {', '.join(wrong)}: choose from {', '.join(choices)}"
+        )
 
 
 def _default(name: str) -> object:
@@ -382,14 +378,14 @@ def _default(name: str) -> object:
     return item.default
 
 
-def flag_of(name: str) -> str:
+def recipe_flag(name: str) -> str:
     """A field's command-line spelling: `--image-size`, or the one its metadata names."""
     return "--" + FIELDS[name][1].metadata.get("flag", name).replace("_", "-")
 
 
 def _unknown(name: str) -> RecipeError:
     close = difflib.get_close_matches(name, FIELDS, n=3)
-    hint = f"; did you mean {', '.join(flag_of(c) for c in close)}?" if close else ""
+    hint = f"; did you mean {', '.join(recipe_flag(c) for c in close)}?" if close else ""
     return RecipeError(f"unknown recipe option --{name.replace('_', '-')}{hint}")
 
 

@@ -17,7 +17,7 @@ import difflib
 import typing
 
 from mling.common.cli import deprecated_flag
-from mling.training.recipe import FIELDS, SECTIONS, RecipeError, flag_of
+from mling.training.recipe import FIELDS, SECTIONS, RecipeError, recipe_flag
 
 # The deprecated spellings users still type: old flag -> the field it sets.
 DEPRECATED_FLAGS = {"--columns": "columns"}
@@ -81,13 +81,13 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
                 options.update(nargs="?", const="true")
             elif typing.get_origin(kind) is list:
                 options.update(action="append")
-            group.add_argument(flag_of(item.name), **options)
+            group.add_argument(recipe_flag(item.name), **options)
     for old, name in DEPRECATED_FLAGS.items():
         parser.add_argument(
             old,
             dest=name,
             default=argparse.SUPPRESS,
-            action=deprecated_flag(flag_of(name), append=True),
+            action=deprecated_flag(recipe_flag(name), append=True),
             help=argparse.SUPPRESS,  # said once on stderr when used
         )
 
