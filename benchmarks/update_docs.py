@@ -11,6 +11,10 @@ In `README.md` and any `docs/*.md`, a block
 is replaced by that report's Markdown (its title line dropped) and the date the report was
 written. A report that is missing leaves its block as it is and is named on stderr, so a
 partial run updates what it measured and nothing else.
+
+A block generated from a module of the package instead (`FROM_CODE`, such as docs/filter.md's
+reasons table, `<!-- generated from mling.filtering.reasons by ...`) is replaced by what its
+function returns; a test checks that such blocks are up to date.
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+from mling.filtering.reasons import reasons_table
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(
@@ -29,6 +36,9 @@ BLOCK = re.compile(
     re.S,
 )
 
+
+# Blocks made from the code, not from a report: source named in the marker -> its Markdown.
+FROM_CODE: dict[str, Callable[[], str]] = {"mling.filtering.reasons": reasons_table}
 
 IMAGE = re.compile(r"!\[(?P<alt>[^\]]*)\]\((?P<path>[^):]+\.png)\)")
 
@@ -59,6 +69,8 @@ def _copied_image(match: re.Match, source: Path, page: Path) -> str:
 
 def update(text: str, missing: list[str], page: Path = ROOT / "docs" / "page.md") -> str:
     def replace(match: re.Match) -> str:
+        if match["source"] in FROM_CODE:
+            return match["open"] + FROM_CODE[match["source"]]() + "\n" + match["close"]
         source = ROOT / match["source"]
         if not source.is_file():
             missing.append(match["source"])

@@ -14,8 +14,9 @@ from typing import Any
 
 from mling.common.report import markdown_table, new_figure
 from mling.common.scripts import group_by_script, language_script, script_name
+from mling.filtering import reasons
 from mling.filtering.language_estimate import count_interval, estimate_counts
-from mling.filtering.reasons import FILTERS, KEPT, REASON_NAMES, REASONS
+from mling.filtering.reasons import KEPT, filter_names, reason_names
 
 MIN_LANGUAGE_ROWS = 20  # languages with fewer input rows are listed but left out of the spread
 BELOW = 0.85  # a language under this share of the overall retention is called out
@@ -60,7 +61,8 @@ def language_rows(
     for (reason, language), group in groups.items():
         sample.setdefault(reason, {})[language] = group["rows"]
     kept = sample.pop(KEPT, {})
-    dropped_reasons = [name for name in REASON_NAMES if totals.get(name)]
+    filters = filter_names()
+    dropped_reasons = [name for name in reason_names() if totals.get(name)]
     sampled = {name: sum(sample.get(name, {}).values()) for name in dropped_reasons}
     estimates = {
         name: estimate_counts(sample.get(name, {}), totals[name]) for name in dropped_reasons
@@ -78,12 +80,12 @@ def language_rows(
         rows = k + sum(dropped.values())
         low = k + sum(lo for lo, _ in intervals.values())
         high = k + sum(hi for _, hi in intervals.values())
-        well_formed = k + sum(dropped.get(name, 0) for name in FILTERS)
+        well_formed = k + sum(dropped.get(name, 0) for name in filters)
         retention, retention_interval = {}, {}
-        for name in FILTERS:
+        for name in filters:
             fails = 0.0
             fails_low = fails_high = 0
-            for reason in FILTERS:
+            for reason in filters:
                 if reason not in sampled or not sampled[reason]:
                     continue
                 x = groups.get((reason, language), {}).get(name, 0)
@@ -118,11 +120,11 @@ def language_method(
     totals: dict[str, int], groups: dict[tuple[str, str], dict[str, int]], settings: dict[str, Any]
 ) -> dict[str, Any]:
     """Which language figures are exact and which estimated, and how."""
-    sampled = {name: 0 for name in REASON_NAMES if totals.get(name)}
+    sampled = {name: 0 for name in reason_names() if totals.get(name)}
     for (reason, _), group in groups.items():
         if reason != KEPT:
             sampled[reason] += group["rows"]
-    dropped = sum(totals.get(name, 0) for name in REASON_NAMES)
+    dropped = sum(totals.get(name, 0) for name in reason_names())
     estimated = sum(sampled.values()) < dropped
     return {
         "language_id": settings["language_id"],
@@ -192,7 +194,7 @@ def build(
     totals = aggregates["by_reason"]
     languages = language_rows(totals, groups)
     kept = totals.get(KEPT, 0)
-    dropped = {name: totals.get(name, 0) for name in REASON_NAMES}
+    dropped = {name: totals.get(name, 0) for name in reason_names()}
     total_dropped = sum(dropped.values())
     overall = _ratio(kept, input_rows)
     seconds = sum(s for _, s in stages)
@@ -206,7 +208,7 @@ def build(
             "written_equals_kept": written_rows == kept,
         },
         "dropped_by_reason": dropped,
-        "reason_order": list(REASON_NAMES),
+        "reason_order": list(reason_names()),
         "retention": overall,
         "retention_spread": retention_spread(languages, overall),
         "language_figures": language_method(totals, groups, settings),
@@ -316,7 +318,7 @@ def _markdown(data: dict[str, Any]) -> str:
         lines += [f"Input layout: {columns['preset'] or 'pair schema'} ({how}); {renames}.", ""]
     lines += _summary(data)
     lines += ["## Dropped by reason (first failing filter, in this order)", ""]
-    meanings = {r.name: r.meaning for r in REASONS}
+    meanings = {r.name: r.meaning for r in reasons.REASONS}
     rows = [(name, meanings[name], count) for name, count in data["dropped_by_reason"].items()]
     lines += [
         markdown_table(["reason", "meaning", "rows"], rows + [(KEPT, "", accounting["kept"])]),
@@ -340,7 +342,7 @@ def _markdown(data: dict[str, Any]) -> str:
         + ".",
         "",
     ]
-    reasons = [name for name, count in data["dropped_by_reason"].items() if count]
+    dropping = [name for name, count in data["dropped_by_reason"].items() if count]
 
     def retention(e: dict[str, Any]) -> str | None:
         shown = _with_interval(e["retention"], e["retention_interval"], _percent)
@@ -356,13 +358,13 @@ def _markdown(data: dict[str, Any]) -> str:
         ]
         + [
             _with_interval(e["dropped"].get(name, 0), e["dropped_interval"].get(name))
-            for name in reasons
+            for name in dropping
         ]
         for code, members in groups
         for e in members
     ]
     lines += [
-        markdown_table(["language", "script", "rows", "kept", "retention", *reasons], table),
+        markdown_table(["language", "script", "rows", "kept", "retention", *dropping], table),
         "",
     ]
     lines += ["## Each filter alone: retention of well-formed rows per language", ""]
@@ -373,13 +375,14 @@ def _markdown(data: dict[str, Any]) -> str:
             "",
         ]
     lines += ["Languages in the order of the table above.", ""]
+    filters = filter_names()
     table = [
         [e["language"], code, e["well_formed"]]
-        + [_percent(e["filter_retention"][name]) for name in FILTERS]
+        + [_percent(e["filter_retention"][name]) for name in filters]
         for code, members in groups
         for e in members
     ]
-    lines += [markdown_table(["language", "script", "well-formed", *FILTERS], table), ""]
+    lines += [markdown_table(["language", "script", "well-formed", *filters], table), ""]
     lines += ["## Stages", ""]
     lines += [
         markdown_table(

@@ -4,7 +4,7 @@ Input is the `features` table from the pre-pass (`mling/filtering/prepass.py`). 
 query the engine defines in order, as a table (written once, read by later stages) or as a
 view (cheap to recompute, or read once); the last, `decisions`, holds one row per input row
 with its reason (null: kept) and one flag per filter (whether the row fails it on its own, for
-the fairness report). Both engines speak this SQL; `Dialect` holds the places where their
+the fairness report), each flag its record's predicate (`mling/filtering/reasons.py`). Both engines speak this SQL; `Dialect` holds the places where their
 function names differ (regex extraction and matching, splitting, list explosion and length,
 hashes).
 
@@ -17,7 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mling.filtering.reasons import FILTERS, MALFORMED, ImageFilterConfig, TextFilterConfig
+from mling.filtering.reasons import (
+    ImageFilterConfig,
+    TextFilterConfig,
+    filters,
+    reason_names,
+    thresholds,
+)
 from mling.filtering.segment import ENGINE_SPACED_PATTERN, ENGINE_WORD_PATTERN
 
 # Above any count: "no vocabulary threshold".
@@ -26,6 +32,9 @@ NO_LIMIT = 1 << 62
 # many tokens, rows are matched against the vocabulary (a hash table that stays in cache);
 # above it, against the rare tokens, which are none at all when the data has fewer than K.
 SMALL_VOCABULARY = 1_000_000
+# What the engine counts per row, which a filter's predicate may read besides the pre-pass's
+# features columns (those it reads are carried through the narrow `rows` table).
+COUNTS = ("alt_texts", "images", "has_rare_token", "word_count")
 
 
 @dataclass(frozen=True)
@@ -110,20 +119,15 @@ def stages(image: ImageFilterConfig, text: TextFilterConfig, dialect: Dialect) -
     # A row is a duplicate when an earlier row has its key; only duplicated keys are kept here.
     first_of_key = "(d.first_row_id IS NULL OR f.row_id = d.first_row_id)"
     k = int(text.vocabulary_size)
-    flags = {
-        "image_too_small": f"least(width, height) <= {int(image.min_side)}",
-        "aspect_ratio": f"greatest(width, height) >= {float(image.max_aspect_ratio)!r} * least(width, height)",
-        "image_many_alt_texts": f"alt_texts > {int(image.max_alt_texts)}",
-        "near_duplicate_eval": "near_eval",
-        "alt_text_shared": f"images > {int(text.max_images)}",
-        "rare_token": "has_rare_token",
-        "too_few_words": f"word_count < {int(text.min_words)}",
-        "too_many_words": f"word_count > {int(text.max_words)}",
-    }
-    assert tuple(flags) == FILTERS, "flags must follow mling.filtering.reasons.REASONS"
+    values = thresholds(image, text)
+    flags = {reason.name: reason.predicate.format(**values) for reason in filters()}
+    carried = list(dict.fromkeys(c for r in filters() for c in r.reads if c not in COUNTS))
     flag_columns = ", ".join(
         f"coalesce(malformed IS NULL AND ({expr}), false) AS {name}" for name, expr in flags.items()
     )
+    # Reasons before duplicate_key in the order win over it; those after it lose.
+    names = reason_names()
+    before_duplicate = ", ".join(_literal(name) for name in names[: names.index("duplicate_key")])
     row_tokens = f"SELECT row_id, {dialect.explode.format(items='tokens')} AS token FROM row_words"
     if k <= SMALL_VOCABULARY:  # a token outside the vocabulary
         token_set = "SELECT c.token FROM token_counts c, vocabulary v WHERE c.n >= v.min_count"
@@ -134,7 +138,7 @@ def stages(image: ImageFilterConfig, text: TextFilterConfig, dialect: Dialect) -
     rare_rows = f"""SELECT DISTINCT t.row_id FROM ({row_tokens}) t
         WHERE {in_set} (SELECT 1 FROM ({token_set}) s WHERE s.token = t.token)"""
     reason = "CASE WHEN malformed IS NOT NULL THEN malformed "
-    reason += " ".join(f"WHEN {name} THEN '{name}'" for name in FILTERS) + " END"
+    reason += " ".join(f"WHEN {name} THEN '{name}'" for name in flags) + " END"
     return [
         Stage(
             "duplicate_keys",
@@ -142,12 +146,13 @@ def stages(image: ImageFilterConfig, text: TextFilterConfig, dialect: Dialect) -
             WHERE key IS NOT NULL AND key <> '' GROUP BY key HAVING count(*) > 1""",
         ),
         Stage(
-            # Everything per row but the text, read three times below: one narrow table.
+            # Everything per row but the text (unless a filter reads it), read three times
+            # below: one narrow table.
             "rows",
             f"""SELECT f.row_id, {dialect.hash.format(value="f.identity")} AS image,
                 {dialect.hash.format(value="f.caption_norm")} AS alt_text,
-                f.width, f.height, f.near_eval,
-                CASE WHEN f.malformed IN ('download_failed', 'missing_key') OR {first_of_key}
+                {"".join(f"f.{column}, " for column in carried)}
+                CASE WHEN f.malformed IN ({before_duplicate}) OR {first_of_key}
                      THEN f.malformed
                      ELSE 'duplicate_key' END AS malformed
             FROM features f LEFT JOIN duplicate_keys d ON f.key = d.key""",
@@ -192,10 +197,11 @@ def stages(image: ImageFilterConfig, text: TextFilterConfig, dialect: Dialect) -
         ),
         Stage(
             "decisions",
-            f"""SELECT row_id, malformed, {", ".join(FILTERS)}, {reason} AS reason
+            f"""SELECT row_id, malformed, {", ".join(flags)}, {reason} AS reason
             FROM (SELECT row_id, malformed, {flag_columns}
-                  FROM (SELECT r.row_id, r.malformed, r.width,
-                            r.height, r.near_eval, ic.alt_texts, cc.images,
+                  FROM (SELECT r.row_id, r.malformed,
+                            {"".join(f"r.{column}, " for column in carried)}
+                            ic.alt_texts, cc.images,
                             rr.row_id IS NOT NULL AS has_rare_token,
                             coalesce(w.word_count, 0) AS word_count
                         FROM rows r
@@ -205,8 +211,3 @@ def stages(image: ImageFilterConfig, text: TextFilterConfig, dialect: Dialect) -
                         LEFT JOIN row_rare rr ON r.row_id = rr.row_id) joined) flagged""",
         ),
     ]
-
-
-def malformed_names_sql() -> str:
-    """`('missing_key', ...)`: the malformed reasons as a SQL list, for report queries."""
-    return "(" + ", ".join(_literal(name) for name in MALFORMED) + ")"

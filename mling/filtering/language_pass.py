@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from mling.common.language_id import UNDETERMINED
 from mling.common.processes import forked_map
 from mling.filtering.filter_output import DecisionCursor
-from mling.filtering.reasons import FILTERS, KEPT
+from mling.filtering.reasons import KEPT, filter_names
 
 Identify = Callable[[list[str]], tuple[list[str], list[float]]]
 ALL_KEYS = (1 << 64) - 1  # a threshold every key is under: the whole reason is labelled
@@ -139,12 +139,13 @@ def _label_chunk(
         schema=LABELLED_SCHEMA,
     )
     pq.write_table(labelled, out_path)
-    rows = decisions.select(["reason", *FILTERS]).append_column("language", language)
+    filters = filter_names()
+    rows = decisions.select(["reason", *filters]).append_column("language", language)
     rows = rows.filter(label)
     rows = rows.set_column(0, "reason", pc.fill_null(rows.column("reason"), KEPT))
-    aggregates = [("reason", "count")] + [(name, "sum") for name in FILTERS]
+    aggregates = [("reason", "count")] + [(name, "sum") for name in filters]
     grouped = rows.group_by(["reason", "language"]).aggregate(aggregates)
-    renames = {"reason_count": "rows", **{f"{name}_sum": name for name in FILTERS}}
+    renames = {"reason_count": "rows", **{f"{name}_sum": name for name in filters}}
     return [
         {renames.get(name, name): value for name, value in row.items()}
         for row in grouped.to_pylist()
@@ -168,7 +169,7 @@ def label_rows(
     result = LabelledRows(files=[])
 
     def tasks() -> Iterator[tuple[Path, pa.Table, Path]]:
-        cursor = DecisionCursor(decision_files, ["row_id", "reason", *FILTERS])
+        cursor = DecisionCursor(decision_files, ["row_id", "reason", *filter_names()])
         for features_path, count in zip(features_files, file_rows, strict=True):
             if count == 0:
                 continue

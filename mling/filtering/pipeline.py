@@ -10,10 +10,11 @@ or `--column SRC=DEST` for other names) and writes into `--output`:
   rejected/part-*.parquet every dropped pair with its `reason` (with --write-rejected)
   report.{json,md,png}    rows in, dropped per reason, kept and retention per language
 The whole directory appears at once, when complete; a re-run replaces it with the same pairs.
-Reasons, and their order, are listed in `mling/filtering/reasons.py`. Language ID runs after the
-decisions and only labels rows: nothing is kept or dropped by language. Every kept row is
-labelled; the dropped rows' languages are estimated from a seeded sample of each reason's rows
-(`--language-sample N`, `all` for exact figures), and the report says which figures are estimated.
+Reasons, their order and their thresholds are records in `mling/filtering/reasons.py`.
+Language ID runs after the decisions and only labels rows: nothing is kept or dropped by
+language. Every kept row is labelled; the dropped rows' languages are estimated from a seeded
+sample of each reason's rows (`--language-sample N`, `all` for exact figures), and the report
+says which figures are estimated.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from mling.common.atomic import check_output, claim_output, output_path, publish_dir, staging_dir
-from mling.common.cli import add_overwrite_argument, one_line_errors
+from mling.common.cli import Range, add_overwrite_argument, one_line_errors
 from mling.common.errors import InputError
 from mling.common.report import write_report
 from mling.common.storage import local_path
@@ -42,7 +43,7 @@ from mling.filtering.filter_sql import stages
 from mling.filtering.image_hash import load_eval_set
 from mling.filtering.language_pass import LanguageSample, label_rows
 from mling.filtering.prepass import RowContext, write_features
-from mling.filtering.reasons import FILTERS, ImageFilterConfig, TextFilterConfig
+from mling.filtering.reasons import filter_configs, filter_names, flag, options
 from mling.pairs.schema import COLUMN_PRESETS, add_column_arguments
 from mling.pairs.shards import (
     expand_inputs,
@@ -53,7 +54,15 @@ from mling.pairs.shards import (
     write_webdataset_shards,
 )
 
-DEFAULTS_IMAGE, DEFAULTS_TEXT = ImageFilterConfig(), TextFilterConfig()
+# The run's numeric options and the values they may take (the filters' thresholds carry
+# theirs, on their config fields in mling/filtering/reasons.py).
+RUN_RANGES = {
+    "batch_rows": Range(1),
+    "shard_rows": Range(1),
+    "threads": Range(1),
+    "workers": Range(1),
+    "language_seed": Range(0),
+}
 # Columns the filter adds to every output row: the language label (null for a rejected row
 # outside the language sample).
 DECISION_FIELDS = {"language": pa.string(), "language_score": pa.float32()}
@@ -97,32 +106,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     io_group.add_argument("--batch-rows", type=int, default=8192, help="rows per batch read")
     io_group.add_argument("--shard-rows", type=int, default=50_000, help="rows per output shard")
-    image = parser.add_argument_group("image filters")
-    image.add_argument(
-        "--min-side", type=int, default=DEFAULTS_IMAGE.min_side, help="px; keep above"
-    )
-    image.add_argument("--max-aspect-ratio", type=float, default=DEFAULTS_IMAGE.max_aspect_ratio)
-    image.add_argument("--max-alt-texts", type=int, default=DEFAULTS_IMAGE.max_alt_texts)
-    image.add_argument(
+    # one option per filter threshold, from its record and its config field
+    groups = {
+        "image": parser.add_argument_group("image filters"),
+        "text": parser.add_argument_group("text filters"),
+    }
+    for option in options():
+        groups[option.group].add_argument(
+            *option.flags,
+            type=option.kind,
+            default=option.default,
+            help=f"{option.help} (default: %(default)s)",
+        )
+    groups["image"].add_argument(
         "--eval-images", nargs="+", default=[], metavar="DIR", help="evaluation images"
     )
-    image.add_argument(
+    groups["image"].add_argument(
         "--eval-hashes", nargs="+", default=[], metavar="FILE", help="pHash/sha256/URL lists"
     )
-    image.add_argument(
-        "--eval-radius", type=int, default=DEFAULTS_IMAGE.eval_radius, help="pHash bits"
-    )
-    text = parser.add_argument_group("text filters")
-    text.add_argument("--max-images", type=int, default=DEFAULTS_TEXT.max_images)
-    text.add_argument(
-        "--vocabulary-size",
-        "-K",
-        type=int,
-        default=DEFAULTS_TEXT.vocabulary_size,
-        help="K, tokens kept",
-    )
-    text.add_argument("--min-words", type=int, default=DEFAULTS_TEXT.min_words)
-    text.add_argument("--max-words", type=int, default=DEFAULTS_TEXT.max_words)
     run = parser.add_argument_group("engine and run")
     run.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb")
     run.add_argument("--spark-master", default="local[*]", help="Spark master URL")
@@ -210,16 +211,13 @@ def _check_columns(paths: list[Path], mapping: dict[str, str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     # config
     args = _parser().parse_args(argv)
-    image = ImageFilterConfig(
-        args.min_side, args.max_aspect_ratio, args.max_alt_texts, args.eval_radius
-    )
-    text = TextFilterConfig(args.max_images, args.vocabulary_size, args.min_words, args.max_words)
+    for name, allowed in RUN_RANGES.items():
+        if getattr(args, name) is not None:
+            allowed.check(flag(name), getattr(args, name))
+    image, text = filter_configs(vars(args))  # each threshold checked against its range
     out_dir = output_path(args.output)  # a local folder, or a URL (staged here, then uploaded)
     work_dir = local_path(args.work_dir, "--work-dir")  # scratch stays local
     clock = _Clock(args.quiet)
-    for flag in ("shard_rows", "batch_rows"):
-        if getattr(args, flag) < 1:
-            raise InputError(f"--{flag.replace('_', '-')} must be at least 1")
     inputs = expand_inputs(args.input)
     mapping, preset = layout_columns(inputs, args.column_preset, args.column)
     check_output(out_dir, args.overwrite, inputs)  # fail before any work; claimed below
@@ -268,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
                 engine.define(stage)
         with clock.stage("aggregates"):
             decision_files = engine.export_sorted(
-                f"SELECT row_id, reason, {', '.join(FILTERS)} FROM decisions", work / "decisions"
+                f"SELECT row_id, reason, {', '.join(filter_names())} FROM decisions",
+                work / "decisions",
             )
             aggregates = collect(engine)
         engine.close()

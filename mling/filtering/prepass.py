@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from mling.common.processes import forked_map
 from mling.filtering.image_hash import EvalSet, phash_bytes, sha256_hex
-from mling.filtering.reasons import ImageFilterConfig, passes_size
+from mling.filtering.reasons import ImageFilterConfig, passes_size, prepass_names
 from mling.filtering.segment import ENGINE_NEEDS_DICTIONARY_PATTERN, icu_unigrams
 from mling.pairs.schema import PAIR_COLUMNS, STATUS_COLUMN, STATUS_OK
 
@@ -70,6 +70,15 @@ def _reason(mask: pa.Array, name: str) -> pa.Array:
     return pc.if_else(pc.fill_null(mask, False), pa.scalar(name), pa.scalar(None, pa.string()))
 
 
+def first_reason(checks: dict[str, pa.Array]) -> pa.Array:
+    """Per row, the first pre-pass reason, in `REASONS` order, whose check (a bool mask) is
+    true; null when none is. `checks` holds one mask per reason the pre-pass computes."""
+    names = prepass_names()
+    if set(checks) != set(names):
+        raise AssertionError(f"the pre-pass computes {sorted(checks)}, the records say {names}")
+    return pc.coalesce(*(_reason(checks[name], name) for name in names))
+
+
 def _decode(values: pa.Array) -> tuple[pa.Array, pa.Array]:
     """Binary or unvalidated string values -> (text, invalid mask), decoding row by row."""
     texts, invalid = [], []
@@ -83,8 +92,8 @@ def _decode(values: pa.Array) -> tuple[pa.Array, pa.Array]:
     return pa.array(texts, pa.string()), pa.array(invalid)
 
 
-def caption_text(column: pa.Array) -> tuple[pa.Array, pa.Array]:
-    """(caption as valid text or null, first caption reason or null) for one batch column."""
+def caption_text(column: pa.Array) -> tuple[pa.Array, dict[str, pa.Array]]:
+    """(caption as valid text or null, the caption checks' masks) for one batch column."""
     kind = column.type
     no = pa.array([False] * len(column))
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
@@ -98,23 +107,26 @@ def caption_text(column: pa.Array) -> tuple[pa.Array, pa.Array]:
     elif pa.types.is_null(kind):
         text, invalid = pa.nulls(len(column), pa.string()), no
     else:
-        not_text = column.is_valid()
-        reasons = pc.coalesce(
-            _reason(column.is_null(), "missing_caption"), _reason(not_text, "caption_not_text")
-        )
-        return pa.nulls(len(column), pa.string()), reasons
+        checks = {
+            "missing_caption": column.is_null(),
+            "caption_not_text": column.is_valid(),
+            "invalid_utf8": no,
+        }
+        return pa.nulls(len(column), pa.string()), checks
     blank = pc.or_kleene(text.is_null(), pc.equal(pc.utf8_trim_whitespace(text), ""))
-    blank = pc.and_(blank, pc.invert(invalid))
     # The webdataset reader decodes bad bytes to U+FFFD, which valid alt-text never contains.
     replaced = pc.fill_null(pc.match_substring(text, "\ufffd"), False)
-    reasons = pc.coalesce(
-        _reason(blank, "missing_caption"), _reason(pc.or_(invalid, replaced), "invalid_utf8")
-    )
-    return pc.if_else(reasons.is_null(), text, pa.scalar(None, pa.string())), reasons
+    checks = {
+        "missing_caption": pc.and_(blank, pc.invert(invalid)),
+        "caption_not_text": no,
+        "invalid_utf8": pc.or_(invalid, replaced),
+    }
+    bad = pc.or_(checks["missing_caption"], checks["invalid_utf8"])
+    return pc.if_else(bad, pa.scalar(None, pa.string()), text), checks
 
 
-def size_values(column: pa.Array) -> tuple[pa.Array, pa.Array]:
-    """(size in px as int64 or null, first size reason or null) for one batch column."""
+def size_values(column: pa.Array) -> tuple[pa.Array, dict[str, pa.Array]]:
+    """(size in px as int64 or null, the size checks' masks) for one batch column."""
     kind = column.type
     missing = column.is_null()
     if pa.types.is_integer(kind):
@@ -127,12 +139,12 @@ def size_values(column: pa.Array) -> tuple[pa.Array, pa.Array]:
     else:
         values = pa.nulls(len(column), pa.int64())
         numeric = pa.array([False] * len(column))
-    reasons = pc.coalesce(
-        _reason(missing, "missing_size"),
-        _reason(pc.invert(numeric), "size_not_numeric"),
-        _reason(pc.less_equal(values, 0), "size_not_positive"),
-    )
-    return values, reasons
+    checks = {
+        "missing_size": missing,
+        "size_not_numeric": pc.invert(numeric),
+        "size_not_positive": pc.fill_null(pc.less_equal(values, 0), False),
+    }
+    return values, checks
 
 
 def _whole_number(value: float | str | None) -> int | None:
@@ -182,24 +194,24 @@ def row_features(batch: pa.RecordBatch, first_row_id: int, context: RowContext) 
     keys = batch.column("key")
     keys = keys if pa.types.is_string(keys.type) else pc.cast(keys, pa.string())
     missing_key = pc.or_kleene(keys.is_null(), pc.equal(keys, ""))
-    caption, caption_reason = caption_text(batch.column("caption"))
-    width, width_reason = size_values(batch.column("width"))
-    height, height_reason = size_values(batch.column("height"))
+    caption, caption_checks = caption_text(batch.column("caption"))
+    width, width_checks = size_values(batch.column("width"))
+    height, height_checks = size_values(batch.column("height"))
     status = batch.column(STATUS_COLUMN) if STATUS_COLUMN in batch.schema.names else None
     failed = (
         pc.not_equal(pc.cast(status, pa.string()), STATUS_OK)
         if status is not None and not pa.types.is_null(status.type)
         else pa.array([False] * count)
     )
-    malformed = pc.coalesce(
-        _reason(failed, "download_failed"),
-        _reason(missing_key, "missing_key"),
-        caption_reason,
-        width_reason,
-        height_reason,
-        _reason(
-            pc.match_substring_regex(caption, CONTROL_CHARACTERS), "caption_control_characters"
-        ),
+    # Arrow code per check; which one a row reports follows the records' order.
+    malformed = first_reason(
+        {
+            "download_failed": failed,
+            "missing_key": missing_key,
+            **caption_checks,
+            **{name: pc.or_(width_checks[name], height_checks[name]) for name in width_checks},
+            "caption_control_characters": pc.match_substring_regex(caption, CONTROL_CHARACTERS),
+        }
     )
 
     has_image, images = _image_bytes(batch.column("image"))

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from mling.filtering.reasons import (
-    REASON_NAMES,
     ImageFilterConfig,
     TextFilterConfig,
+    reason_names,
     vocabulary_min_count,
 )
 from mling.filtering.segment import unigrams
@@ -103,7 +103,7 @@ def filter_reasons(
     checks["too_many_words"] = ok & (word_count > text.max_words)
 
     reasons = pd.Series([None] * count, dtype=object)
-    for name in reversed(REASON_NAMES):  # the first failing check in order wins
+    for name in reversed(reason_names()):  # the first failing check in order wins
         reasons[checks[name].fillna(False).to_numpy(dtype=bool)] = name
     return reasons
 
