@@ -288,7 +288,7 @@ def test_non_positive_batch_sizes_are_refused_by_the_filter_and_the_evaluators(t
     for rows in ("0", "-1"):
         argv = ["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--quiet"]
         assert filter_main([*argv, "--batch-rows", rows]) == 2
-        assert "--batch-rows must be at least 1" in last_line(capsys, "filter.py")
+        assert f"--batch-rows {rows}: must be at least 1" in last_line(capsys, "filter.py")
     argv = ["--multi30k", str(tmp_path), "--images", str(tmp_path), "--model", str(tmp_path)]
     assert multi30k.main([*argv, "--output", str(tmp_path / "eval"), "--batch-size", "0"]) == 2
     assert "--batch-size 0: must be at least 1" in last_line(capsys, "multi30k.py")

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from benchmarks import update_docs
-from mling.common.cli import Range
+from mling.common.field_options import at_least, option
 from mling.filtering import reasons
 from mling.filtering.filter_sql import COUNTS, DUCKDB, SPARK, stages
 from mling.filtering.pipeline import _parser, main
@@ -26,7 +26,6 @@ from mling.filtering.reasons import (
     filter_configs,
     filters,
     reason_names,
-    threshold,
 )
 from tests.helpers.filter_cases import GOOD, outcomes, pair_row
 
@@ -53,7 +52,7 @@ TOO_LONG = Reason(
 
 @dataclass(frozen=True)
 class TextWithLength(TextFilterConfig):
-    max_caption_chars: int = threshold(200, "characters; dropped above", Range(1))
+    max_caption_chars: int = option(200, "characters; dropped above", check=at_least(1))
 
 
 @pytest.fixture
@@ -117,23 +116,23 @@ def test_docs_reasons_table_is_made_from_the_records(monkeypatch):
     [
         (
             ["--max-aspect-ratio", "-1"],
-            "--max-aspect-ratio must be a finite number above 1, not -1.0",
+            "--max-aspect-ratio -1.0: must be above 1",
         ),
         (
             ["--max-aspect-ratio", "nan"],
-            "--max-aspect-ratio must be a finite number above 1, not nan",
+            "--max-aspect-ratio nan: must be a finite number",
         ),
-        (["--max-words", "0"], "--max-words must be at least 1, not 0"),
+        (["--max-words", "0"], "--max-words 0: must be at least 1"),
         (
             ["--min-words", "10", "--max-words", "3"],
-            "--max-words must be at least --min-words (10), not 3",
+            "--max-words 3: must be at least --min-words (10)",
         ),
-        (["--eval-radius", "-1"], "--eval-radius must be from 0 to 64, not -1"),
-        (["--eval-radius", "65"], "--eval-radius must be from 0 to 64, not 65"),
-        (["-K", "0"], "--vocabulary-size must be at least 1, not 0"),
-        (["--min-side", "-5"], "--min-side must be at least 0, not -5"),
-        (["--workers", "0"], "--workers must be at least 1, not 0"),
-        (["--shard-rows", "0"], "--shard-rows must be at least 1, not 0"),
+        (["--eval-radius", "-1"], "--eval-radius -1: must be between 0 and 64"),
+        (["--eval-radius", "65"], "--eval-radius 65: must be between 0 and 64"),
+        (["-K", "0"], "--vocabulary-size 0: must be at least 1"),
+        (["--min-side", "-5"], "--min-side -5: must be at least 0"),
+        (["--workers", "0"], "--workers 0: must be at least 1"),
+        (["--shard-rows", "0"], "--shard-rows 0: must be at least 1"),
     ],
 )
 def test_numeric_options_out_of_range_are_one_line_and_exit_2(tmp_path, capsys, flags, says):
@@ -168,7 +167,7 @@ def test_an_added_threshold_is_an_option_with_its_help_default_and_range(added, 
     assert text.max_caption_chars == 60 and text.max_words == 20
     assert main([*argv, "--max-caption-chars", "0"]) == 2
     assert capsys.readouterr().err.splitlines() == [
-        "filter.py: --max-caption-chars must be at least 1, not 0"
+        "filter.py: --max-caption-chars 0: must be at least 1"
     ]
 
 

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import argparse
 import functools
-import math
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from mling.common.errors import InputError
 
@@ -34,30 +32,6 @@ def one_line_errors(prog: str) -> Callable[[Main], Main]:
         return wrapped
 
     return decorate
-
-
-@dataclass(frozen=True)
-class Range:
-    """The values a numeric option may take: `low` or more (above `low` when `above`), up to
-    `high` inclusive when given; a float must also be finite."""
-
-    low: float
-    high: float | None = None
-    above: bool = False
-
-    def describe(self, kind: type) -> str:
-        """`at least 1`, `from 0 to 64`, `a finite number above 1`."""
-        if self.high is not None:
-            bounds = f"from {self.low} to {self.high}"
-        else:
-            bounds = f"{'above' if self.above else 'at least'} {self.low}"
-        return f"a finite number {bounds}" if kind is float else bounds
-
-    def check(self, flag: str, value: float) -> None:
-        """Raise InputError, one line naming `flag`, when `value` is out of range."""
-        inside = math.isfinite(value) and (value > self.low if self.above else value >= self.low)
-        if not inside or (self.high is not None and value > self.high):
-            raise InputError(f"{flag} must be {self.describe(type(value))}, not {value}")
 
 
 def add_overwrite_argument(parser: argparse.ArgumentParser) -> None:

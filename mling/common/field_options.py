@@ -37,7 +37,7 @@ def option(
     **extra: Any,
 ) -> Any:
     """A dataclass field that is also an option. `factory` makes a fresh mutable default (a
-    list); `extra`: flag, metavar, choices, check."""
+    list); `extra`: flag, aliases (more spellings: `-K`), metavar, choices, check."""
     if not help:
         raise TypeError("an option needs a help line: without one, only the code knows it")
     metadata = {"help": help, **extra}
@@ -48,6 +48,10 @@ def option(
 
 def at_least(low: float) -> Check:
     return lambda value: None if value >= low else f"must be at least {low}"
+
+
+def above(low: float) -> Check:
+    return lambda value: None if value > low else f"must be above {low}"
 
 
 def between(low: float, high: float, *, open_high: bool = False) -> Check:
@@ -104,6 +108,7 @@ def add_options(parser: argparse.ArgumentParser, cls: type, title: str) -> argpa
             help_text += f" (default: {default_text(field.default)})"
         group.add_argument(
             flag,
+            *field.metadata.get("aliases", ()),
             dest=field.name,
             type=integer if kind is int else kind,
             nargs="+" if many else None,
@@ -124,20 +129,29 @@ def from_args(cls: type, args: argparse.Namespace, **given: Any) -> Any:
     for field in option_fields(cls):
         value = getattr(args, field.name)
         value = tuple(value) if isinstance(value, list) else value
-        reason = _refusal(field, value)
-        if reason:
-            raise InputError(f"{flag_of(field)} {value}: {reason}")
+        refuse(flag_of(field), value, field.metadata.get("check"))
         values[field.name] = value
     return cls(**values, **given)
 
 
-def _refusal(field: dataclasses.Field, value: Any) -> str | None:
+def check_fields(config: Any) -> None:
+    """Every option field of a made config against its check (for configs made from values
+    other than parsed options: a `__post_init__` calls this)."""
+    for field in option_fields(type(config)):
+        refuse(flag_of(field), getattr(config, field.name), field.metadata.get("check"))
+
+
+def refuse(flag: str, value: Any, check: Check | None = None) -> None:
+    """InputError, one line in the form of every check here (`--holdout 1.5: must be 0 or
+    more, under 1`), when a float is not finite or `check` refuses the value."""
     if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, float) and not math.isfinite(value):
-        return "must be a finite number"
-    check = field.metadata.get("check")
-    return check(value) if check else None
+        return
+    reason = (
+        "must be a finite number" if isinstance(value, float) and not math.isfinite(value) else None
+    )
+    reason = reason or (check(value) if check else None)
+    if reason:
+        raise InputError(f"{flag} {value}: {reason}")
 
 
 def _scalar(hint: Any) -> tuple[type, bool]:

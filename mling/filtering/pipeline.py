@@ -33,8 +33,9 @@ from pathlib import Path
 import pyarrow as pa
 
 from mling.common.atomic import check_output, claim_output, output_path, publish_dir, staging_dir
-from mling.common.cli import Range, add_overwrite_argument, one_line_errors
+from mling.common.cli import add_overwrite_argument, one_line_errors
 from mling.common.errors import InputError
+from mling.common.field_options import at_least, refuse
 from mling.common.report import write_report
 from mling.common.storage import local_path
 from mling.filtering.filter_output import labelled_batches, split_kept
@@ -57,11 +58,11 @@ from mling.pairs.shards import (
 # The run's numeric options and the values they may take (the filters' thresholds carry
 # theirs, on their config fields in mling/filtering/reasons.py).
 RUN_RANGES = {
-    "batch_rows": Range(1),
-    "shard_rows": Range(1),
-    "threads": Range(1),
-    "workers": Range(1),
-    "language_seed": Range(0),
+    "batch_rows": at_least(1),
+    "shard_rows": at_least(1),
+    "threads": at_least(1),
+    "workers": at_least(1),
+    "language_seed": at_least(0),
 }
 # Columns the filter adds to every output row: the language label (null for a rejected row
 # outside the language sample).
@@ -211,9 +212,8 @@ def _check_columns(paths: list[Path], mapping: dict[str, str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     # config
     args = _parser().parse_args(argv)
-    for name, allowed in RUN_RANGES.items():
-        if getattr(args, name) is not None:
-            allowed.check(flag(name), getattr(args, name))
+    for name, check in RUN_RANGES.items():
+        refuse(flag(name), getattr(args, name), check)
     image, text = filter_configs(vars(args))  # each threshold checked against its range
     out_dir = output_path(args.output)  # a local folder, or a URL (staged here, then uploaded)
     work_dir = local_path(args.work_dir, "--work-dir")  # scratch stays local

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import Field, dataclass, field, fields
+from dataclasses import Field, dataclass, fields
 from typing import Any
 
-from mling.common.cli import Range
 from mling.common.errors import InputError
+from mling.common.field_options import above, at_least, between, check_fields, option
 from mling.common.report import markdown_table
 
 PREPASS, ENGINE = "prepass", "engine"  # where a reason's check is computed
@@ -210,50 +210,49 @@ def filter_names() -> tuple[str, ...]:
     return tuple(reason.name for reason in filters())
 
 
-def threshold(default: Any, help: str, allowed: Range, *flags: str) -> Any:
-    """A config field that is a filter's threshold: its default, its one line for `--help`
-    (unit, and which side is kept), the values it may take, and extra flags (`-K`)."""
-    return field(default=default, metadata={"help": help, "range": allowed, "flags": flags})
-
-
 class _Thresholds:
-    """Every field checked against its range when the config is made: one line, exit 2."""
+    """Every threshold checked when the config is made, from options or any mapping: one
+    line, exit 2."""
 
     def __post_init__(self) -> None:
-        for item in fields(self):
-            item.metadata["range"].check(flag(item.name), getattr(self, item.name))
+        check_fields(self)
 
 
 @dataclass(frozen=True)
 class ImageFilterConfig(_Thresholds):
-    min_side: int = threshold(200, "px; kept when the shorter side is strictly larger", Range(0))
-    max_aspect_ratio: float = threshold(
-        3.0, "longer/shorter side; kept when strictly smaller", Range(1, above=True)
+    min_side: int = option(
+        200, "px; kept when the shorter side is strictly larger", check=at_least(0)
     )
-    max_alt_texts: int = threshold(
-        1000, "rows sharing one image (sha256 of bytes, else URL); dropped above", Range(1)
+    max_aspect_ratio: float = option(
+        3.0, "longer/shorter side; kept when strictly smaller", check=above(1)
     )
-    eval_radius: int = threshold(
-        6, "bits of the 64-bit pHash; near-duplicate when distance <= radius", Range(0, 64)
+    max_alt_texts: int = option(
+        1000, "rows sharing one image (sha256 of bytes, else URL); dropped above", check=at_least(1)
+    )
+    eval_radius: int = option(
+        6, "bits of the 64-bit pHash; near-duplicate when distance <= radius", check=between(0, 64)
     )
 
 
 @dataclass(frozen=True)
 class TextFilterConfig(_Thresholds):
-    max_images: int = threshold(
-        10, "distinct images sharing one normalized alt-text; dropped above", Range(1)
+    max_images: int = option(
+        10, "distinct images sharing one normalized alt-text; dropped above", check=at_least(1)
     )
-    vocabulary_size: int = threshold(
-        100_000_000, "K unigrams and bigrams, most frequent first", Range(1), "-K"
+    vocabulary_size: int = option(
+        100_000_000,
+        "K unigrams and bigrams, most frequent first",
+        check=at_least(1),
+        aliases=("-K",),
     )
-    min_words: int = threshold(3, "unigrams; kept from this many ...", Range(0))
-    max_words: int = threshold(20, "... up to this many, inclusive", Range(1))
+    min_words: int = option(3, "unigrams; kept from this many ...", check=at_least(0))
+    max_words: int = option(20, "... up to this many, inclusive", check=at_least(1))
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.max_words < self.min_words:
             raise InputError(
-                f"--max-words must be at least --min-words ({self.min_words}), not {self.max_words}"
+                f"--max-words {self.max_words}: must be at least --min-words ({self.min_words})"
             )
 
 
@@ -289,7 +288,7 @@ def options() -> list[Option]:
         item: Field | None = next((f for f in fields(config) if f.name == reason.field), None)
         if item is None:
             raise AssertionError(f"{reason.name}: {config.__name__} has no field {reason.field}")
-        flags = (flag(item.name), *item.metadata["flags"])
+        flags = (flag(item.name), *item.metadata.get("aliases", ()))
         kind = type(item.default)
         found.append(
             Option(item.name, flags, kind, item.default, item.metadata["help"], reason.group)
