@@ -11,11 +11,15 @@ Training itself exports into OUTPUT_DIR/model at the end.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from mling.common.atomic import claim_output
-from mling.common.cli import add_overwrite_argument, environment_epilog, one_line_errors
+from mling.common.cli import (
+    OneLineParser,
+    add_overwrite_argument,
+    environment_epilog,
+    one_line_errors,
+)
 from mling.common.storage import local_path
 from mling.training.checkpoint import CheckpointError, resolve
 from mling.training.model_card import DEFAULT_LICENSE, model_card
@@ -25,7 +29,7 @@ from mling.training.recipe import load_recipe
 
 @one_line_errors("export.py")
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         description=__doc__.split("\n\n")[0],
         epilog=environment_epilog(
             "--push-to-hub uploads with huggingface_hub: HF_TOKEN (or `hf auth login`) says who "

@@ -24,10 +24,10 @@ import torch
 from accelerate import Accelerator
 from transformers import AutoTokenizer
 
-from mling.common.cli import one_line_errors
+from mling.common.cli import OneLineParser, environment_epilog, one_line_errors
 from mling.common.errors import InputError
-from mling.common.hub import resolve_source
-from mling.common.storage import local_path
+from mling.common.hub import HUB_ENVIRONMENT, resolve_source
+from mling.common.storage import STORAGE_ENVIRONMENT, local_path
 from mling.training.checkpoint import (
     checkpoint_architecture,
     load_checkpoint,
@@ -66,7 +66,7 @@ from mling.training.model_export import export_model, push_to_hub
 from mling.training.optim import build_optimizer
 from mling.training.pretrained import build_initial_model, freeze, resolve_init
 from mling.training.recipe import Recipe, load_recipe
-from mling.training.recipe_cli import RecipeParser, add_recipe_arguments, recipe_overrides
+from mling.training.recipe_cli import add_recipe_arguments, recipe_overrides
 from mling.training.run_dir import check_run_dir, lock_run_dir, start_over, unlock_run_dir
 from mling.training.schedule import lr_at
 from mling.training.trackers import TRACKERS, log_with, start_tracker
@@ -75,12 +75,18 @@ from mling.training.train_log import TrainLog
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The run's own options, then every recipe field, grouped by section (recipe_cli.py)."""
-    parser = RecipeParser(
+    parser = OneLineParser(
         prog="train.py",
         usage="train.py --config PRESET --train-data PAIRS [PAIRS ...] --tokenizer VOCAB "
         "--output-dir DIR [options]",
-        description=__doc__.split("\n\n")[0],
-        epilog="A preset sets its own values; an option given here overrides the preset's.",
+        description=__doc__.split("\n\n")[0]
+        + " A preset sets its own values; an option given here overrides the preset's.",
+        epilog=environment_epilog(
+            STORAGE_ENVIRONMENT,
+            HUB_ENVIRONMENT + " (--tokenizer, --init*)",
+            "--report-to wandb follows WANDB_MODE, WANDB_PROJECT and the other WANDB_ variables",
+            "accelerate launch sets WORLD_SIZE, RANK and the rest of a multi-process run",
+        ),
         allow_abbrev=False,  # a prefix of a field is a typo, not that field
     )
     run = parser.add_argument_group("the run")

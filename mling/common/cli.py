@@ -7,8 +7,10 @@ a flag renamed for consistency keeps its old spelling for one release, with a on
 from __future__ import annotations
 
 import argparse
+import difflib
 import functools
 import sys
+import typing
 from collections.abc import Callable
 
 from mling.common.errors import InputError
@@ -34,6 +36,25 @@ def one_line_errors(prog: str) -> Callable[[Main], Main]:
     return decorate
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are one line: an InputError, which `one_line_errors` prints as
+    `PROG: message` with exit 2, instead of the usage block. An unknown option names the closest
+    real ones; `--help` and prefixes of options work as usual."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        prefix = "unrecognized arguments: "
+        if not message.startswith(prefix):
+            raise InputError(message)
+        unknown = message[len(prefix) :].split()
+        flag = next((arg for arg in unknown if arg.startswith("-")), None)
+        if flag is None:
+            raise InputError(f"unexpected argument {unknown[0]!r}; see --help")
+        name = flag.partition("=")[0]
+        close = difflib.get_close_matches(name, self._option_string_actions, n=3, cutoff=0.7)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; see --help"
+        raise InputError(f"unknown option {name}{hint}")
+
+
 def add_overwrite_argument(parser: argparse.ArgumentParser) -> None:
     """`--overwrite`, as every entry point that publishes a folder spells it."""
     parser.add_argument(
@@ -49,11 +70,15 @@ def environment_epilog(*sentences: str) -> str:
     return "environment: " + "; ".join(sentences) + "."
 
 
+class DeprecatedFlag(argparse.Action):
+    """An old spelling, hidden from --help (it says which spelling to use when typed)."""
+
+
 def deprecated_flag(new: str, append: bool = False) -> type[argparse.Action]:
     """An argparse action for an old flag spelling: it stores (or appends) like the new one and
     says once on stderr which spelling to use."""
 
-    class Deprecated(argparse.Action):
+    class Deprecated(DeprecatedFlag):
         def __call__(self, parser, namespace, values, option_string=None):
             print(f"{parser.prog}: {option_string} is deprecated; use {new}", file=sys.stderr)
             if append:

@@ -28,7 +28,12 @@ from pathlib import Path
 import pyarrow as pa
 
 from mling.common.atomic import check_output, claim_output, staged_output, write_atomic
-from mling.common.cli import add_overwrite_argument, environment_epilog, one_line_errors
+from mling.common.cli import (
+    OneLineParser,
+    add_overwrite_argument,
+    environment_epilog,
+    one_line_errors,
+)
 from mling.common.errors import InputError
 from mling.common.processes import forked_map
 from mling.emoji_set.cldr import read_annotations, script_of
@@ -54,7 +59,7 @@ EMOJI_SCHEMA = (
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         description=__doc__.split("\n\n")[0],
         epilog=environment_epilog(
             "the cache is $MLING_CACHE when set, else $XDG_CACHE_HOME/mling (~/.cache/mling)"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mling.common.atomic import check_output, claim_output, mark, staging_dir
-from mling.common.cli import environment_epilog, one_line_errors
+from mling.common.cli import OneLineParser, environment_epilog, one_line_errors
 from mling.common.hub import HUB_ENVIRONMENT, Source
 from mling.common.storage import local_path
 from mling.evaluation.embed import EmbedConfig, add_model_arguments, embed_config, model_names
@@ -61,7 +61,7 @@ def run_evaluator(
     @one_line_errors(prog)
     def main(argv: list[str] | None) -> int:
         # config
-        parser = argparse.ArgumentParser(
+        parser = OneLineParser(
             prog=prog, description=description, epilog=environment_epilog(HUB_ENVIRONMENT)
         )
         add_model_arguments(parser)

@@ -33,11 +33,16 @@ from pathlib import Path
 import pyarrow as pa
 
 from mling.common.atomic import check_output, claim_output, output_path, publish_dir, staging_dir
-from mling.common.cli import add_overwrite_argument, one_line_errors
+from mling.common.cli import (
+    OneLineParser,
+    add_overwrite_argument,
+    environment_epilog,
+    one_line_errors,
+)
 from mling.common.errors import InputError
 from mling.common.field_options import at_least, refuse
 from mling.common.report import write_report
-from mling.common.storage import local_path
+from mling.common.storage import STORAGE_ENVIRONMENT, local_path
 from mling.filtering.filter_output import labelled_batches, split_kept
 from mling.filtering.filter_report import build, collect
 from mling.filtering.filter_sql import stages
@@ -88,7 +93,13 @@ def _sample_size(text: str) -> int | None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="filter.py", description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(
+        prog="filter.py",
+        description=__doc__.split("\n\n")[0],
+        epilog=environment_epilog(
+            STORAGE_ENVIRONMENT, "--engine spark starts pyspark's JVM: JAVA_HOME, SPARK_HOME"
+        ),
+    )
     io_group = parser.add_argument_group("input and output")
     io_group.add_argument(
         "--input", nargs="+", required=True, help="parquet/tar files, directories or globs"
@@ -126,7 +137,12 @@ def _parser() -> argparse.ArgumentParser:
         "--eval-hashes", nargs="+", default=[], metavar="FILE", help="pHash/sha256/URL lists"
     )
     run = parser.add_argument_group("engine and run")
-    run.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb")
+    run.add_argument(
+        "--engine",
+        choices=["duckdb", "spark"],
+        default="duckdb",
+        help="embedded DuckDB, or Apache Spark when one machine is not enough (default: duckdb)",
+    )
     run.add_argument("--spark-master", default="local[*]", help="Spark master URL")
     run.add_argument("--threads", type=int, help="DuckDB threads (default: all cores)")
     run.add_argument(

@@ -29,7 +29,7 @@ from multiprocessing import get_context
 import pyarrow as pa
 
 from mling.common.atomic import claim_output, staged_output
-from mling.common.cli import add_overwrite_argument, one_line_errors
+from mling.common.cli import OneLineParser, add_overwrite_argument, one_line_errors
 from mling.common.errors import InputError
 from mling.common.storage import local_path
 from mling.pairs.schema import PAIR_SCHEMA
@@ -46,7 +46,7 @@ CORPUS_SCHEMA = PAIR_SCHEMA.append(pa.field("synthetic_noise", pa.string())).app
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", required=True, help="output folder (local)")
     add_overwrite_argument(parser)
     parser.add_argument(

@@ -13,34 +13,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import difflib
 import typing
 
 from mling.common.cli import deprecated_flag
-from mling.training.recipe import FIELDS, SECTIONS, RecipeError, recipe_flag
+from mling.training.recipe import FIELDS, SECTIONS, recipe_flag
 
 # The deprecated spellings users still type: old flag -> the field it sets.
 DEPRECATED_FLAGS = {"--columns": "columns"}
-
-
-class RecipeParser(argparse.ArgumentParser):
-    """argparse whose errors are one line (an InputError, which main turns into exit 2), and
-    whose unknown options name the closest real ones."""
-
-    def error(self, message: str) -> typing.NoReturn:
-        prefix = "unrecognized arguments: "
-        if message.startswith(prefix):
-            unknown = message[len(prefix) :].split()
-            flag = next((arg for arg in unknown if arg.startswith("-")), None)
-            if flag is None:
-                raise RecipeError(
-                    f"unexpected argument {unknown[0]!r}; options look like --image-size 64"
-                )
-            name = flag.partition("=")[0]
-            close = difflib.get_close_matches(name, self._option_string_actions, n=3, cutoff=0.7)
-            hint = f"; did you mean {', '.join(close)}?" if close else "; see --help"
-            raise RecipeError(f"unknown option {name}{hint}")
-        raise RecipeError(message)
 
 
 def _metavar(kind: type, choices: tuple | None) -> str:

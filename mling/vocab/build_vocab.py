@@ -26,7 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from mling.common.atomic import check_output, claim_output, publish_dir, staging_dir
-from mling.common.cli import add_overwrite_argument, environment_epilog, one_line_errors
+from mling.common.cli import (
+    OneLineParser,
+    add_overwrite_argument,
+    environment_epilog,
+    one_line_errors,
+)
 from mling.common.errors import InputError
 from mling.common.field_options import add_options, at_least, from_args, option
 from mling.common.storage import STORAGE_ENVIRONMENT, URL, as_path, local_path
@@ -109,7 +114,7 @@ CONFIGS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=PROG,
         description=__doc__.split("\n\n")[0],
         epilog=environment_epilog(STORAGE_ENVIRONMENT),
