@@ -41,7 +41,8 @@ demo-emoji: $(STAMP)
 	$(PY) data/emoji_set.py --fetch
 	HF_HUB_OFFLINE=1 $(PY) mling/demo_emoji.py --output demo-emoji-output
 
-# Benchmarks run as modules from the repository root, so they share the tests' fixtures.
+# Benchmarks run as modules from the repository root, so they share the tests' fixtures; the
+# last command lists the generated blocks whose measured code changed since their report's commit.
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m benchmarks.bench_vocab
 	HF_HUB_OFFLINE=1 $(PY) -m benchmarks.bench_filter
@@ -49,6 +50,7 @@ bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m benchmarks.bench_eval --output bench-output/eval
 	HF_HUB_OFFLINE=1 $(PY) -m benchmarks.bench_micro_batch
 	$(PY) -m benchmarks.update_docs
+	$(PY) -m benchmarks.update_docs --check
 
 clean:
 	rm -rf demo-output demo-emoji-output bench-output

@@ -27,11 +27,15 @@ from pathlib import Path
 
 import torch
 
+from mling.common.provenance import code_state
 from mling.common.report import markdown_table, write_report
 from mling.evaluation import multi30k
 from mling.evaluation.embed import EmbedConfig, Embedder
 from mling.evaluation.recall import retrieval_metrics
 from tests.helpers.tiny_model import build_tiny_align, build_tiny_tokenizer
+
+# What the benchmark measures (mling/common/provenance.py; `benchmarks/update_docs.py --check`).
+MEASURED_MODULES = ("mling/evaluation/",)
 
 WORDS = {  # (subjects, verbs, places) per language, for captions with a Multi30k-like length
     "en": (
@@ -133,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(f"--{field.replace('_', '-')}", type=int, default=value)
     args = parser.parse_args(argv)
     cfg = BenchConfig(**{f: getattr(args, f) for f in asdict(BenchConfig())})
+    code = code_state(MEASURED_MODULES)
     torch.set_num_threads(cfg.threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     rows: list[list] = []
@@ -154,9 +159,13 @@ def main(argv: list[str] | None = None) -> int:
         argv_run += ["--output", str(tmp / "out"), "--workers", str(max(1, cfg.threads))]
 
         # 1. end to end, cold then warm
-        cold = median_seconds(lambda: multi30k.main([*argv_run, "--no-cache"]), cfg.repeats)
-        multi30k.main(argv_run)  # fill the cache
-        warm = median_seconds(lambda: multi30k.main(argv_run), cfg.repeats)
+        def evaluate(argv: list[str]) -> None:  # a failed run is no measurement
+            if multi30k.main(argv) != 0:
+                raise SystemExit("bench_eval.py: multi30k.py failed (above)")
+
+        cold = median_seconds(lambda: evaluate([*argv_run, "--no-cache"]), cfg.repeats)
+        evaluate(argv_run)  # fill the cache
+        warm = median_seconds(lambda: evaluate(argv_run), cfg.repeats)
         rows.append(
             [
                 f"multi30k.py, {cfg.models} models, {cfg.images} images, 4 languages",
@@ -233,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     write_report(
         args.output,
         "bench",
-        {"config": asdict(cfg), "headers": headers, "rows": rows},
+        {"config": asdict(cfg), "headers": headers, "rows": rows, "provenance": code},
         f"# {title}\n\n{table}\n",
     )
     print(table)

@@ -17,13 +17,24 @@ import argparse
 import json
 import os
 import statistics
-import sys
+import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from mling.common.provenance import code_state
+from mling.common.stages import StageRunner, python_module
+
+# What the benchmark measures (mling/common/provenance.py; `benchmarks/update_docs.py --check`).
+MEASURED_MODULES = (
+    "mling/filtering/",
+    "mling/common/language_id.py",
+    "mling/common/processes.py",
+)
 
 # Letters per language; no-space scripts are written without spaces, as in real alt-text.
 ALPHABETS = {
@@ -210,29 +221,29 @@ def language_id_prefix_agreement(lengths=(150, 250, 400), windows: int = 10) -> 
     return rows
 
 
-def peak_memory(command: list[str], interval: float = 0.05) -> tuple[float, float, float]:
-    """Run `command`; returns (seconds, peak memory of the process and all its children
-    together (proportional set size: shared pages split among their sharers), peak RSS of the
-    largest single process), both in MiB."""
+def peak_memory(args: list[str], logs: Path, name: str, interval: float = 0.05) -> tuple:
+    """Run the filter with `args` as a stage (its output in LOGS/NAME.log); returns (seconds,
+    peak memory of the process and all its children together (proportional set size: shared
+    pages split among their sharers), peak RSS of the largest single process), both in MiB."""
     import psutil
 
-    start = time.perf_counter()
-    process = psutil.Popen(command)
-    tree_peak = single_peak = 0
-    while process.poll() is None:
-        try:
-            members = [process, *process.children(recursive=True)]
-            # PSS splits the pages forked workers share with their parent among them.
-            shared = sum(m.memory_full_info().pss for m in members)
-            tree_peak = max(tree_peak, shared)
-            single_peak = max(single_peak, *(m.memory_info().rss for m in members))
-        except psutil.Error:
-            pass  # a worker ended between listing and reading it
-        time.sleep(interval)
-    seconds = time.perf_counter() - start
-    if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(command[:3])} ... exited with {process.returncode}")
-    return seconds, tree_peak / 2**20, single_peak / 2**20
+    peaks = {"tree": 0, "single": 0}
+
+    def sample(running: Mapping[str, subprocess.Popen]) -> None:
+        for process in running.values():
+            try:
+                parent = psutil.Process(process.pid)
+                members = [parent, *parent.children(recursive=True)]
+                # PSS splits the pages forked workers share with their parent among them.
+                peaks["tree"] = max(peaks["tree"], sum(m.memory_full_info().pss for m in members))
+                peaks["single"] = max(peaks["single"], *(m.memory_info().rss for m in members))
+            except psutil.Error:
+                pass  # a worker ended between listing and reading it
+
+    stages = StageRunner("bench_filter.py", logs, echo=False)
+    stage = stages.stage(name, python_module("mling.filtering.pipeline", args, isolated=False))
+    seconds = stages.run_together([stage], watch=sample, every=interval)[name]
+    return seconds, peaks["tree"] / 2**20, peaks["single"] / 2**20
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -261,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     from mling.filtering.reasons import ImageFilterConfig, TextFilterConfig
     from tests.helpers.filter_oracle import filter_reasons
 
+    code = code_state(MEASURED_MODULES)
     out = Path(args.output)
     text = TextFilterConfig(vocabulary_size=args.vocabulary_size)
 
@@ -274,7 +286,12 @@ def main(argv: list[str] | None = None) -> int:
     warmup.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pq.ParquetFile(inputs[0]).read_row_group(0).slice(0, 10_000), warmup)
     filter_reasons([warmup], ImageFilterConfig(), text)
-    filter_main(_filter_argv([warmup], out / "kept-warmup", args.vocabulary_size))
+
+    def run_filter(argv: list[str]) -> None:  # a failed run is no measurement
+        if filter_main(argv) != 0:
+            raise SystemExit(f"bench_filter.py: filter.py {' '.join(argv)} failed (above)")
+
+    run_filter(_filter_argv([warmup], out / "kept-warmup", args.vocabulary_size))
     timings: dict[str, list[float]] = {"pandas": [], **{name: [] for name in VARIANTS}}
     outputs = {name: out / f"kept-{i}" for i, name in enumerate(VARIANTS)}
     load = []
@@ -285,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         timings["pandas"].append(time.perf_counter() - start)
         for name, extra in VARIANTS.items():
             start = time.perf_counter()
-            filter_main(_filter_argv(inputs, outputs[name], args.vocabulary_size, *extra))
+            run_filter(_filter_argv(inputs, outputs[name], args.vocabulary_size, *extra))
             timings[name].append(time.perf_counter() - start)
 
     # the same kept rows everywhere: pandas, and each variant (by key); the same labels on the
@@ -318,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     rows_per_s = {name: args.rows / seconds for name, seconds in medians.items()}
     data = {
+        "provenance": code,
         "rows": args.rows,
         "cores": os.cpu_count(),
         "repeats": args.repeats,
@@ -401,13 +419,12 @@ def main(argv: list[str] | None = None) -> int:
         for rows in sorted(args.memory_rows):
             if rows % 1_000_000:
                 raise SystemExit("bench_filter.py: --memory-rows must be whole millions")
-            command = [sys.executable, "-m", "mling.filtering.pipeline"]
             used = shards[: rows // 1_000_000]
-            command += _filter_argv(
+            command = _filter_argv(
                 used, out / "kept-memory", args.vocabulary_size, "--no-language-id"
             )
             command += ["--memory-limit", args.memory_limit]
-            seconds, tree_mib, single_mib = peak_memory(command)
+            seconds, tree_mib, single_mib = peak_memory(command, out / "logs", f"memory-{rows}")
             memory.append(
                 {
                     "rows": rows,

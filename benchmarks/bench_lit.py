@@ -28,6 +28,7 @@ from transformers import AutoTokenizer
 
 from benchmarks.bench_train import full_windows
 from mling import train
+from mling.common.provenance import code_state
 from mling.common.report import markdown_table, write_report
 from mling.training.model import build_model
 from mling.training.model_export import export_model
@@ -35,6 +36,13 @@ from mling.training.recipe import load_recipe
 from tests.helpers.toy_pairs import build_toy_tokenizer, write_toy_shards
 
 LANGUAGES = ("en", "de", "fr", "cs")
+# What the benchmark measures (mling/common/provenance.py; `benchmarks/update_docs.py --check`).
+MEASURED_MODULES = (
+    "mling/train.py",
+    "mling/training/",
+    "mling/evaluation/",
+    "mling/configs/demo.yaml",
+)
 
 
 def step_seconds(argv: list[str], output: Path, batch_size: int, window: int) -> float:
@@ -79,8 +87,11 @@ def curve(demo: Path, name: str, extra: list[str], steps: int, every: int, out: 
     argv += ["--eval-module", "mling.evaluation.multi30k", "--eval-args", evaluation, *extra]
     argv += ["--overwrite"]  # a rerun replaces the benchmark's own run
     if train.main(argv) != 0:
-        raise SystemExit(f"bench_lit.py: training {name} failed")
+        raise SystemExit(f"bench_lit.py: training {name} failed (above); its run: {out / name}")
     reports = sorted((out / name / "evals").glob("step-*/report.json"))
+    if len(reports) < steps // every:  # the hook reports a failed evaluation and trains on
+        raise SystemExit(f"bench_lit.py: {len(reports)} of {steps // every} evaluations of "
+                         f"{name} reported in {out / name}/evals; see the hook's lines above")  # fmt: skip
     return {int(r.parent.name.removeprefix("step-")): mean_mr(r) for r in reports}
 
 
@@ -93,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=int, default=5, help="steps per timed window")
     parser.add_argument("--output", type=Path, default=Path("bench-output/lit"))
     args = parser.parse_args(argv)
+    code = code_state(MEASURED_MODULES)
 
     with tempfile.TemporaryDirectory(prefix="bench_lit-") as tmp:
         cost = step_cost("demo", args.rounds, args.window, Path(tmp))
@@ -117,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{'met' if ratio <= 0.7 else 'not met'}).",
         "",
     ]
-    data = {"step_cost": cost | {"median_ratio": ratio}}
+    data = {"step_cost": cost | {"median_ratio": ratio}, "provenance": code}
 
     if (args.demo / "en" / "model").is_dir() and (args.demo / "eval" / "report.json").is_file():
         demo = args.demo.resolve()

@@ -36,6 +36,7 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 
+from mling.common.provenance import code_state
 from mling.common.report import markdown_table, write_report
 from mling.demo_emoji import TEXT_TEXT_WEIGHT
 from mling.train import train_step
@@ -52,6 +53,8 @@ VARIANTS = {
     "cached": "(c) LiT, cached",
     "text": "(d) text tower alone",
 }
+# What the benchmark measures (mling/common/provenance.py; `benchmarks/update_docs.py --check`).
+MEASURED_MODULES = ("mling/train.py", "mling/training/", "mling/configs/emoji.yaml")
 WARMUP = 2  # steps of each variant before timing: allocator, LAMB state, one-off kernels
 SHORTEST, LONGEST = 4, 20  # tokens per name, [CLS] and [SEP] included
 FIRST_TOKEN = 5  # below: [PAD], [UNK], [CLS], [SEP], [MASK]
@@ -178,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     # measure: one K at a time, its four variants alternating
+    code = code_state(MEASURED_MODULES)
     results = []
     for names in args.names:
         batch = random_batch(recipe, names, args.vocab_size, args.seed)
@@ -228,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     data = {"config": args.config, "batch": recipe.data.batch_size, "device": str(device),
             "threads": threads, "vocab_size": args.vocab_size, "repeats": args.repeats,
-            "steps": args.steps, "results": results}  # fmt: skip
+            "steps": args.steps, "results": results, "provenance": code}  # fmt: skip
     paths = write_report(args.output.parent, args.output.stem, data, markdown)
     print(markdown)
     print(f"bench_lit_step.py: -> {paths['json']}")

@@ -22,17 +22,16 @@ import argparse
 import functools
 import json
 import math
-import os
 import resource
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import torch
 
+from mling.common.provenance import code_state
 from mling.common.report import markdown_table, write_report
+from mling.common.stages import StageRunner, last_line, python_module
 from mling.training.grad_cache import backward_global_batch
 from mling.training.loss import contrastive_loss
 from mling.training.model import DualEncoder, build_model, count_parameters, image_embed_dim
@@ -44,6 +43,15 @@ VOCAB = 250_000  # the default vocabulary: its embedding table is most of the te
 CHILD_VOCAB = 1_000  # in the timed runs, where the table's size only adds optimizer time
 RESERVE_GIB = 2.0  # CUDA context, cuDNN workspace, allocator slack: not available to tensors
 STATE_BYTES = 16  # per parameter, float32: weight, gradient, LAMB's first and second moments
+# What the benchmark measures (mling/common/provenance.py; `benchmarks/update_docs.py --check`).
+MEASURED_MODULES = (
+    "mling/training/grad_cache.py",
+    "mling/training/batch_norm.py",
+    "mling/training/loss.py",
+    "mling/training/model.py",
+    "mling/training/optim.py",
+    "mling/configs/",
+)
 
 
 def rss_bytes() -> int:
@@ -154,14 +162,14 @@ def child(config: str, rows: int, micro_batch: int, steps: int) -> dict:
     }
 
 
-def run_child(spec: dict, threads: int = 0) -> dict:
-    """One measurement in a fresh process, so that its peak memory is its own."""
-    command = [sys.executable, "-m", "benchmarks.bench_micro_batch", "--child", json.dumps(spec)]
-    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
-    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
-    if done.returncode:
-        raise SystemExit(f"bench_micro_batch.py: child failed: {done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def run_child(spec: dict, logs: Path, name: str, threads: int = 0) -> dict:
+    """One measurement in a fresh process, so that its peak memory is its own; its output in
+    LOGS/NAME.log, its result the log's last JSON line."""
+    stages = StageRunner("bench_micro_batch.py", logs, echo=False)
+    env = {"OMP_NUM_THREADS": str(threads)} if threads else {}
+    argv = ["--child", json.dumps(spec)]
+    stages.run(name, python_module("benchmarks.bench_micro_batch", argv, isolated=False), env)
+    return json.loads(last_line(logs / f"{name}.log", "{"))
 
 
 def step_peak(preset: str, rows: int) -> dict:
@@ -201,10 +209,13 @@ def loss_peak(rows: int) -> dict:
     return {"peak": peak_bytes() - before}
 
 
-def preset_costs(preset: str) -> dict:
+def preset_costs(preset: str, logs: Path) -> dict:
     """Per-sample step memory of a preset (peak at batch 2 minus batch 1), measured here."""
     recipe = load_recipe(preset)
-    one, two = (run_child({"kind": "peak", "preset": preset, "rows": rows}) for rows in (1, 2))
+    one, two = (
+        run_child({"kind": "peak", "preset": preset, "rows": rows}, logs, f"peak-{preset}-{rows}")
+        for rows in (1, 2)
+    )
     return {
         "preset": preset,
         "parameters": one["parameters"],
@@ -215,10 +226,10 @@ def preset_costs(preset: str) -> dict:
     }
 
 
-def loss_bytes_per_square() -> float:
+def loss_bytes_per_square(logs: Path) -> float:
     """Peak bytes of the loss per B^2 (logits, softmaxes, their gradients), at two sizes."""
     sizes = (2048, 4096)
-    peaks = [run_child({"kind": "loss", "rows": rows})["peak"] for rows in sizes]
+    peaks = [run_child({"kind": "loss", "rows": n}, logs, f"loss-{n}")["peak"] for n in sizes]
     return (peaks[1] - peaks[0]) / (sizes[1] ** 2 - sizes[0] ** 2)
 
 
@@ -258,16 +269,19 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
     batches = [int(b) for b in args.batches.split(",")]
+    code = code_state(MEASURED_MODULES)
+    logs = args.output / "logs"
 
     # 1. measured: whole and micro-batched steps, alternating, each in its own process
     runs: dict[str, list[dict]] = {}
-    for _ in range(args.rounds):
+    for k in range(args.rounds):
         for rows in batches:
             for micro_batch in (0, args.micro_batch):
                 key = f"{rows}/{micro_batch}"
                 spec = {"kind": "step", "config": args.config, "rows": rows}
                 spec.update(micro_batch=micro_batch, steps=args.steps)
-                runs.setdefault(key, []).append(run_child(spec, args.threads))
+                name = f"step-{rows}-{micro_batch or 'whole'}-{k + 1}"
+                runs.setdefault(key, []).append(run_child(spec, logs, name, args.threads))
     measured = []
     for rows in batches:
         whole, micro = runs[f"{rows}/0"], runs[f"{rows}/{args.micro_batch}"]
@@ -288,9 +302,9 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     # 2. computed: the largest global batch per preset on one GPU
-    per_square = loss_bytes_per_square()
+    per_square = loss_bytes_per_square(logs)
     sizes = [float(g) for g in args.gpu_gib.split(",")]
-    presets = [preset_costs(p) for p in args.presets.split(",")]
+    presets = [preset_costs(p, logs) for p in args.presets.split(",")]
     table2 = []
     for cost in presets:
         fixed = cost["parameters"] * STATE_BYTES
@@ -398,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
         "micro_batch": args.micro_batch,
         "measured": measured,
         "loss_bytes_per_square": per_square,
+        "provenance": code,
         "presets": presets,
         "reserve_gib": RESERVE_GIB,
         "gpu_micro_batch": args.gpu_micro_batch,

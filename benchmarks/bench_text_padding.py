@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer
 
+from mling.common.provenance import code_state
 from mling.common.report import markdown_table, write_report
 from mling.training.loader import caption_encoder
 from mling.training.loss import contrastive_loss
@@ -33,6 +34,14 @@ from mling.training.model import DualEncoder, build_model
 from mling.training.optim import build_optimizer
 from mling.training.recipe import load_recipe
 
+# What the benchmark measures (mling/common/provenance.py; `benchmarks/update_docs.py --check`).
+MEASURED_MODULES = (
+    "mling/training/loader.py",
+    "mling/training/model.py",
+    "mling/training/loss.py",
+    "mling/training/optim.py",
+    "mling/configs/emoji.yaml",
+)
 MODES = {"static": (True, 0), "longest": (False, 0), "buckets": (False, 64)}
 
 
@@ -68,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench_text_padding.py: no emoji set and vocabulary in {args.set}; run "
               "`make demo-emoji` first", file=sys.stderr)  # fmt: skip
         return 2
+    code = code_state(MEASURED_MODULES)
     torch.set_num_threads(1)
     recipe = load_recipe("emoji")
     batch = recipe.data.batch_size
@@ -108,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         "Tokens: the padded width of the whole batch (buckets cut each bucket further).\n\n"
         + markdown_table(["names per drawing", "padding", "tokens", "s / step", "vs static"], rows)
     )
-    paths = write_report(args.output, "bench", {"results": results}, markdown)
+    data = {"results": results, "provenance": code}
+    paths = write_report(args.output, "bench", data, markdown)
     print(markdown)
     print(f"bench_text_padding.py: -> {paths['md']}")
     return 0

@@ -25,6 +25,7 @@ import torch
 from transformers import AutoTokenizer
 
 from mling import train
+from mling.common.provenance import code_state
 from mling.common.report import markdown_table, write_report
 from mling.training.loader import PairStream, index_sources
 from mling.training.loss import contrastive_loss, gather_with_grad
@@ -33,6 +34,9 @@ from mling.training.optim import build_optimizer
 from mling.training.recipe import load_recipe, parse_overrides
 from mling.training.transforms import resize_size, to_model_pixels
 from tests.helpers.toy_pairs import build_toy_tokenizer, write_toy_shards
+
+# What the benchmark measures (mling/common/provenance.py; `benchmarks/update_docs.py --check`).
+MEASURED_MODULES = ("mling/train.py", "mling/training/")
 
 
 def bare_windows(
@@ -87,8 +91,11 @@ def full_windows(
     argv = [*argv, "--output-dir", str(output), "--max-steps", str(window * (windows + 1))]
     argv += ["--log-every", str(window), "--save-every", "0", "--warmup-steps", "1"]
     if train.main(argv) != 0:
-        raise SystemExit("bench_train.py: train.py failed")
+        raise SystemExit(f"bench_train.py: train.py failed (above); its run folder: {output}")
     records = [json.loads(line) for line in (output / "metrics.jsonl").open()]
+    if len(records) < windows + 1:  # a run that logged no window is no measurement
+        raise SystemExit(f"bench_train.py: {output}/metrics.jsonl has {len(records)} of "
+                         f"{windows + 1} windows; see train.py's lines above")  # fmt: skip
     return [batch_size / r["samples_per_s_per_process"] for r in records[1:]]
 
 
@@ -109,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--output", type=Path, default=Path("bench-output/train"))
     args, extra = parser.parse_known_args(argv)
+    code = code_state(MEASURED_MODULES)
     overrides = parse_overrides(extra)
     overrides["cpu"] = str(args.device == "cpu")
     recipe = load_recipe(args.config, overrides)
@@ -182,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         "full_median_s": full_s,
         "ratio": ratio,
         "samples_per_s": batch_size / full_s,
+        "provenance": code,
     }
     write_report(args.output, f"bench_train_{args.config}_{args.device}", data, markdown)
     print(markdown)

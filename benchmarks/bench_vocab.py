@@ -32,12 +32,13 @@ import random
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from mling.common.provenance import code_state
 from mling.common.report import markdown_table, write_report
+from mling.common.stages import StageRunner, last_line, python_module
 
 # optional, used when present: the team's shared material beside the clone
 ROOT = Path(__file__).resolve().parents[1]  # the repository: children run `-m benchmarks...`
@@ -49,6 +50,8 @@ SHORT = {  # Multi30k and tests/helpers/multilingual.py codes -> gflanguages ids
     "tr": "tr_Latn",
 }  # fmt: skip
 PATTERN = ["--lang-from-filename", "*.{lang}.txt", "--english", "en_Latn"]
+# What the benchmark measures (mling/common/provenance.py; `benchmarks/update_docs.py --check`).
+MEASURED_MODULES = ("mling/vocab/",)
 WATCHED = ["zh_Hans", "ja_Jpan", "ko_Kore", "th_Thai", "am_Ethi", "km_Khmr", "my_Mymr", "hi_Deva"]
 
 
@@ -156,16 +159,13 @@ def child(argv: list[str]) -> int:
     return code
 
 
-def measured(kind: str, args: list[str]) -> dict:
-    """Run `child` in a fresh interpreter; process wall time includes its imports."""
-    command = [sys.executable, "-m", "benchmarks.bench_vocab", "--child", kind, *args]
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    process_s = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"bench_vocab.py: {kind} run failed:\n{done.stderr[-3000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    return result | {"process_s": process_s, "stdout": done.stdout}
+def measured(root: Path, name: str, kind: str, args: list[str]) -> dict:
+    """Run `child` in a fresh interpreter, its output in ROOT/logs/NAME.log (the result: its
+    last JSON line); process wall time includes its imports."""
+    stages = StageRunner("bench_vocab.py", root / "logs", cwd=ROOT, echo=False)
+    command = python_module("benchmarks.bench_vocab", ["--child", kind, *args], isolated=False)
+    process_s = stages.run(name, command)
+    return json.loads(last_line(root / "logs" / f"{name}.log", "{")) | {"process_s": process_s}
 
 
 def median_run(runs: list[dict]) -> dict:
@@ -180,11 +180,11 @@ def timed_pair(root: Path, name: str, inputs: list[Path], vocab_size: int, repea
     sample = root / f"sample_{name}.txt"
     build = ["--vocab-size", str(vocab_size), *PATTERN, "--input", *map(str, inputs)]
     ours_runs, plain_runs = [], []
-    for _ in range(repeat):
+    for k in range(repeat):
         out = ["--output", str(root / f"ours_{name}"), "--overwrite", "--sample-out", str(sample)]
-        ours_runs.append(measured("ours", [*build, *out]))
+        ours_runs.append(measured(root, f"ours_{name}-{k + 1}", "ours", [*build, *out]))
         plain = [str(sample), str(root / f"plain_{name}"), str(vocab_size), "1000"]
-        plain_runs.append(measured("plain", plain))
+        plain_runs.append(measured(root, f"plain_{name}-{k + 1}", "plain", plain))
     report = json.loads((root / f"ours_{name}" / "report.json").read_text(encoding="utf-8"))
     pairs = [
         {"wall": ours["process_s"] / plain["process_s"], "cpu": ours["cpu_s"] / plain["cpu_s"]}
@@ -216,6 +216,8 @@ def speed_row(scenario: str, name: str, run: dict, plain: dict) -> list:
 def compare_on(root: Path, name: str, held_out: Path, tokenizers: list[Path]) -> dict:
     """--report-only of both vocabularies on a held-out set -> {vocabulary: evaluation}."""
     measured(
+        root,
+        f"compare_{name}",
         "ours",
         ["--report-only", "--tokenizer", *map(str, tokenizers), "--input", str(held_out),
          "--output", str(root / f"compare_{name}"), "--lang-column", "language",
@@ -332,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     # config
+    code = code_state(MEASURED_MODULES)
     root: Path = args.output
     vocab_size = 8000 if args.quick else args.vocab_size
     top_lines, exponent, min_lines = (3000, 1.0, 5) if args.quick else (30_000, 0.9, 20)
@@ -349,11 +352,15 @@ def main(argv: list[str] | None = None) -> int:
     full = timed_pair(root, "all", [root / "corpus"], vocab_size, args.repeat)
     built = full["report"]
     wide = measured(
+        root,
+        "plain_wide",
         "plain",
         [str(full["sample"]), str(root / "plain_wide"), str(vocab_size),
          str(built["alphabet"]["chars"])],
     )  # fmt: skip
     twice = measured(
+        root,
+        "ours_2x",
         "ours",
         [*full["build"], str(root / "corpus2"), "--output", str(root / "ours_2x"), "--overwrite",
          "--max-sentences", str(built["sample"]["lines"])],
@@ -429,11 +436,11 @@ def main(argv: list[str] | None = None) -> int:
             "pairs": {"all": full["pairs"], "m30k": latin["pairs"] if latin else None},
             "load_average": {"before": load_before, "after": load_after},
             "runs": {
-                name: {k: v for k, v in run.items() if k not in ("stdout", "runs")}
-                for name, run in runs.items()
+                name: {k: v for k, v in run.items() if k != "runs"} for name, run in runs.items()
             },
             "ours_cpu_s": built["cpu_s"],
             "quality": {name: e["summary"] for name, e in evaluations.items()},
+            "provenance": code,
         },
         markdown,
     )

@@ -17,18 +17,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
-import time
 from pathlib import Path
 
+from mling.common.provenance import code_state
 from mling.common.report import markdown_table, write_report
+from mling.common.stages import StageRunner, python_module
 
 # 20 languages in 11 scripts: Latin with and without diacritics, Cyrillic, Greek, Arabic and
 # Hebrew (right to left), Devanagari and Bengali, Thai, Japanese and Chinese (no spaces), Korean.
 LANGUAGES = "en,de,fr,es,cs,pl,tr,vi,ru,uk,ar,he,fa,hi,bn,ja,zh,ko,th,el"
+# What the rows measure (mling/common/provenance.py; `benchmarks/update_docs.py --check`).
+MEASURED_MODULES = (
+    "mling/emoji_set/",
+    "mling/vocab/",
+    "mling/train.py",
+    "mling/training/",
+    "mling/evaluation/",
+    "mling/configs/emoji.yaml",
+)
 
 # name -> (extra train.py flags, whether the change can touch the English model, what it tests,
 # extra data/emoji_set.py flags: a row that changes the data trains on its own build)
@@ -119,37 +126,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def run(command: list[str], log: Path, threads: int = 1) -> float:
-    """A `python -m` command to completion, output in log, one thread; exit on failure."""
-    return run_together([(command, log)], threads)[0]
+# Every run on one thread (a row's two trainings share the two cores), offline.
+ENV = {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
 
 
-def run_together(commands: list[tuple[list[str], Path]], threads: int = 1) -> list[float]:
-    """`python -m` commands at once (each with `threads` threads: a row's two trainings share
-    the two cores), output in their logs; seconds each; exit on the first failure."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1"}
-    started = time.perf_counter()
-    running = []
-    for command, log in commands:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        out = log.open("w", encoding="utf-8")
-        process = subprocess.Popen(
-            [sys.executable, "-m", *command], stdout=out, stderr=out, env=env
-        )
-        running.append((process, out, command, log))
-    seconds = []
-    for process, out, command, log in running:
-        code = process.wait()
-        out.close()
-        seconds.append(time.perf_counter() - started)
-        if code != 0:
-            for other, *_ in running:
-                other.terminate()
-            tail = "\n".join(log.read_text(encoding="utf-8").strip().splitlines()[-5:])
-            raise SystemExit(
-                f"emoji_ablation.py: {command[0]} failed (exit {code}); see {log}:\n{tail}"
-            )
-    return seconds
+def run(command: list[str], log: Path) -> float:
+    """A `python -m` command (module, then its arguments) to completion, output in log."""
+    return run_together([(command, log)])[0]
+
+
+def run_together(commands: list[tuple[list[str], Path]]) -> list[float]:
+    """`python -m` commands side by side, output in their logs; seconds each; the first
+    failure ends the benchmark in one line naming its log."""
+    runner = StageRunner("emoji_ablation.py", ".", env=ENV)
+    stages = [
+        runner.stage(log.stem, python_module(command[0], command[1:], isolated=False), log=log)
+        for command, log in commands
+    ]
+    runner.run_together(stages)
+    return [stage.seconds for stage in stages]
 
 
 def shown(command: list[str]) -> str:
@@ -235,6 +230,7 @@ def measure(name: str, args: argparse.Namespace, inputs: dict[str, Path]) -> dic
     """Train and evaluate one row; its result (commands, seconds, scores) as saved."""
     extra, touches_english, what, _ = ROWS[name]
     folder = args.output / "rows" / name
+    code = code_state(MEASURED_MODULES)
     models, commands, seconds = {}, {}, {}
     trained = ("en", "mling") if touches_english or name == "baseline" else ("mling",)
     jobs = []
@@ -273,6 +269,7 @@ def measure(name: str, args: argparse.Namespace, inputs: dict[str, Path]) -> dic
         "languages": args.languages,
         "commands": commands,
         "seconds": seconds,
+        "provenance": code | {"label": f"row {name}"},
         **summarize(scores["mling"], scores["en"]),
         "en_model_mR": {lang: value["mR"] for lang, value in scores["en"].items()},
         "image_mR": images_mr,  # the image tower alone, Fluent <-> OpenMoji
@@ -424,7 +421,15 @@ def main(argv: list[str] | None = None) -> int:
               f", worst {result['worst_language']} {result['worst']:.1f}; {minutes:.1f} min",
               flush=True)  # fmt: skip
     results = measured(args)
-    paths = write_report(args.output, "ablation", {"rows": results}, markdown(args, results))
+    if not results:
+        raise SystemExit(f"emoji_ablation.py: no row measured with these settings in "
+                         f"{args.output}; nothing to report")  # fmt: skip
+    provenance = [  # each row measured at its own commit, rows of earlier calls included
+        r.get("provenance") or {"label": f"row {r['row']}", "modules": list(MEASURED_MODULES)}
+        for r in results
+    ]
+    data = {"rows": results, "provenance": provenance}
+    paths = write_report(args.output, "ablation", data, markdown(args, results))
     print(f"emoji_ablation.py: {len(results)} rows -> {paths['md']}")
     return 0
 

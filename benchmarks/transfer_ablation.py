@@ -30,8 +30,9 @@ from pathlib import Path
 
 from mling.common.cli import one_line_errors
 from mling.common.errors import InputError
+from mling.common.provenance import code_state
 from mling.common.report import markdown_table, write_report
-from mling.demo import run_stage
+from mling.common.stages import StageRunner, entry_point
 from mling.demo_emoji import (
     NAMES_PER_DRAWING,
     POOL_MIN_IMAGES,
@@ -70,6 +71,14 @@ ROWS: dict[str, tuple[dict[str, str | None], str]] = {
     "names-1": ({"--captions-per-image": "1"}, "1 name per drawing in a batch instead of 8"),
 }
 STAGES_PER_ROW = 2  # training, evaluation
+# What the rows measure (mling/common/provenance.py; `benchmarks/update_docs.py --check`).
+MEASURED_MODULES = (
+    "mling/train.py",
+    "mling/training/",
+    "mling/evaluation/",
+    "mling/demo_emoji.py",
+    "mling/configs/emoji.yaml",
+)
 # What a finished `make demo-emoji` leaves that the rows reuse.
 DEMO_FILES = (
     "vocab/tokenizer.json",
@@ -199,15 +208,20 @@ def merged_report(row: dict, demo: dict, difference: str | None) -> dict:
     return report
 
 
-def measure(name: str, args: argparse.Namespace, demo: dict, number: int, stages: int) -> dict:
+def measure(name: str, args: argparse.Namespace, demo: dict, stages: StageRunner) -> dict:
     """Train and evaluate one row; its result as saved in OUTPUT/rows/NAME/result.json."""
     folder = args.output / "rows" / name
-    logs = folder / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    code = code_state(MEASURED_MODULES)
     train, evaluation = train_command(args, name), eval_command(args, name)
-    here = Path.cwd()  # paths as the user gave them, as the demo runs its stages
-    seconds = {"training": run_stage(number, f"{name}-train", train, logs, stages, here)}
-    seconds["evaluation"] = run_stage(number + 1, f"{name}-eval", evaluation, logs, stages, here)
+    # in the working directory, paths as the user gave them, as the demo runs its stages
+    seconds = {
+        "training": stages.run(
+            f"{name}-train", entry_point(*train), log=folder / "logs" / f"{name}-train.log"
+        ),
+        "evaluation": stages.run(
+            f"{name}-eval", entry_point(*evaluation), log=folder / "logs" / f"{name}-eval.log"
+        ),
+    }
     report = json.loads((folder / "eval" / "report.json").read_text(encoding="utf-8"))
     difference = pool_difference(report, demo["evaluation"])
     heldout = tuple(demo["summary"].get("heldout_languages", ()))
@@ -228,6 +242,7 @@ def measure(name: str, args: argparse.Namespace, demo: dict, number: int, stages
             "eval": shlex.join(["python", *evaluation]),
         },
         "seconds": seconds,
+        "provenance": code | {"label": f"row {name}"},
         "pool_differs": difference,
         "summary": summarize(merged_report(report, demo["evaluation"], difference), heldout),
     }
@@ -395,9 +410,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.rows.split(","):
         if name not in todo:
             print(f"{name}: measured before (--rerun to train again)", flush=True)
-    stages = STAGES_PER_ROW * len(todo)
-    for i, name in enumerate(todo):
-        result = measure(name, args, demo, STAGES_PER_ROW * i + 1, stages)
+    stages = StageRunner(
+        "transfer_ablation.py", args.output / "logs", total=STAGES_PER_ROW * len(todo)
+    )
+    for name in todo:
+        result = measure(name, args, demo, stages)
         s = result["summary"]
         fair = s["mling_trained"]
         print(f"{name}: mling en {_fmt(s['mling_model_en_mR'])} (en model "
@@ -407,10 +424,17 @@ def main(argv: list[str] | None = None) -> int:
 
     # report
     results = measured(args)
+    if not results:
+        raise SystemExit(f"transfer_ablation.py: no row measured with these settings in "
+                         f"{args.output}; nothing to report")  # fmt: skip
     rows = table_rows(results)
+    provenance = [  # each row measured at its own commit, rows of earlier calls included
+        r.get("provenance") or {"label": f"row {r['row']}", "modules": list(MEASURED_MODULES)}
+        for r in results
+    ]
     data = {"demo": str(args.demo), "config": args.config, "steps": args.steps,
             "seed": args.seed, "pool_min_images": args.pool_min_images, "rows": rows,
-            "results": results}  # fmt: skip
+            "results": results, "provenance": provenance}  # fmt: skip
     paths = write_report(args.output, "ablation", data, markdown(args, demo, rows, results))
     print(f"transfer_ablation.py: {len(results)} rows -> {paths['md']}")
     return 0

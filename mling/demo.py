@@ -24,25 +24,28 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from mling.common.provenance import code_state
+from mling.common.stages import StageRunner, entry_point
 from mling.demo_report import MODELS, write_demo_report
 
 STAGES = 7
-# The script a user runs for each stage -> the module it calls, which the demo runs as
-# `python -m` so that it works from an installed wheel as from a clone.
-MODULES = {
-    "data/synthetic.py": "mling.synthetic.generate",
-    "tokenizer_training/build_vocab.py": "mling.vocab.build_vocab",
-    "data/filter.py": "mling.filtering.pipeline",
-    "mling/train.py": "mling.train",
-    "eval/multi30k.py": "mling.evaluation.multi30k",
-    "data/emoji_set.py": "mling.emoji_set.build",
-    "eval/retrieval_set.py": "mling.evaluation.retrieval_set",
-}
+# What the demo's numbers measure (mling/common/provenance.py): a change here after the commit
+# its report recorded makes the README's table stale (`python -m benchmarks.update_docs --check`).
+MEASURED_MODULES = (
+    "mling/demo.py",
+    "mling/demo_report.py",
+    "mling/synthetic/",
+    "mling/vocab/",
+    "mling/filtering/",
+    "mling/train.py",
+    "mling/training/",
+    "mling/evaluation/",
+    "mling/configs/demo.yaml",
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -78,42 +81,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def entry_command(script: str, args: list[str]) -> list[str]:
-    """`python -P -m MODULE ARGS` for the entry point a user runs as `python SCRIPT ARGS`; -P
-    keeps the working directory off the import path, so no folder of the user's (a `data/`)
-    can shadow a module."""
-    return [sys.executable, "-P", "-m", MODULES[script], *args]
-
-
-def run_stage(
-    number: int,
-    name: str,
-    argv: list[str],
-    logs: Path,
-    stages: int = STAGES,
-    cwd: Path | None = None,
-) -> float:
-    """Run one entry point (argv: its script, then its arguments) to completion, its output in
-    logs/NAME.log; exit on failure. It runs in `cwd` (default: the log folder, our own), so
-    relative paths in argv are relative to it."""
-    print(f"[{number}/{stages}] {name}: {' '.join(argv)}", flush=True)
-    started = time.perf_counter()
-    log = logs / f"{name}.log"
-    with log.open("w", encoding="utf-8") as out:
-        command = entry_command(argv[0], argv[1:])
-        code = subprocess.call(command, cwd=cwd or logs, stdout=out, stderr=out)
-    seconds = time.perf_counter() - started
-    lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
-    if code != 0:
-        tail = "\n".join(lines[-5:])
-        raise SystemExit(f"demo.py: {name} failed (exit {code}); see {log}:\n{tail}")
-    summary = next(
-        (line for line in reversed(lines) if line.startswith(argv[0].split("/")[-1])), ""
-    )
-    print(f"      {seconds:.0f} s. {summary}", flush=True)
-    return seconds
-
-
 def english_subset(filtered: Path, output: Path) -> int:
     """The kept pairs whose caption is English (the corpus's own label), as pair shards."""
     import pyarrow.dataset as ds
@@ -128,6 +95,7 @@ def english_subset(filtered: Path, output: Path) -> int:
 
 
 def train_all(
+    stages: StageRunner,
     runs: dict[str, Path],
     args: argparse.Namespace,
     out: Path,
@@ -135,65 +103,56 @@ def train_all(
 ) -> float:
     """Train the models `parallel` at a time, threads split between them; bars from metrics.
     flags: extra train.py flags per run name (recipe fields on top of the preset)."""
-    from tqdm import tqdm
-
     started = time.perf_counter()
-    cores = os.cpu_count() or 1
-    pending = list(runs.items())
-    active: dict[str, tuple[subprocess.Popen, object]] = {}
-    # Bars on a terminal; in a log (CI, `make demo > log`), one status line every 30 s.
-    terminal = sys.stderr.isatty()
-    bars = {
-        name: tqdm(
-            total=args.steps,
-            desc=f"      {name:<16}",
-            unit="step",
-            position=k,
-            leave=True,
-            disable=not terminal,
-        )
-        for k, name in enumerate(runs)
-    }
-    done = {name: 0 for name in runs}
-    last_line = time.perf_counter()
-    while pending or active:
-        while pending and len(active) < max(1, args.parallel):
-            name, data = pending.pop(0)
-            threads = max(1, cores // min(args.parallel, len(runs)))
-            env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-            log = (out / "logs" / f"train-{name}.log").open("w", encoding="utf-8")
-            argv = ["--config", args.config]
-            argv += ["--train-data", str(data), "--tokenizer", str(out / "vocab")]
-            argv += ["--output-dir", str(out / name), "--max-steps", str(args.steps)]
-            argv += ["--seed", str(args.seed), "--overwrite", *(flags or {}).get(name, [])]
-            command = entry_command("mling/train.py", argv)
-            proc = subprocess.Popen(command, cwd=out / "logs", stdout=log, stderr=log, env=env)
-            active[name] = (proc, log)
-        time.sleep(1.0)
-        for name in list(active):
-            proc, log = active[name]
-            step = _last_step(out / name / "metrics.jsonl")
-            bars[name].update(step - done[name])
-            done[name] = step
-            if proc.poll() is not None:
-                log.close()
-                del active[name]
-                if proc.returncode != 0:
-                    for other, _ in active.values():
-                        other.terminate()
-                    raise SystemExit(
-                        f"demo.py: training {name} failed (exit {proc.returncode}); "
-                        f"see {out / 'logs' / f'train-{name}.log'}"
-                    )
-                bars[name].update(args.steps - done[name])
-                done[name] = args.steps
-        if not terminal and time.perf_counter() - last_line >= 30:
-            last_line = time.perf_counter()
-            steps = ", ".join(f"{name} {step}/{args.steps}" for name, step in done.items())
-            print(f"      steps: {steps} ({(last_line - started) / 60:.1f} min)", flush=True)
-    for bar in bars.values():
-        bar.close()
+    threads = max(1, (os.cpu_count() or 1) // min(args.parallel, len(runs)))
+    together = []
+    for name, data in runs.items():
+        argv = ["--config", args.config, "--train-data", str(data)]
+        argv += ["--tokenizer", str(out / "vocab"), "--output-dir", str(out / name)]
+        argv += ["--max-steps", str(args.steps), "--seed", str(args.seed), "--overwrite"]
+        command = entry_point("mling/train.py", *argv, *(flags or {}).get(name, []))
+        together.append(stages.stage(f"train-{name}", command, {"OMP_NUM_THREADS": str(threads)}))
+    title = f"mling/train.py --config {args.config} --max-steps {args.steps}, x{len(runs)}"
+    progress = TrainingProgress({name: out / name for name in runs}, args.steps)
+    try:
+        stages.run_together(together, title, at_once=args.parallel, watch=progress.update)
+    finally:
+        progress.close()
     return time.perf_counter() - started
+
+
+class TrainingProgress:
+    """A bar per training run, read from its metrics.jsonl; in a log (CI, `make demo > log`),
+    one status line every 30 s instead."""
+
+    def __init__(self, runs: dict[str, Path], steps: int) -> None:
+        from tqdm import tqdm
+
+        self.runs, self.steps = runs, steps
+        self.terminal = sys.stderr.isatty()
+        self.started = self.last_line = time.perf_counter()
+        self.done = {name: 0 for name in runs}
+        self.bars = {
+            name: tqdm(total=steps, desc=f"      {name:<16}", unit="step", position=k,
+                       leave=True, disable=not self.terminal)
+            for k, name in enumerate(runs)
+        }  # fmt: skip
+
+    def update(self, running: object = None) -> None:
+        for name, folder in self.runs.items():
+            step = _last_step(folder / "metrics.jsonl")
+            self.bars[name].update(step - self.done[name])
+            self.done[name] = step
+        if not self.terminal and time.perf_counter() - self.last_line >= 30:
+            self.last_line = time.perf_counter()
+            steps = ", ".join(f"{name} {step}/{self.steps}" for name, step in self.done.items())
+            minutes = (self.last_line - self.started) / 60
+            print(f"      steps: {steps} ({minutes:.1f} min)", flush=True)
+
+    def close(self) -> None:
+        self.update()
+        for bar in self.bars.values():
+            bar.close()
 
 
 def _last_step(metrics: Path) -> int:
@@ -205,76 +164,62 @@ def _last_step(metrics: Path) -> int:
 
 
 def resolve_preset(args: argparse.Namespace) -> None:
-    """--steps defaults to the preset's max_steps; a preset given as a YAML path becomes
-    absolute, since the stages run in OUT/logs."""
+    """--steps defaults to the preset's max_steps."""
     if args.steps is None:
         from mling.training.recipe import load_recipe
 
         args.steps = load_recipe(args.config).run.max_steps
-    if Path(args.config).is_file():
-        args.config = str(Path(args.config).resolve())
 
 
 def main(argv: list[str] | None = None) -> int:
     # config
     args = parse_args(argv)
     resolve_preset(args)
-    out = args.output.resolve()
-    (out / "logs").mkdir(parents=True, exist_ok=True)
+    code = code_state(MEASURED_MODULES)  # before the stages run: the code they ran
+    # Stages run in the user's working directory with the paths as the user gave them, so the
+    # reports name `demo-output/en/model`, never a path of this machine.
+    out = args.output
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    stages = StageRunner("demo.py", out / "logs", total=STAGES)
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     synthetic, vocab, filtered = out / "synthetic", out / "vocab", out / "filtered"
 
     # 1-3: data, vocabulary, filter
-    seconds["synthetic"] = run_stage(
-        1,
-        "synthetic",
-        ["data/synthetic.py", "--output", str(synthetic), "--overwrite", "--pairs", str(args.pairs)]
-        + ["--test-images", str(args.test_images), "--seed", str(args.seed), "--quiet"],
-        out / "logs",
+    generate = ["--output", str(synthetic), "--overwrite", "--pairs", str(args.pairs)]
+    generate += ["--test-images", str(args.test_images), "--seed", str(args.seed), "--quiet"]
+    seconds["synthetic"] = stages.run("synthetic", entry_point("data/synthetic.py", *generate))
+    build = ["--input", str(synthetic / "pairs"), "--output", str(vocab), "--overwrite"]
+    build += ["--vocab-size", str(args.vocab_size), "--lang-column", "synthetic_language"]
+    build += ["--seed", str(args.seed)]
+    seconds["vocabulary"] = stages.run(
+        "build_vocab", entry_point("tokenizer_training/build_vocab.py", *build)
     )
-    seconds["vocabulary"] = run_stage(
-        2,
-        "build_vocab",
-        ["tokenizer_training/build_vocab.py", "--input", str(synthetic / "pairs")]
-        + ["--output", str(vocab), "--overwrite", "--vocab-size", str(args.vocab_size)]
-        + ["--lang-column", "synthetic_language", "--seed", str(args.seed)],
-        out / "logs",
-    )
-    seconds["filter"] = run_stage(
-        3,
-        "filter",
-        ["data/filter.py", "--input", str(synthetic / "pairs"), "--output", str(filtered)]
-        + ["--overwrite"]
-        + ["--eval-images", str(synthetic / "images"), "--eval-radius", str(args.eval_radius)]
-        + ["-K", str(max(1, round(args.filter_vocabulary * args.pairs))), "--write-rejected"]
-        + ["--quiet"],
-        out / "logs",
-    )
+    keep = ["--input", str(synthetic / "pairs"), "--output", str(filtered), "--overwrite"]
+    keep += ["--eval-images", str(synthetic / "images"), "--eval-radius", str(args.eval_radius)]
+    keep += ["-K", str(max(1, round(args.filter_vocabulary * args.pairs))), "--write-rejected"]
+    seconds["filter"] = stages.run("filter", entry_point("data/filter.py", *keep, "--quiet"))
 
     # 4-5: training
-    print(f"[4/{STAGES}] English subset of the kept pairs", flush=True)
+    stages.announce("English subset of the kept pairs")
     english = english_subset(filtered, out / "filtered-en")
     print(f"      {english} English pairs -> {out / 'filtered-en'}", flush=True)
     data = {"mling": filtered, "en": out / "filtered-en", "mling-unfiltered": synthetic / "pairs"}
     assert tuple(data) == MODELS
-    print(f"[5/{STAGES}] mling/train.py --config {args.config} --max-steps {args.steps}, x3")
-    seconds["training"] = train_all(data, args, out)
+    seconds["training"] = train_all(stages, data, args, out)
 
     # 6: evaluation
-    evaluation = ["eval/multi30k.py", "--multi30k", str(synthetic / "multi30k")]
-    evaluation += ["--images", str(synthetic / "images"), "--output", str(out / "eval")]
-    evaluation += ["--device", args.device]
+    evaluation = ["--multi30k", str(synthetic / "multi30k"), "--images", str(synthetic / "images")]
+    evaluation += ["--output", str(out / "eval"), "--device", args.device]
     for name in MODELS:
         evaluation += ["--model", str(out / name / "model"), "--name", name]
-    seconds["evaluation"] = run_stage(6, "multi30k", evaluation, out / "logs")
+    seconds["evaluation"] = stages.run("multi30k", entry_point("eval/multi30k.py", *evaluation))
 
     # 7: report
     seconds["total"] = time.perf_counter() - started
-    paths = write_demo_report(out, vars(args) | {"output": str(out)}, seconds)
-    print(f"[7/{STAGES}] report: {paths['md']} (and .png, .json)")
-    print(paths["summary"])
+    paths = write_demo_report(out, vars(args) | {"output": str(out)}, seconds, code)
+    stages.announce(f"report: {paths['md']} (and .png, .json); summary: {paths['summary']}")
+    print(paths["summary"].read_text(encoding="utf-8").split("\n\n", 1)[1], end="")
     print(f"demo.py: done in {seconds['total'] / 60:.1f} min -> {paths['md']}")
     return 0
 

@@ -38,10 +38,22 @@ import os
 import time
 from pathlib import Path
 
+from mling.common.provenance import code_state
 from mling.common.report import markdown_table, write_report
-from mling.demo import resolve_preset, run_stage
+from mling.common.stages import StageRunner, entry_point
+from mling.demo import resolve_preset
 
 STAGES = 7
+# What the summary measures (mling/common/provenance.py; `benchmarks/update_docs.py --check`).
+MEASURED_MODULES = (
+    "mling/demo_emoji.py",
+    "mling/emoji_set/",
+    "mling/vocab/",
+    "mling/train.py",
+    "mling/training/",
+    "mling/evaluation/",
+    "mling/configs/emoji.yaml",
+)
 MODELS = ("en", "mling")
 # The targets the demo is held to (issue 21), judged on the evaluation's shared pool.
 TARGETS = {
@@ -338,12 +350,12 @@ def main(argv: list[str] | None = None) -> int:
     # config
     args = parse_args(argv)
     resolve_preset(args)
+    code = code_state(MEASURED_MODULES)  # before the stages run: the code they ran
     # Stages run in the user's working directory with the paths as the user gave them, so the
     # reports name `demo-emoji-output/en/model`, never a path of this machine.
-    out, here = args.output, Path.cwd()
-    logs = out / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    out = args.output
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    stages = StageRunner("demo_emoji.py", out / "logs", total=STAGES)
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     emoji = out / "emoji-set"
@@ -351,58 +363,59 @@ def main(argv: list[str] | None = None) -> int:
 
     # 1-2: the set and its vocabulary (one vocabulary: the multilingual model starts from the
     # English model's text tower)
-    build = ["data/emoji_set.py", "--output", str(emoji), "--overwrite"]
+    build = ["--output", str(emoji), "--overwrite"]
     build += ["--min-names", str(args.min_names), "--seed", str(args.seed)]
     build += ["--languages", args.languages] if args.languages else []
     build += ["--cache", args.cache] if args.cache else []
     build += ["--pins", args.pins] if args.pins else []
-    seconds["emoji set"] = run_stage(1, "emoji_set", build, logs, STAGES, here)
-    vocab = ["tokenizer_training/build_vocab.py", "--input", str(emoji / "pairs")]
-    vocab += ["--output", str(out / "vocab"), "--overwrite", "--vocab-size", str(args.vocab_size)]
-    vocab += ["--lang-column", "language", "--seed", str(args.seed)]
-    vocab += ["--exemplar-share", str(args.exemplar_share)]
-    seconds["vocabulary"] = run_stage(2, "build_vocab", vocab, logs, STAGES, here)
+    seconds["emoji set"] = stages.run("emoji_set", entry_point("data/emoji_set.py", *build))
+    vocab = ["--input", str(emoji / "pairs"), "--output", str(out / "vocab"), "--overwrite"]
+    vocab += ["--vocab-size", str(args.vocab_size), "--lang-column", "language"]
+    vocab += ["--seed", str(args.seed), "--exemplar-share", str(args.exemplar_share)]
+    seconds["vocabulary"] = stages.run(
+        "build_vocab", entry_point("tokenizer_training/build_vocab.py", *vocab)
+    )
 
     # 3-5: training, the English model first: the multilingual one starts from it
-    print(f"[3/{STAGES}] training rows", flush=True)
+    stages.announce("training rows")
     english = training_rows(emoji / "pairs", ["en"], out / "pairs-en")
     multilingual = training_rows(emoji / "pairs", None, out / "pairs-mling", exclude=heldout)
     print(f"      en: {english} rows; mling: {multilingual} rows", flush=True)
     common = ["--config", args.config, "--tokenizer", str(out / "vocab")]
     common += ["--max-steps", str(args.steps), "--seed", str(args.seed), "--overwrite"]
     common += ["--positives", "image_id"]
-    paper = ["mling/train.py", "--train-data", str(out / "pairs-en")]
-    paper += ["--output-dir", str(out / "en"), *common]
-    seconds["training en"] = run_stage(4, "train-en", paper, logs, STAGES, here)
+    paper = ["--train-data", str(out / "pairs-en"), "--output-dir", str(out / "en"), *common]
+    seconds["training en"] = stages.run("train-en", entry_point("mling/train.py", *paper))
     model = str(out / "en" / "model")
-    transfer = ["mling/train.py", "--train-data", str(out / "pairs-mling")]
-    transfer += ["--output-dir", str(out / "mling"), *common]
-    transfer += ["--init-image", model, "--init-text", model, *TRANSFER_FLAGS]
+    transfer = ["--train-data", str(out / "pairs-mling"), "--output-dir", str(out / "mling")]
+    transfer += [*common, "--init-image", model, "--init-text", model, *TRANSFER_FLAGS]
     transfer += ["--captions-per-image", str(args.captions_per_image)]
     transfer += ["--text-text-weight", str(args.text_text_weight), *args.mling_flags.split()]
-    seconds["training mling"] = run_stage(5, "train-mling", transfer, logs, STAGES, here)
+    seconds["training mling"] = stages.run("train-mling", entry_point("mling/train.py", *transfer))
 
     # 6: evaluation, every language of the set, both models in one report
     sample = sample_heldout(
         emoji / "heldout" / "captions.jsonl", args.eval_images, args.seed, out / "heldout"
     )
-    evaluation = ["eval/retrieval_set.py", "--captions", str(sample)]
-    evaluation += ["--images", str(emoji / "heldout" / "images"), "--device", args.device]
-    evaluation += ["--batch-size", "256", "--output", str(out / "eval")]  # short names
-    evaluation += ["--title", "Emoji, held-out drawings"]
+    evaluation = ["--captions", str(sample), "--images", str(emoji / "heldout" / "images")]
+    evaluation += ["--device", args.device, "--output", str(out / "eval")]
+    evaluation += ["--batch-size", "256", "--title", "Emoji, held-out drawings"]  # short names
     evaluation += ["--pool-min-images", str(args.pool_min_images)]
     for name in MODELS:
         evaluation += ["--model", str(out / name / "model"), "--name", name]
-    seconds["evaluation"] = run_stage(6, "retrieval_set", evaluation, logs, STAGES, here)
+    seconds["evaluation"] = stages.run(
+        "retrieval_set", entry_point("eval/retrieval_set.py", *evaluation)
+    )
 
     # 7: summary
     seconds["total"] = time.perf_counter() - started
     report = json.loads((out / "eval" / "report.json").read_text(encoding="utf-8"))
     summary = summarize(report, heldout, seconds)
     summary |= {"config": {k: str(v) for k, v in vars(args).items()}, "seconds": seconds}
+    summary["provenance"] = code
     markdown = summary_markdown(summary, args, seconds)
     write_report(out, "report", summary, markdown)
-    print(f"[7/{STAGES}] report: {out / 'report.md'}")
+    stages.announce(f"report: {out / 'report.md'}")
     print(markdown.split("\n\n", 2)[2].split("\n\nMinutes")[0])
     print(f"demo_emoji.py: done in {seconds['total'] / 60:.1f} min -> {out / 'report.md'}")
     return 0

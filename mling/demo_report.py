@@ -2,8 +2,9 @@
 
 Reads what the stages wrote under OUT (synthetic/report.json, filtered/report.json and the
 kept/rejected pairs, NAME/metrics.jsonl, eval/report.json) and writes OUT/report.json,
-OUT/report.md and OUT/report.png. The targets (issue 7) are checked and printed as they are,
-met or not.
+OUT/report.md and OUT/report.png, and OUT/summary.md: the table and the targets that the demo
+prints at its end and the README shows (a generated block, `benchmarks/update_docs.py`). The
+targets (issue 7) are checked and printed as they are, met or not.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from mling.common.atomic import write_atomic
 from mling.common.report import markdown_table, new_figure, write_report
 
 MODELS = ("mling", "en", "mling-unfiltered")
@@ -19,6 +21,11 @@ LANGUAGES = ("en", "de", "fr", "cs")
 NON_ENGLISH = ("de", "fr", "cs")
 MLING_FLOOR = 50.0  # mR of the multilingual model in every language
 ENGLISH_GAP = 15.0  # how far below mling the English model must fall on de/fr/cs, on average
+# The paper's Table 11 (real Multi30k, mR), printed under the demo's rows for scale.
+PAPER = {
+    "*ALIGN-mling (paper, real Multi30k)*": {"en": 90.2, "de": 84.1, "fr": 84.9, "cs": 63.2},
+    "*ALIGN-EN (paper, real Multi30k)*": {"en": 92.2},
+}
 
 
 def mr_table(evaluation: dict) -> dict[str, dict[str, float]]:
@@ -81,8 +88,36 @@ def read_curve(metrics: Path) -> list[dict]:
     return [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines() if line]
 
 
-def write_demo_report(out: Path, config: dict, seconds: dict[str, float]) -> dict:
-    """Write OUT/report.{json,md,png}; returns their paths and a stdout summary."""
+def mr_markdown(mr: dict[str, dict[str, float]]) -> str:
+    """The models' mR per language and their mean over de/fr/cs, the paper's rows below."""
+    rows = []
+    for name, scores in [*mr.items(), *PAPER.items()]:
+        others = [scores.get(lang) for lang in NON_ENGLISH]
+        mean = None if None in others else sum(others) / len(others)
+        rows.append([name, *(scores.get(lang) for lang in LANGUAGES), mean])
+    return markdown_table(["model", *LANGUAGES, "mean de/fr/cs"], rows)
+
+
+def summary_markdown(config: dict, seconds: dict[str, float], table: str, checks: list) -> str:
+    """OUT/summary.md: what `make demo` prints at its end, and the README's table."""
+    target_rows = [[c["target"], c["measured"], "met" if c["met"] else "NOT met"] for c in checks]
+    return "\n\n".join(
+        [
+            "# make demo",
+            f"Preset `{config['config']}`, {config['steps']} steps per model, {config['pairs']:,} "
+            f"pairs, seed {config['seed']}; {seconds.get('total', 0) / 60:.1f} minutes in all. "
+            "mR, the mean of R@1/5/10 in both directions; random ranking gives about 1.",
+            table,
+            markdown_table(["target (issue 7)", "measured", ""], target_rows),
+        ]
+    )
+
+
+def write_demo_report(
+    out: Path, config: dict, seconds: dict[str, float], code: dict | None = None
+) -> dict:
+    """Write OUT/report.{json,md,png} and OUT/summary.md; returns their paths. code: the
+    state of the code the demo ran (mling/common/provenance.py), recorded in report.json."""
     evaluation = json.loads((out / "eval" / "report.json").read_text(encoding="utf-8"))
     funnel = json.loads((out / "filtered" / "report.json").read_text(encoding="utf-8"))
     corpus = json.loads((out / "synthetic" / "report.json").read_text(encoding="utf-8"))
@@ -94,14 +129,7 @@ def write_demo_report(out: Path, config: dict, seconds: dict[str, float]) -> dic
     accounting = funnel["accounting"]
 
     # markdown
-    table = markdown_table(
-        ["model", *LANGUAGES, "mean de/fr/cs"],
-        [
-            [name, *(mr[name][lang] for lang in LANGUAGES)]
-            + [sum(mr[name][lang] for lang in NON_ENGLISH) / len(NON_ENGLISH)]
-            for name in MODELS
-        ],
-    )
+    table = mr_markdown({name: mr[name] for name in MODELS})
     target_rows = [[c["target"], c["measured"], "met" if c["met"] else "NOT met"] for c in checks]
     funnel_rows = [[reason, n] for reason, n in dropped.items() if n]
     funnel_rows += [["kept", accounting["kept"]], ["input", accounting["input_rows"]]]
@@ -130,8 +158,8 @@ def write_demo_report(out: Path, config: dict, seconds: dict[str, float]) -> dic
             "per image, fr/cs 1). Random ranking gives an mR of about 1.",
             "## Zero-shot retrieval, mR (mean of R@1/5/10 in both directions)",
             table,
-            "The paper's Table 11 for scale: ALIGN-mling 90.2 / 84.1 / 84.9 / 63.2, "
-            f"ALIGN-EN 92.2 (en). Details per direction: `{out / 'eval' / 'report.md'}`.",
+            "The paper's rows (Table 11) for scale. Details per direction: "
+            f"`{out / 'eval' / 'report.md'}`.",
             "## Targets",
             markdown_table(["target", "measured", ""], target_rows),
             "## Filter funnel (first failing filter; kept + dropped = input: "
@@ -185,13 +213,9 @@ def write_demo_report(out: Path, config: dict, seconds: dict[str, float]) -> dic
         "filter": {"accounting": accounting, "dropped_by_reason": dropped},
         "noise_outcomes": outcomes,
         "training": {name: curves[name][-1] if curves[name] else None for name in MODELS},
+        "provenance": code,
     }
     paths = write_report(out, "report", data, markdown, figure)
-    summary = (
-        table
-        + "\n"
-        + "\n".join(
-            f"  {c['target']}: {c['measured']} ({'met' if c['met'] else 'NOT met'})" for c in checks
-        )
-    )
-    return {**paths, "summary": summary}
+    summary = summary_markdown(config, seconds, table, checks)
+    paths["summary"] = write_atomic(out / "summary.md", (summary + "\n").encode("utf-8"))
+    return paths
