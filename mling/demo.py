@@ -28,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 
+from mling.common.cli import OneLineParser, one_line_errors
 from mling.common.provenance import code_state
 from mling.common.stages import StageRunner, entry_point
 from mling.demo_report import MODELS, write_demo_report
@@ -49,7 +50,7 @@ MEASURED_MODULES = (
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", type=Path, default=Path("demo-output"))
     parser.add_argument("--pairs", type=int, default=20_000, help="rows in the noisy corpus")
     parser.add_argument("--test-images", type=int, default=1000, help="Multi30k-layout test set")
@@ -171,6 +172,7 @@ def resolve_preset(args: argparse.Namespace) -> None:
         args.steps = load_recipe(args.config).run.max_steps
 
 
+@one_line_errors("demo.py")
 def main(argv: list[str] | None = None) -> int:
     # config
     args = parse_args(argv)

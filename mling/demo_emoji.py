@@ -38,6 +38,7 @@ import os
 import time
 from pathlib import Path
 
+from mling.common.cli import OneLineParser, one_line_errors
 from mling.common.provenance import code_state
 from mling.common.report import markdown_table, write_report
 from mling.common.stages import StageRunner, entry_point
@@ -81,7 +82,7 @@ POOL_MIN_IMAGES = 300  # a language naming fewer held-out drawings is reported a
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", type=Path, default=Path("demo-emoji-output"))
     parser.add_argument("--config", default="emoji", help="training preset (mling/configs)")
     parser.add_argument(
@@ -346,6 +347,7 @@ def summary_markdown(summary: dict, args: argparse.Namespace, seconds: dict) -> 
     )
 
 
+@one_line_errors("demo_emoji.py")
 def main(argv: list[str] | None = None) -> int:
     # config
     args = parse_args(argv)
