@@ -19,6 +19,7 @@ from mling.pairs.shards import iter_pair_batches
 from mling.training.loader import index_sources, train_columns
 from mling.vocab.build_vocab import main as build_vocab_main
 from tests.helpers import train_fixtures
+from tests.helpers.one_line import error_line
 from tests.helpers.train_fixtures import tiny_argv
 
 toy_pairs = train_fixtures.toy_pairs  # fixture
@@ -26,9 +27,7 @@ toy_tokenizer = train_fixtures.toy_tokenizer  # fixture
 
 
 def last_line(capsys, prog: str) -> str:
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert lines and lines[-1].startswith(f"{prog}: "), lines
-    return lines[-1]
+    return error_line(capsys, prog)
 
 
 @pytest.mark.parametrize("junk", ["empty", "junk"])
@@ -195,6 +194,7 @@ def test_a_datasets_dict_without_a_train_split_is_one_line(tmp_path, capsys):
 
     split = datasets.Dataset.from_dict({"caption": ["Ein Hund läuft", "犬が走る"]})
     datasets.DatasetDict({"test": split}).save_to_disk(str(tmp_path / "dict"))
+    capsys.readouterr()  # the fixture's own progress bar
     argv = ["--input", str(tmp_path / "dict"), "--output", str(tmp_path / "out"), "--quiet"]
     assert filter_main(argv) == 2
     assert "has splits ['test'] but no 'train'" in last_line(capsys, "filter.py")
