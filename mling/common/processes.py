@@ -104,6 +104,8 @@ def forked_map(
         except BaseException:
             # Ctrl-C, an error, or a caller that stopped reading: the results in flight are not
             # wanted, so the workers are stopped now rather than waited for.
-            for process in list((pool._processes or {}).values()):
+            # (ProcessPoolExecutor names its processes only privately before Python 3.14's
+            # terminate_workers.)
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
                 process.kill()
             raise
