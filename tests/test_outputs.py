@@ -136,10 +136,11 @@ def test_a_filter_killed_mid_run_leaves_no_process_and_its_scratch_is_reclaimed(
     command += ["--output", str(tmp_path / "out"), "--workers", "2", "--quiet"]
     parent = subprocess.Popen(command, start_new_session=True)
     deadline = time.monotonic() + 120
-    while not list(tmp_path.glob(".out.work-*/*")) and time.monotonic() < deadline:
-        time.sleep(0.05)  # the pre-pass has started writing
-    time.sleep(0.5)
-    children = [pid for pid, ppid, _ in processes() if ppid == parent.pid]
+    children = []
+    while not children and time.monotonic() < deadline:
+        time.sleep(0.05)  # the pre-pass has started writing, and forked its workers
+        if list(tmp_path.glob(".out.work-*/*")):
+            children = [pid for pid, ppid, _ in processes() if ppid == parent.pid]
     assert children, "the pre-pass runs in worker processes"
     parent.send_signal(signal.SIGKILL)
     parent.wait()

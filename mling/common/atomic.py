@@ -10,6 +10,10 @@ path under a file, one of the run's inputs (or a folder holding one), a non-empt
 (with `overwrite`, only one that this toolkit published: it carries the MARKER file); and it
 locks the target, so that a second run on the same output refuses instead of mixing with it.
 
+A scratch folder the user names (the filter's `--work-dir`) is claimed the same way
+(`claim_scratch`): refused when it holds anything we did not write, locked, marked with the
+SCRATCH file, and emptied of what the run wrote there when the run ends well.
+
 An output on object storage (`s3://bucket/filtered`, any fsspec URL that writes) is built the
 same way in a local staging folder, then uploaded: the WRITING marker first, every file, then
 MARKER last (and WRITING removed). Object stores have no rename, so a reader can see a prefix
@@ -21,6 +25,7 @@ stand-in named for the URL (`local_twin`).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -38,6 +43,7 @@ from mling.common.storage import URL, as_path, filesystem, is_url, remote_errors
 
 MARKER = ".mling-output"  # inside every folder the toolkit publishes: what may be replaced
 WRITING = ".mling-output.writing"  # on object storage, while an output of ours is uploaded
+SCRATCH = ".mling-scratch"  # inside a scratch folder a run claimed: all it holds is that run's
 
 
 def write_atomic(path: str | Path, payload: bytes) -> Path:
@@ -67,31 +73,58 @@ def staging_dir(target: str | Path, kind: str = "tmp") -> Path:
     return Path(tempfile.mkdtemp(prefix=f".{target.name}.{kind}-", dir=target.parent))
 
 
-def check_output(target: str | Path, overwrite: bool = False, inputs: Iterable = ()) -> Path:
-    """The target folder, if publishing it destroys nothing; else one InputError line."""
+def check_output(
+    target: str | Path,
+    overwrite: bool = False,
+    inputs: Iterable = (),
+    *,
+    flag: str = "--output",
+    marker: str = MARKER,
+) -> Path:
+    """The target folder, if publishing it destroys nothing; else one InputError line naming
+    `flag`. A non-empty folder is ours when it holds `marker` (SCRATCH for a scratch folder)."""
     if is_url(target):
         return _check_remote_output(URL(str(target)), overwrite, inputs)
     target = Path(target).absolute()
     for parent in target.parents:
         if parent.is_file():
-            raise InputError(f"--output {target} lies under {parent}, which is a file")
+            raise InputError(f"{flag} {target} lies under {parent}, which is a file")
     for source in (s for s in inputs if not is_url(s)):
         source = Path(source).absolute()
         if source == target or target in source.parents:
-            raise InputError(f"--output {target} would replace the input {source}; pick another")
+            raise InputError(f"{flag} {target} would replace the input {source}; pick another")
     if target.is_file():
-        raise InputError(f"--output {target} is a file; give a folder")
+        raise InputError(f"{flag} {target} is a file; give a folder")
     if target.is_dir() and any(target.iterdir()):
-        if not (target / MARKER).is_file():
+        if not (target / marker).is_file():
             raise InputError(
-                f"--output {target} is a folder this toolkit did not write and is not empty; "
+                f"{flag} {target} is a folder this toolkit did not write and is not empty; "
                 "pick another (nothing is deleted that we did not write)"
             )
         if not overwrite:
             raise InputError(
-                f"--output {target} holds an earlier output; pass --overwrite to replace it"
+                f"{flag} {target} holds an earlier output; pass --overwrite to replace it"
             )
     return target
+
+
+@contextmanager
+def _locked(local: Path, busy: str) -> Iterator[Path]:
+    """Hold the lock `.NAME.lock` beside `local` until the block ends; when another process
+    holds it, one InputError line: `busy` with {lock} filled in. The kernel drops the lock of a
+    process that dies, so a killed run never blocks the next one."""
+    local.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = local.with_name(f".{local.name}.lock")
+    with open(lock_path, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(busy.format(lock=lock_path)) from None
+        try:
+            yield lock_path
+        finally:
+            lock_path.unlink(missing_ok=True)
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @contextmanager
@@ -100,22 +133,97 @@ def claim_output(target: str | Path, overwrite: bool = False, inputs: Iterable =
     claiming the same target meanwhile gets one InputError line."""
     target = check_output(target, overwrite, inputs)
     local = local_twin(target)
-    local.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = local.with_name(f".{local.name}.lock")
-    with open(lock_path, "a+") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise InputError(
-                f"--output {target} is being written by another run (lock {lock_path}); "
-                "wait for it or pick another"
-            ) from None
+    busy = f"--output {target} is being written by another run (lock {{lock}}); wait for it or pick another"
+    with _locked(local, busy):
         reclaim_scratch(local)
+        yield target
+
+
+def check_scratch(
+    folder: str | Path, flag: str, inputs: Iterable = (), apart: Iterable[tuple[str, Path]] = ()
+) -> Path:
+    """The scratch folder, if a run may claim it (`claim_scratch`); else one InputError line:
+    a file, under a file, an input or a folder holding one, a folder holding anything we did
+    not write (not empty, no SCRATCH marker), or one that is, lies in or holds a folder of
+    `apart` (what it names: `("--output", path)`, `("the input", path)`)."""
+    folder = check_output(folder, True, inputs, flag=flag, marker=SCRATCH)
+    for name, path in apart:
+        path = Path(path).absolute()
+        where = (
+            "is"
+            if path == folder
+            else "lies in"
+            if path in folder.parents
+            else "holds"
+            if folder in path.parents
+            else ""
+        )
+        if where:
+            raise InputError(f"{flag} {folder} {where} {name} {path}; pick a folder apart from it")
+    return folder
+
+
+@contextmanager
+def claim_scratch(
+    folder: str | Path,
+    flag: str = "--work-dir",
+    inputs: Iterable = (),
+    apart: Iterable[tuple[str, Path]] = (),
+) -> Iterator[Path]:
+    """Claim a scratch folder the user names as an output is claimed: checked (`check_scratch`),
+    locked until the block ends (a second run gets one InputError line), emptied of what a
+    failed or killed run left there, and marked (SCRATCH). When the block ends normally, all
+    the run wrote there is removed, and the folders a run made for it too; when it raises, it
+    stays, its marker saying so, for the next run on it to empty (or for a person to delete)."""
+    apart = list(apart)
+    folder = check_scratch(folder, flag, inputs, apart)
+    busy = f"{flag} {folder} is in use by another run (lock {{lock}}); wait for it or pick another"
+    made = [path for path in (folder, *folder.parents) if not path.exists()]
+    with _locked(folder, busy):
+        check_scratch(folder, flag, inputs, apart)  # unchanged since, now that it is ours
+        made += [Path(path) for path in _stamped(folder).get("made", []) if Path(path) not in made]
+        _empty(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        _stamp(folder, f"in use by process {os.getpid()}", made)
         try:
-            yield target
-        finally:
-            lock_path.unlink(missing_ok=True)
-            fcntl.flock(lock, fcntl.LOCK_UN)
+            yield folder
+        except BaseException:
+            _stamp(
+                folder, "left by a run that failed or was stopped; the next run empties it", made
+            )
+            raise
+        _empty(folder)
+    for path in made:  # the folder, and the folders above it that a run made
+        with contextlib.suppress(OSError):  # one that holds something now stays
+            path.rmdir()
+
+
+def _stamp(folder: Path, state: str, made: list[Path]) -> None:
+    """The SCRATCH marker: whose folder this is, in what state, and the folders a run made for
+    it (removed by the run that empties it after success)."""
+    stamp = {
+        "written_by": "mling-align",
+        "scratch": state,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "made": [str(path) for path in made],
+    }
+    (folder / SCRATCH).write_text(json.dumps(stamp) + "\n", encoding="utf-8")
+
+
+def _stamped(folder: Path) -> dict:
+    """The SCRATCH marker a run left in `folder` ({} when none, or unreadable)."""
+    try:
+        stamp = json.loads((folder / SCRATCH).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return stamp if isinstance(stamp, dict) else {}
+
+
+def _empty(folder: Path) -> None:
+    """Remove everything in a scratch folder of ours (its marker too)."""
+    if folder.is_dir():
+        for path in folder.iterdir():
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
 
 
 def reclaim_scratch(target: Path) -> list[Path]:

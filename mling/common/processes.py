@@ -15,9 +15,11 @@ import ctypes.util
 import multiprocessing
 import signal
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -39,7 +41,33 @@ _worker_context: Any = None
 def _set_worker_context(context: Any) -> None:
     global _worker_context
     die_with_parent()
+    # Ctrl-C reaches every process of the terminal's group: the parent handles it (it stops
+    # the workers and says so in one line); a worker's own KeyboardInterrupt would only print
+    # a traceback. A worker starts with SIGINT blocked (`_forking`), until it ignores it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _worker_context = context
+
+
+@contextmanager
+def _forking() -> Iterator[None]:
+    """Ctrl-C held back while the pool may fork. A child inherits this thread's mask (SIGINT
+    blocked), so it cannot land in the child's start-up; in this process, SIGINT is only noted
+    meanwhile (its handler would run inside fork's hooks, which swallow exceptions), and the
+    handler runs when the block ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread handles signals
+        return
+    caught: list[int] = []
+    handler = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        signal.signal(signal.SIGINT, handler)
+    if caught and callable(handler):
+        handler(signal.SIGINT, None)
 
 
 def _call_in_worker(function: Callable[[Any, Any], Any], item: Any) -> Any:
@@ -65,9 +93,19 @@ def forked_map(
     )
     with pool:
         pending: deque[Future] = deque()
-        for item in items:
-            pending.append(pool.submit(_call_in_worker, function, item))
-            if len(pending) >= 2 * workers:
+        try:
+            for item in items:
+                with _forking():  # the first submit forks the workers
+                    pending.append(pool.submit(_call_in_worker, function, item))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
                 yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+        except BaseException:
+            # Ctrl-C, an error, or a caller that stopped reading: the results in flight are not
+            # wanted, so the workers are stopped now rather than waited for.
+            # (ProcessPoolExecutor names its processes only privately before Python 3.14's
+            # terminate_workers.)
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.kill()
+            raise

@@ -7,9 +7,12 @@ Reads the pair schema (img2dataset parquet or webdataset shards; `--column-prese
 or `--column SRC=DEST` for other names) and writes into `--output`:
   part-*.parquet          the kept pairs in the pair schema, plus `language`, `language_score`
   webdataset/shard-*.tar  the same pairs as webdataset shards (when the input had image bytes)
-  rejected/part-*.parquet every dropped pair with its `reason` (with --write-rejected)
+  rejected/part-*.parquet every dropped pair with its `reason` and its sizes as found
+                          (`width_found`, `height_found`; with --write-rejected)
   report.{json,md,png}    rows in, dropped per reason, kept and retention per language
 The whole directory appears at once, when complete; a re-run replaces it with the same pairs.
+A run stopped by Ctrl-C, or by a file system that refuses a write, ends in one line and
+leaves `--output` as it was (`mling/filtering/faults.py`).
 Reasons, their order and their thresholds are records in `mling/filtering/reasons.py`.
 Language ID runs after the decisions and only labels rows: nothing is kept or dropped by
 language. Every kept row is labelled; the dropped rows' languages are estimated from a seeded
@@ -21,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import glob
 import os
+import re
 import shutil
 import sys
 import time
@@ -32,7 +37,15 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from mling.common.atomic import check_output, claim_output, output_path, publish_dir, staging_dir
+from mling.common.atomic import (
+    check_output,
+    check_scratch,
+    claim_output,
+    claim_scratch,
+    output_path,
+    publish_dir,
+    staging_dir,
+)
 from mling.common.cli import (
     OneLineParser,
     add_overwrite_argument,
@@ -42,7 +55,8 @@ from mling.common.cli import (
 from mling.common.errors import InputError
 from mling.common.field_options import at_least, refuse
 from mling.common.report import write_report
-from mling.common.storage import STORAGE_ENVIRONMENT, local_path
+from mling.common.storage import STORAGE_ENVIRONMENT, is_url, local_path
+from mling.filtering.faults import INTERRUPTED_EXIT, Interrupted, one_line_ending
 from mling.filtering.filter_output import labelled_batches, split_kept
 from mling.filtering.filter_report import build, collect
 from mling.filtering.filter_sql import stages
@@ -52,6 +66,7 @@ from mling.filtering.prepass import RowContext, write_features
 from mling.filtering.reasons import filter_configs, filter_names, flag, options
 from mling.pairs.schema import COLUMN_PRESETS, add_column_arguments
 from mling.pairs.shards import (
+    expand_braces,
     expand_inputs,
     iter_pair_batches,
     layout_columns,
@@ -90,6 +105,47 @@ def _sample_size(text: str) -> int | None:
             f"expected a number of rows (at least 1) or 'all', not {text!r}"
         )
     return int(text)
+
+
+# DuckDB's memory sizes: a number and a unit (1000^i or 1024^i bytes), or a share of the RAM.
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB|%)\s*$", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12}
+_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+MIN_MEMORY = 64 << 20  # bytes; below it DuckDB cannot hold the decision stages' buffers
+
+
+def _memory_limit(text: str) -> str:
+    """`4GB`, `500MiB`, `80%`: at least MIN_MEMORY bytes, or a share of the RAM in (0, 100]."""
+    match = _MEMORY.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(
+            f"expected a size such as 4GB, 500MiB or 80% (of the RAM), not {text!r}"
+        )
+    number, unit = float(match.group(1)), match.group(2).lower()
+    if unit == "%" and not 0 < number <= 100:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a share of the RAM is above 0% and at most 100%"
+        )
+    if unit != "%" and number * _UNITS[unit] < MIN_MEMORY:
+        raise argparse.ArgumentTypeError(f"{text!r}: DuckDB needs at least 64MiB")
+    return text.strip()
+
+
+# Spark's master URLs: local[N] / local[N,F] (N threads or *, F tries per task), a cluster's.
+_SPARK_MASTER = re.compile(
+    r"^(local|local\[(\*|[1-9]\d*)(,[1-9]\d*)?\]|local-cluster\[[1-9]\d*,[1-9]\d*,[1-9]\d*\]"
+    r"|yarn|(spark|mesos|k8s)://\S+)$"
+)
+
+
+def _spark_master(text: str) -> str:
+    """A master URL Spark accepts: `local[*]`, `local[4]`, `spark://HOST:7077`, `yarn`, ..."""
+    if not _SPARK_MASTER.match(text):
+        raise argparse.ArgumentTypeError(
+            f"expected local, local[N] (N at least 1, or *), local[N,F], spark://HOST:PORT, "
+            f"yarn, k8s://URL or mesos://URL, not {text!r}"
+        )
+    return text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -143,7 +199,9 @@ def _parser() -> argparse.ArgumentParser:
         default="duckdb",
         help="embedded DuckDB, or Apache Spark when one machine is not enough (default: duckdb)",
     )
-    run.add_argument("--spark-master", default="local[*]", help="Spark master URL")
+    run.add_argument(
+        "--spark-master", type=_spark_master, default="local[*]", help="Spark master URL"
+    )
     run.add_argument("--threads", type=int, help="DuckDB threads (default: all cores)")
     run.add_argument(
         "--workers",
@@ -151,8 +209,16 @@ def _parser() -> argparse.ArgumentParser:
         default=_cores(),
         help="processes for the row-wise passes (ICU, language ID); default: all cores",
     )
-    run.add_argument("--memory-limit", help="DuckDB memory before spilling to disk, e.g. 4GB")
-    run.add_argument("--work-dir", help="scratch space (default: beside --output; removed after)")
+    run.add_argument(
+        "--memory-limit",
+        type=_memory_limit,
+        help="DuckDB memory before spilling to disk, e.g. 4GB, 500MiB or 80%% (of the RAM)",
+    )
+    run.add_argument(
+        "--work-dir",
+        help="scratch space: a new or empty folder, apart from the input and the output "
+        "(default: beside --output); emptied after",
+    )
     run.add_argument(
         "--language-id",
         action=argparse.BooleanOptionalAction,
@@ -212,6 +278,14 @@ def _count_rows(paths: list[Path]) -> int | None:
     return sum(open_parquet(p).metadata.num_rows for p in paths)
 
 
+def _input_folders(patterns: list[str]) -> list[Path]:
+    """The local folders named by --input (after braces and globs): a --work-dir inside one
+    would write into the user's data."""
+    names = [name for pattern in patterns for name in expand_braces(pattern) if not is_url(name)]
+    found = [m for n in names for m in (glob.glob(n) if glob.has_magic(n) else [n])]
+    return [Path(name).absolute() for name in found if Path(name).is_dir()]
+
+
 def _check_columns(paths: list[Path], mapping: dict[str, str]) -> None:
     """Parquet without a caption column is almost always an unmapped layout: say which flag."""
     for path in paths:
@@ -233,10 +307,29 @@ def main(argv: list[str] | None = None) -> int:
     image, text = filter_configs(vars(args))  # each threshold checked against its range
     out_dir = output_path(args.output)  # a local folder, or a URL (staged here, then uploaded)
     work_dir = local_path(args.work_dir, "--work-dir")  # scratch stays local
+    try:
+        # Ctrl-C and a file system that refuses a write end the run in one line (faults.py).
+        with one_line_ending(out_dir) as ending:
+            summary = _filter(args, image, text, out_dir, work_dir, ending)
+    except Interrupted as stop:
+        print(f"filter.py: {stop}", file=sys.stderr)
+        return INTERRUPTED_EXIT
+    print(summary, file=sys.stderr)
+    return 0
+
+
+def _filter(args, image, text, out_dir, work_dir, ending) -> str:
+    """The run, from reading the input to publishing `out_dir`; returns its summary line."""
     clock = _Clock(args.quiet)
     inputs = expand_inputs(args.input)
     mapping, preset = layout_columns(inputs, args.column_preset, args.column)
-    check_output(out_dir, args.overwrite, inputs)  # fail before any work; claimed below
+    # Fail before any work: the output and the scratch are claimed below. The scratch may hold
+    # nothing we did not write, and lies apart from the input's folders and the output.
+    check_output(out_dir, args.overwrite, inputs)
+    apart = [("the input", folder) for folder in _input_folders(args.input)]
+    apart += [] if is_url(out_dir) else [("--output", out_dir)]
+    if work_dir:
+        check_scratch(work_dir, "--work-dir", inputs, apart)
     _check_columns(inputs, mapping)
     eval_set = load_eval_set(args.eval_images, args.eval_hashes)
     identify = None
@@ -249,15 +342,21 @@ def main(argv: list[str] | None = None) -> int:
     def read_input():
         return iter_pair_batches(inputs, mapping, batch_rows=args.batch_rows)
 
-    # The output is claimed (checked, locked) before any work: it may never replace an input,
-    # a folder we did not write, or another run's output in progress.
-    claimed = contextlib.ExitStack()
-    claimed.enter_context(claim_output(out_dir, args.overwrite, inputs))
-    work = work_dir or staging_dir(out_dir, "work")
-    work.mkdir(parents=True, exist_ok=True)
-    staged = staging_dir(out_dir)
-    engine = None
-    try:
+    # The output and the scratch are claimed (checked, locked) before any work: the output may
+    # never replace an input, a folder we did not write, or another run's output in progress;
+    # a --work-dir is emptied of what we wrote when the run succeeds, and left marked when
+    # it does not, for the next run on it to empty.
+    with contextlib.ExitStack() as claimed:
+        claimed.enter_context(claim_output(out_dir, args.overwrite, inputs))
+        if work_dir:
+            work = claimed.enter_context(claim_scratch(work_dir, "--work-dir", inputs, apart))
+        else:
+            work = staging_dir(out_dir, "work")
+            claimed.callback(shutil.rmtree, work, ignore_errors=True)
+        staged = staging_dir(out_dir)
+        claimed.callback(shutil.rmtree, staged, ignore_errors=True)
+        ending.writing = (work, "the scratch")
+
         # pre-pass: one features row per input row (validation, identity, ICU), in --workers
         # processes
         context = RowContext(image=image, eval_set=eval_set or None)
@@ -276,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
                 from mling.filtering.engine_duckdb import DuckDBEngine
 
                 engine = DuckDBEngine(work, threads=args.threads, memory_limit=args.memory_limit)
+            claimed.callback(engine.close)  # on a failure, before the scratch goes
             engine.register("features", prepass.files)
         for stage in stages(image, text, engine.dialect):
             with clock.stage(stage.name):
@@ -286,8 +386,7 @@ def main(argv: list[str] | None = None) -> int:
                 work / "decisions",
             )
             aggregates = collect(engine)
-        engine.close()
-        engine = None
+        engine.close()  # its memory, before language ID's workers fork
 
         # language ID, now that the decisions are known: every kept row, and a seeded sample
         # of each reason's dropped rows for the report's estimates
@@ -304,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
             )
 
         # save: kept pairs, webdataset shards, rejected pairs, all inside one staged directory
+        ending.writing = (staged, "where --output is built")
         written = 0
 
         def counted(batches):
@@ -351,21 +451,15 @@ def main(argv: list[str] | None = None) -> int:
             aggregates, labelled.groups, prepass.rows, written, clock.stages, settings
         )
         write_report(staged, "report", data, markdown, figure)
-        publish_dir(staged, out_dir, args.overwrite)
-    finally:
-        claimed.close()
-        if engine is not None:
-            engine.close()
-        shutil.rmtree(staged, ignore_errors=True)
-        if not args.work_dir:
-            shutil.rmtree(work, ignore_errors=True)
+        ending.writing = (out_dir, "--output")
+        with ending.uninterrupted():  # the old output or the new one, never neither
+            publish_dir(staged, out_dir, args.overwrite)
+            ending.published = True
     accounting = data["accounting"]
-    print(
+    return (
         f"filter.py: {accounting['input_rows']} rows in, {accounting['kept']} kept, "
-        f"{accounting['dropped']} dropped; report at {out_dir / 'report.md'}",
-        file=sys.stderr,
+        f"{accounting['dropped']} dropped; report at {out_dir / 'report.md'}"
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -23,11 +23,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from mling.common.errors import InputError
 from mling.common.processes import forked_map
 from mling.filtering.image_hash import EvalSet, phash_bytes, sha256_hex
 from mling.filtering.reasons import ImageFilterConfig, passes_size, prepass_names
 from mling.filtering.segment import ENGINE_NEEDS_DICTIONARY_PATTERN, icu_unigrams
-from mling.pairs.schema import PAIR_COLUMNS, STATUS_COLUMN, STATUS_OK
+from mling.pairs.schema import PAIR_COLUMNS, STATUS_COLUMN, STATUS_OK, as_text, image_type_problem
 
 FEATURES_SCHEMA = pa.schema(
     [
@@ -164,14 +165,14 @@ def _image_bytes(column: pa.Array) -> tuple[pa.Array, dict[int, bytes]]:
     kind = column.type
     if pa.types.is_null(kind):
         return pa.array([False] * len(column)), {}
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        column, kind = pc.cast(column, pa.large_binary()), pa.large_binary()
-    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
-        has = pc.fill_null(pc.greater(pc.binary_length(column), 0), False)
-        rows = np.flatnonzero(has.to_numpy(zero_copy_only=False))
-        return has, dict(zip(rows.tolist(), column.take(rows).to_pylist(), strict=True))
-    values = column.to_pylist()  # an unusual type: judged value by value, as stored
-    return pa.array([bool(v) for v in values]), {i: v for i, v in enumerate(values) if v}
+    problem = image_type_problem(kind)  # the readers refuse these first, naming the file
+    if problem:
+        raise InputError(problem)
+    if not (pa.types.is_binary(kind) or pa.types.is_large_binary(kind)):
+        column = pc.cast(column, pa.large_binary())  # text or a view: its bytes, as stored
+    has = pc.fill_null(pc.greater(pc.binary_length(column), 0), False)
+    rows = np.flatnonzero(has.to_numpy(zero_copy_only=False))
+    return has, dict(zip(rows.tolist(), column.take(rows).to_pylist(), strict=True))
 
 
 def collapse_whitespace(captions: pa.Array) -> pa.Array:
@@ -191,15 +192,14 @@ def normalize_captions(captions: pa.Array) -> pa.Array:
 def row_features(batch: pa.RecordBatch, first_row_id: int, context: RowContext) -> pa.RecordBatch:
     """One pair-schema batch (B rows) -> B features rows (`FEATURES_SCHEMA`)."""
     count = batch.num_rows
-    keys = batch.column("key")
-    keys = keys if pa.types.is_string(keys.type) else pc.cast(keys, pa.string())
+    keys = as_text(batch.column("key"))  # a number, a list: as text, as the output writes it
     missing_key = pc.or_kleene(keys.is_null(), pc.equal(keys, ""))
     caption, caption_checks = caption_text(batch.column("caption"))
     width, width_checks = size_values(batch.column("width"))
     height, height_checks = size_values(batch.column("height"))
     status = batch.column(STATUS_COLUMN) if STATUS_COLUMN in batch.schema.names else None
     failed = (
-        pc.not_equal(pc.cast(status, pa.string()), STATUS_OK)
+        pc.not_equal(as_text(status), STATUS_OK)
         if status is not None and not pa.types.is_null(status.type)
         else pa.array([False] * count)
     )

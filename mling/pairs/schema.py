@@ -62,6 +62,46 @@ STATUS_COLUMN = "status"
 STATUS_OK = "success"
 
 
+def as_text(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A column of any type as text: Arrow's cast where it has one, else each value's `str()`
+    (a list key `[1]` -> "[1]"), bytes that are not UTF-8 with U+FFFD. For the columns read as
+    text (key, status) whatever a source stored in them."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    try:
+        return column.cast(pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        pass
+    return pa.array(
+        [
+            value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+            for value in column.to_pylist()
+        ],
+        pa.string(),
+        mask=column.is_null().to_numpy(zero_copy_only=False),
+    )
+
+
+def image_type_problem(kind: pa.DataType) -> str | None:
+    """Why an `image` column of this type cannot hold encoded images, or None: images are bytes
+    (text is taken as bytes), or absent (null)."""
+    readable = (
+        pa.types.is_null,
+        pa.types.is_binary,
+        pa.types.is_large_binary,
+        pa.types.is_binary_view,
+        pa.types.is_string,
+        pa.types.is_large_string,
+        pa.types.is_string_view,
+    )
+    if any(test(kind) for test in readable):
+        return None
+    return (
+        f"its image column holds {kind}, not encoded image bytes (JPEG/PNG); map the column of "
+        "bytes with --column SRC=image, or rename this one"
+    )
+
+
 # Columns that tell a layout apart, checked in order; the first whose columns are all present
 # (and that would rename something) is the layout. WIT has original_width/height too, but
 # no downloader's status.

@@ -33,8 +33,10 @@ from mling.pairs.schema import (
     PAIR_SCHEMA,
     STATUS_COLUMN,
     STATUS_OK,
+    as_text,
     column_map,
     detect_preset,
+    image_type_problem,
 )
 
 BRACES = re.compile(r"\{([^{}]*)\}")
@@ -122,7 +124,14 @@ def _rename(table: pa.Table, mapping: dict[str, str], columns: list[str] | None)
     names = [mapping.get(name, name) for name in table.column_names]
     table = table.rename_columns(names)
     image = table.column("image") if "image" in names else None
-    if image is not None and pa.types.is_struct(image.type):  # `datasets`' Image: {bytes, path}
+    if image is not None and pa.types.is_dictionary(image.type):
+        image = image.cast(image.type.value_type)
+        table = table.set_column(names.index("image"), "image", image)
+    if (
+        image is not None
+        and pa.types.is_struct(image.type)
+        and image.type.get_field_index("bytes") >= 0
+    ):  # `datasets`' Image: {bytes, path}
         image = pc.struct_field(image, "bytes")
         table = table.set_column(names.index("image"), "image", image)
     if image is not None and "width" not in names and "height" not in names:
@@ -255,6 +264,8 @@ def _iter_tar(path: Path, batch_rows: int) -> Iterator[pa.Table]:
 
     def finish(sample: dict) -> dict:
         meta = sample.pop("json", {})
+        if not isinstance(meta, dict):  # a list, a number: no metadata, as unparseable JSON
+            meta = {}
         row = {name: meta.get(name) for name in PAIR_COLUMNS if name != "image"}
         row.update({k: v for k, v in meta.items() if k not in row})
         row["key"] = meta.get("key") or sample["__key__"]
@@ -379,7 +390,7 @@ def _failed_rows(table: pa.Table) -> pa.Table:
     """A sidecar's rows that are not in its tar: those the downloader failed to fetch."""
     if STATUS_COLUMN not in table.column_names:
         return table.slice(0, 0)
-    status = pc.cast(table.column(STATUS_COLUMN), pa.string())
+    status = as_text(table.column(STATUS_COLUMN))
     return table.filter(pc.fill_null(pc.not_equal(status, STATUS_OK), False))
 
 
@@ -408,7 +419,15 @@ def iter_pair_batches(
             if path in beside_a_tar:
                 table = _failed_rows(table)
             check_unique_columns(path, table.column_names, mapping)
-            yield from _rename(table, mapping, columns).to_batches(max_chunksize=batch_rows)
+            table = _rename(table, mapping, columns)
+            problem = (
+                image_type_problem(table.schema.field("image").type)
+                if "image" in (table.column_names)
+                else None
+            )
+            if problem:
+                raise InputError(f"{path}: {problem}")
+            yield from table.to_batches(max_chunksize=batch_rows)
 
 
 def _regroup(batches: Iterable[pa.RecordBatch], shard_rows: int) -> Iterator[pa.Table]:

@@ -1,5 +1,6 @@
-"""kill -9 at a chosen moment: an entry point started in a process of its own, its children seen
-in /proc, and SIGKILL sent when the run reaches the point a test names."""
+"""kill -9 or Ctrl-C at a chosen moment: an entry point started in a process of its own, its
+children seen in /proc, and SIGKILL (or SIGINT, to its whole process group, as a terminal
+sends it) sent when the run reaches the point a test names."""
 
 from __future__ import annotations
 
@@ -61,3 +62,30 @@ def kill_when(
     run.wait()
     time.sleep(1.0)  # the kernel's PDEATHSIG reaches the children
     return children
+
+
+def interrupt_when(
+    module: str, argv: list[str], reached: Callable[[int], bool], timeout: float = 120
+) -> tuple[int, list[str], list[int]]:
+    """Run `python -m module argv...` and press Ctrl-C as soon as `reached(pid)` holds: SIGINT
+    to its process group, the run and its workers, as a terminal sends it. Returns (exit code,
+    stderr's lines, the children it had then). Fails if the run ended first."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    run = subprocess.Popen(
+        [sys.executable, "-m", module, *argv],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + timeout
+    while not reached(run.pid):
+        assert run.poll() is None, f"{module} ended (exit {run.returncode}) before the interrupt"
+        assert time.monotonic() < deadline, f"{module} never reached the interrupt point"
+        time.sleep(0.005)
+    children = children_of(run.pid)
+    os.killpg(run.pid, signal.SIGINT)
+    _, err = run.communicate(timeout=timeout)
+    return run.returncode, err.strip().splitlines(), children
