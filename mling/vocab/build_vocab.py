@@ -32,7 +32,7 @@ from mling.common.cli import (
     environment_epilog,
     one_line_errors,
 )
-from mling.common.errors import InputError
+from mling.common.errors import InputError, file_system_errors
 from mling.common.field_options import add_options, at_least, from_args, option
 from mling.common.storage import STORAGE_ENVIRONMENT, URL, as_path, local_path
 from mling.pairs.schema import add_column_arguments, column_map
@@ -351,7 +351,9 @@ def main(argv: list[str] | None = None) -> int:
     renamed = [src for src, dest in _pair_columns(args).items() if dest == "caption"]
     if renamed and configs["corpus"].text_column == CorpusConfig.text_column:
         configs["corpus"] = dataclasses.replace(configs["corpus"], text_column=renamed[-1])
-    return report_only(args, configs) if args.report_only else build(args, configs)
+    # a full disk, a read-only folder, a size limit: one line naming the file
+    with file_system_errors(args.output):
+        return report_only(args, configs) if args.report_only else build(args, configs)
 
 
 if __name__ == "__main__":
