@@ -57,6 +57,7 @@ def find_checkpoint(path: Path) -> Path:
 def load_checkpoint(checkpoint: Path):
     """(AlignModel, tokenizer, image size) of a checkpoint folder, or one line naming the
     checkpoint and what did not load (a file the training run wrote, damaged since)."""
+    from huggingface_hub.errors import StrictDataclassError
     from safetensors import SafetensorError
 
     config = checkpoint / "config.json"
@@ -65,7 +66,7 @@ def load_checkpoint(checkpoint: Path):
         raise CheckpointError(f"checkpoint {checkpoint} has no tokenizer/ folder; pick another")
     try:
         return load_checkpoint_model(checkpoint)
-    except (*LOAD_ERRORS, SafetensorError) as error:
+    except (*LOAD_ERRORS, SafetensorError, StrictDataclassError) as error:
         if file_system_error(error) is not None:
             raise  # a file we may not read: named as such
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]

@@ -130,6 +130,9 @@ def resolve_device(device: str) -> torch.device:
     return resolved
 
 
+AGAIN = "export the model again (mling/export.py) or download it again"
+
+
 def check_align_dir(model_dir: Path, shown: str | None = None) -> None:
     """One InputError line unless `model_dir` holds an AlignModel config and whole weights
     (their headers read, `mling/common/weights.py`); cheap, so every --model is checked before
@@ -149,12 +152,18 @@ def check_align_dir(model_dir: Path, shown: str | None = None) -> None:
             f"{model_dir} holds a {model_type!r} model, not an AlignModel; pass the "
             "model folder that mling/train.py exports"
         )
+    from huggingface_hub.errors import StrictDataclassError
+    from transformers import AlignConfig
+
+    try:  # its values too: `"text_config": 5` fails here, not halfway through an evaluation
+        AlignConfig.from_pretrained(model_dir)
+    except (OSError, ValueError, TypeError, KeyError, StrictDataclassError) as error:
+        raise InputError(
+            f"{config} is not a usable AlignModel config ({_first_line(error)}); {AGAIN}"
+        ) from None
     problem = weights_problem(model_dir)
     if problem:
-        raise InputError(
-            f"{shown or model_dir}: {problem}; export the model again (mling/export.py) or "
-            "download it again"
-        )
+        raise InputError(f"{shown or model_dir}: {problem}; {AGAIN}")
 
 
 def load_align(model_dir: str | Path, device: str | torch.device = "cpu"):
@@ -173,11 +182,12 @@ def load_align(model_dir: str | Path, device: str | torch.device = "cpu"):
             f"{model_dir} has no usable AlignProcessor (image processor + tokenizer) "
             f"({_first_line(error)}); save one with processor.save_pretrained"
         ) from None
+    from huggingface_hub.errors import StrictDataclassError
     from safetensors import SafetensorError
 
     try:
         model = AlignModel.from_pretrained(model_dir)
-    except (OSError, ValueError, RuntimeError, SafetensorError) as error:
+    except (OSError, ValueError, RuntimeError, SafetensorError, StrictDataclassError) as error:
         raise InputError(
             f"{model_dir} weights do not load as an AlignModel "
             f"({_first_line(error)}); re-export the model"

@@ -98,7 +98,8 @@ def _run(args: argparse.Namespace, read: Read, evaluate: Evaluate):
     created, marked = missing_folders(output), (output / MARKER).is_file()
     try:
         output.mkdir(parents=True, exist_ok=True)
-        mark(output)
+        if not marked:
+            mark(output)
         with claim_output(output / "report", overwrite=True):
             staged = args.output = staging_dir(output / "report")
             try:
