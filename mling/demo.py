@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from mling.common.cli import OneLineParser, one_line_errors
+from mling.common.field_options import above, at_least, between, refuse_args
 from mling.common.provenance import code_state
 from mling.common.stages import StageRunner, entry_point
 from mling.demo_report import MODELS, write_demo_report
@@ -47,6 +48,19 @@ MEASURED_MODULES = (
     "mling/evaluation/",
     "mling/configs/demo.yaml",
 )
+
+
+# the range of every numeric option (the stages check theirs again, but only when they start)
+OPTION_CHECKS = {
+    "--pairs": at_least(1),
+    "--test-images": at_least(1),
+    "--seed": at_least(0),
+    "--steps": at_least(1),
+    "--vocab-size": at_least(100),
+    "--filter-vocabulary": above(0),
+    "--eval-radius": between(0, 64),
+    "--parallel": at_least(1),
+}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -176,6 +190,7 @@ def resolve_preset(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     # config
     args = parse_args(argv)
+    refuse_args(args, OPTION_CHECKS)  # before the first stage: its options, not theirs
     resolve_preset(args)
     code = code_state(MEASURED_MODULES)  # before the stages run: the code they ran
     # Stages run in the user's working directory with the paths as the user gave them, so the

@@ -39,6 +39,7 @@ import time
 from pathlib import Path
 
 from mling.common.cli import OneLineParser, one_line_errors
+from mling.common.field_options import at_least, between, refuse_args
 from mling.common.provenance import code_state
 from mling.common.report import markdown_table, write_report
 from mling.common.stages import StageRunner, entry_point
@@ -79,6 +80,20 @@ NAMES_PER_DRAWING = 8  # --captions-per-image of the multilingual model
 # (docs/ablations.md, row text-text-1)
 TEXT_TEXT_WEIGHT = 0.0
 POOL_MIN_IMAGES = 300  # a language naming fewer held-out drawings is reported apart
+
+
+# the range of every numeric option (the stages check theirs again, but only when they start)
+OPTION_CHECKS = {
+    "--steps": at_least(1),
+    "--seed": at_least(0),
+    "--min-names": at_least(1),
+    "--vocab-size": at_least(100),
+    "--exemplar-share": between(0, 1),
+    "--captions-per-image": at_least(1),
+    "--text-text-weight": at_least(0),
+    "--eval-images": at_least(0),
+    "--pool-min-images": at_least(0),
+}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -351,6 +366,7 @@ def summary_markdown(summary: dict, args: argparse.Namespace, seconds: dict) -> 
 def main(argv: list[str] | None = None) -> int:
     # config
     args = parse_args(argv)
+    refuse_args(args, OPTION_CHECKS)  # before the first stage: its options, not theirs
     resolve_preset(args)
     code = code_state(MEASURED_MODULES)  # before the stages run: the code they ran
     # Stages run in the user's working directory with the paths as the user gave them, so the

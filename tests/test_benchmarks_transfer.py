@@ -13,6 +13,7 @@ from benchmarks import transfer_ablation as ablation
 from benchmarks.bench_lit_step import random_batch
 from mling.demo_emoji import NAMES_PER_DRAWING, TRANSFER_FLAGS
 from mling.training.recipe import load_recipe
+from tests.helpers.one_line import error_line
 
 
 def args_for() -> argparse.Namespace:
@@ -100,9 +101,8 @@ def test_a_row_on_another_pool_is_not_judged():
 def test_a_folder_that_is_not_a_finished_demo_is_one_line_and_exit_2(tmp_path, capsys):
     (tmp_path / "vocab").mkdir()
     assert ablation.main(["--demo", str(tmp_path), "--output", str(tmp_path / "out")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1
-    assert "lacks vocab/tokenizer.json" in err and "en/model/config.json" in err
+    err = error_line(capsys, "transfer_ablation.py", "lacks vocab/tokenizer.json")
+    assert "en/model/config.json" in err
     assert not (tmp_path / "out").exists()
 
 

@@ -20,11 +20,13 @@ from PIL import Image
 from mling.common.atomic import MARKER
 from mling.emoji_set import build
 from mling.emoji_set.cldr import emoji_key, is_regional
-from mling.emoji_set.drawings import name_slugs
-from mling.emoji_set.sources import PINS, Package, integrity_of, read_pins
+from mling.emoji_set.drawings import READERS, name_slugs
+from mling.emoji_set.sources import DRAWING_LAYOUTS, PINS, Package, integrity_of, read_pins
 from mling.evaluation.caption_sets import read_caption_file
 from mling.pairs.schema import PAIR_SCHEMA
+from tests.helpers.one_line import error_line
 
+PROG = "emoji_set.py"
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "emoji"
 PINS_FILE = FIXTURE / "pins.json"
 # what the fixture holds: 7 emoji both sets draw, and a flag (1f1ef-1f1f5) only OpenMoji draws
@@ -45,12 +47,6 @@ DRAWN = {
 def _build(output: Path, *extra: str) -> int:
     argv = ["--cache", str(FIXTURE), "--pins", str(PINS_FILE), "--output", str(output)]
     return build.main([*argv, "--workers", "1", *extra])
-
-
-def _one_line(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("emoji_set.py: ") and "\n" not in err, err
-    return err
 
 
 @pytest.fixture(scope="module")
@@ -174,8 +170,7 @@ def test_order_drawings_puts_each_drawings_languages_side_by_side(tmp_path, caps
     assert _build(tmp_path / "by-row", "--min-names", "3") == 0
     assert sorted(keys) == sorted(pq.read_table(tmp_path / "by-row" / "pairs")["key"].to_pylist())
     assert _build(tmp_path / "bad", "--order", "languages") == 2  # argparse's choices, one line
-    err = capsys.readouterr().err
-    assert "--order" in err and err.count("\n") == 1
+    error_line(capsys, PROG, "--order")
 
 
 @pytest.mark.parametrize(
@@ -199,7 +194,7 @@ def test_drawings_choose_the_training_sets(tmp_path, capsys):
     summary = json.loads((tmp_path / "one" / "report.json").read_text(encoding="utf-8"))
     assert summary["drawings"] == {"openmoji": len(SHARED)}
     assert _build(tmp_path / "bad", "--drawings", "openmoji,noto") == 2
-    line = _one_line(capsys)
+    line = error_line(capsys, PROG)
     assert "--drawings" in line and "noto" in line and "emojione" in line
 
 
@@ -288,7 +283,7 @@ def test_keywords_and_all_emoji(tmp_path):
 )
 def test_bad_choices_one_line(tmp_path, capsys, extra, says):
     assert _build(tmp_path / "set", *extra) == 2
-    assert says in _one_line(capsys)
+    assert says in error_line(capsys, PROG)
     assert not (tmp_path / "set").exists()
 
 
@@ -298,7 +293,7 @@ def test_bad_choices_one_line(tmp_path, capsys, extra, says):
 def test_offline_with_no_cache_says_what_to_fetch(tmp_path, capsys):
     empty = tmp_path / "cache"
     assert build.main(["--cache", str(empty), "--output", str(tmp_path / "set")]) == 2
-    line = _one_line(capsys)
+    line = error_line(capsys, PROG)
     assert "--fetch" in line and "npm pack openmoji@17.0.0 " in line
     assert f"--pack-destination {empty / 'npm'}" in line
     assert not (tmp_path / "set").exists() and not empty.exists()
@@ -310,7 +305,7 @@ def test_one_missing_package_names_its_url(tmp_path, capsys):
     pins = read_pins(PINS_FILE)
     (cache / "npm" / pins["heldout"].filename).unlink()
     assert _build_with(cache, tmp_path / "set") == 2
-    line = _one_line(capsys)
+    line = error_line(capsys, PROG)
     assert pins["heldout"].url() in line and str(cache / "npm" / pins["heldout"].filename) in line
 
 
@@ -327,7 +322,7 @@ def test_integrity_mismatch_one_line(tmp_path, capsys):
     data[-1] ^= 1
     tarball.write_bytes(bytes(data))
     assert _build_with(cache, tmp_path / "set") == 2
-    line = _one_line(capsys)
+    line = error_line(capsys, PROG)
     assert str(tarball) in line and "integrity" in line and "delete it" in line
     assert not (tmp_path / "set").exists()
 
@@ -338,7 +333,7 @@ def test_a_license_other_than_the_pinned_one_is_refused(tmp_path, capsys):
     changed = tmp_path / "pins.json"
     changed.write_text(json.dumps(pins), encoding="utf-8")
     assert _build_with(FIXTURE, tmp_path / "set", changed) == 2
-    assert "declares the license 'CC-BY-SA-4.0', the pin says 'MIT'" in _one_line(capsys)
+    assert "declares the license 'CC-BY-SA-4.0', the pin says 'MIT'" in error_line(capsys, PROG)
 
 
 @pytest.fixture
@@ -391,7 +386,7 @@ def test_a_download_that_fails_its_integrity_is_not_cached(tmp_path, registry, c
     cache = tmp_path / "cache"
     argv = ["--cache", str(cache), "--pins", str(PINS_FILE), "--registry", url, "--fetch"]
     assert build.main(argv) == 2
-    assert f"{url}{path} is not openmoji@17.0.0-fixture" in _one_line(capsys)
+    assert f"{url}{path} is not openmoji@17.0.0-fixture" in error_line(capsys, PROG)
     assert not (cache / "npm" / "openmoji-17.0.0-fixture.tgz").exists()
 
 
@@ -403,14 +398,14 @@ def test_outputs_are_never_destructive(tmp_path, capsys):
     theirs.mkdir()
     (theirs / "notes.txt").write_text("mine")
     assert _build_with(FIXTURE, theirs) == 2
-    assert "did not write" in _one_line(capsys)
+    assert "did not write" in error_line(capsys, PROG)
     assert [p.name for p in theirs.iterdir()] == ["notes.txt"]
 
     ours = tmp_path / "ours"
     assert _build_with(FIXTURE, ours, PINS_FILE, "--languages", "en") == 0
     capsys.readouterr()
     assert _build_with(FIXTURE, ours, PINS_FILE, "--languages", "en,ja") == 2
-    assert "--overwrite" in _one_line(capsys)
+    assert "--overwrite" in error_line(capsys, PROG)
     assert pq.read_table(ours / "pairs").num_rows == sum(map(len, DRAWN.values()))  # untouched
     assert _build_with(FIXTURE, ours, PINS_FILE, "--languages", "en,ja", "--overwrite") == 0
     assert pq.read_table(ours / "pairs").num_rows == 2 * sum(map(len, DRAWN.values()))
@@ -422,14 +417,64 @@ def test_pins_file_must_name_every_package(tmp_path, capsys):
     partial = tmp_path / "pins.json"
     partial.write_text(json.dumps({"train": json.loads(PINS_FILE.read_text())["train"]}))
     assert _build_with(FIXTURE, tmp_path / "set", partial) == 2
-    assert "lacks heldout, names, names_derived" in _one_line(capsys)
+    assert "lacks heldout, names, names_derived" in error_line(capsys, PROG)
     pins = json.loads(PINS_FILE.read_text())
     pins["noto"] = pins["train"]  # a key that is neither required nor a training set
     partial.write_text(json.dumps(pins))
     assert _build_with(FIXTURE, tmp_path / "set", partial) == 2
-    assert "unknown key(s) noto" in _one_line(capsys)
+    assert "unknown key(s) noto" in error_line(capsys, PROG)
 
 
 def test_package_fields_are_what_the_pins_file_holds():
     # pins.json is written from the dataclass: a field added to one must reach the other
     assert set(json.loads(PINS_FILE.read_text())["train"]) == set(Package.__dataclass_fields__)
+
+
+def _pins_with(change) -> dict:
+    pins = json.loads(PINS_FILE.read_text())
+    change(pins)
+    return pins
+
+
+@pytest.mark.parametrize(
+    ("pins", "says"),
+    [
+        ([], "--pins {} must be an object of packages"),
+        (None, "--pins {} must be an object of packages ({{\"train\": {{\"name\": ...}}}}), not null"),
+        ("{not json", "is not a JSON object of packages (Expecting property name"),
+        (_pins_with(lambda p: p["heldout"].update(layout="noto")), "'heldout': unknown layout 'noto'"),
+        (_pins_with(lambda p: p["names"].update(layout="iconify")), "'names': unknown layout 'iconify'"),
+        (_pins_with(lambda p: p.update(train=["openmoji"])), "'train' must be an object with name"),
+        (_pins_with(lambda p: p["train"].update(version=17)), "'version' must be a string, not a number (17)"),
+        (_pins_with(lambda p: p["train"].pop("integrity")), "'train' lacks integrity; a package has"),
+    ],
+)  # fmt: skip
+def test_a_pins_file_of_the_wrong_shape_is_one_line(tmp_path, capsys, pins, says):
+    path = tmp_path / "pins.json"
+    path.write_text(pins if isinstance(pins, str) else json.dumps(pins))
+    assert _build_with(FIXTURE, tmp_path / "set", path) == 2
+    error_line(capsys, PROG, says.format(path))
+    assert not (tmp_path / "set").exists()
+
+
+def test_the_layouts_a_pin_may_name_are_the_readers_there_are():
+    assert set(READERS) == set(DRAWING_LAYOUTS)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "says"),
+    [
+        ("--workers", "-3", "--workers -3: must be at least 1"),
+        ("--workers", "0", "--workers 0: must be at least 1"),
+        ("--min-names", "0", "--min-names 0: must be at least 1"),
+        ("--shard-rows", "0", "--shard-rows 0: must be at least 1"),
+        ("--seed", "-1", "--seed -1: must be at least 0"),
+        ("--image-px", "4", "--image-px 4: must be at least 8"),
+    ],
+)
+def test_a_numeric_option_out_of_range_is_one_line_before_any_work(
+    tmp_path, capsys, flag, value, says
+):
+    assert _build(tmp_path / "set", flag, value) == 2
+    assert error_line(capsys, PROG).endswith(says)
+    assert not (tmp_path / "set").exists()

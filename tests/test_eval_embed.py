@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from mling.common.errors import InputError
 from mling.evaluation.embed import EmbedConfig, Embedder, language_list, model_names, resolve_device
@@ -18,6 +19,7 @@ def test_model_names_from_folders_or_flags(tmp_path):
     for folder in exports:
         folder.mkdir(parents=True)
         (folder / "config.json").write_text('{"model_type": "align"}')
+        save_file({"w": torch.zeros(1)}, folder / "model.safetensors")  # whole, as checked
     # mling/train.py exports to OUTPUT_DIR/model: the run's folder names it
     named = model_names(exports, [])
     assert {name: s.path for name, s in named.items()} == {

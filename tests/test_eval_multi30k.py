@@ -17,6 +17,7 @@ from mling.evaluation.recall import retrieval_metrics
 from tests.helpers import fake_hub
 from tests.helpers.eval_fixtures import N_IMAGES, tiny_models, write_images, write_multi30k
 from tests.helpers.multilingual import CAPTIONS
+from tests.helpers.one_line import error_line
 from tests.helpers.tiny_model import build_tiny_align
 
 hub_cache = fake_hub.hub_cache  # fixture
@@ -225,11 +226,9 @@ def test_bad_images_are_one_line(bench, tmp_path, capsys, damage, message):
 
 
 def assert_one_line_error(capsys, pattern: str) -> None:
-    """The error is one line, the last; progress lines of models evaluated so far may precede."""
-    lines = capsys.readouterr().err.strip().splitlines()
-    errors = [line for line in lines if line.startswith("multi30k.py: ")]
-    assert errors == lines[-1:], lines
-    err = errors[0]
+    """The error is one line, the last; progress lines of models evaluated so far may precede
+    (the shared check's "evaluation progress" notice)."""
+    err = error_line(capsys, "multi30k.py")
     assert re.search(pattern.replace("(", r"\(").replace(")", r"\)"), err), err
 
 
@@ -316,3 +315,110 @@ def test_the_report_folder_is_never_someone_elses(bench, tmp_path, capsys):
     assert (tmp_path / "mine" / "report.md").read_text() == "my own notes"
     for _ in range(2):  # our own report folder: a rerun replaces the reports, reuses the cache
         assert multi30k.main([*argv, "--output", str(tmp_path / "ours")]) == 0
+
+
+# a damaged model, a refused run
+
+
+def _cut(path, keep: int = -1000) -> None:
+    path.write_bytes(path.read_bytes()[:keep])
+
+
+def _as_pickle(model_dir) -> None:
+    from safetensors.torch import load_file
+
+    torch.save(load_file(model_dir / "model.safetensors"), model_dir / "pytorch_model.bin")
+    (model_dir / "model.safetensors").unlink()
+
+
+def _sharded(model_dir) -> None:
+    from transformers import AlignModel
+
+    AlignModel.from_pretrained(model_dir).save_pretrained(model_dir, max_shard_size="200KB")
+    (model_dir / "model.safetensors").unlink(missing_ok=True)
+    sorted(model_dir.glob("model-*.safetensors"))[-1].unlink()
+
+
+@pytest.mark.parametrize(
+    ("damage", "says"),
+    [
+        (lambda m: _cut(m / "model.safetensors"), "model.safetensors is cut short"),
+        (lambda m: _cut(m / "model.safetensors", 4), "model.safetensors is cut short"),
+        (lambda m: (m / "model.safetensors").write_bytes(b"\x08" + b"\0" * 7 + b"not json"),
+         "model.safetensors has no readable header"),
+        (lambda m: (m / "model.safetensors").unlink(), "no weights (model.safetensors or"),
+        (lambda m: (_as_pickle(m), _cut(m / "pytorch_model.bin")), "pytorch_model.bin is cut short"),
+        (_sharded, "is missing (model.safetensors.index.json names it)"),
+        (lambda m: (m / "config.json").write_text('{"model_type": "align", "text_config": 5}'),
+         "config.json is not a usable AlignModel config"),
+    ],
+    ids=["cut", "cut-in-header", "junk-header", "no-weights", "pickle-cut", "shard-missing",
+         "config-values"],
+)  # fmt: skip
+def test_a_damaged_model_is_one_line_before_anything_is_written(
+    bench, tmp_path, tiny_tokenizer_dir, capsys, damage, says
+):
+    root, models = bench
+    model = build_tiny_align(tmp_path / "runs/cut/model", tiny_tokenizer_dir)
+    damage(model)
+    capsys.readouterr()  # the fixture's own progress bars
+    argv = ["--multi30k", str(root / "multi30k"), "--images", str(root / "images")]
+    argv += ["--model", str(models[0]), "--model", str(model), "--output", str(tmp_path / "out")]
+    assert multi30k.main(argv) == 2
+    line = error_line(capsys, "multi30k.py", says)
+    assert str(model) in line and "export the model again" in line
+    assert not (tmp_path / "out").exists()  # checked before the first model ran
+
+
+def test_a_refused_evaluation_leaves_nothing_behind(bench, tmp_path, tiny_tokenizer_dir, capsys):
+    root, models = bench
+    data = ["--multi30k", str(root / "multi30k"), "--images", str(root / "images")]
+    model = ["--model", str(models[0]), "--languages", "cs"]
+    # refused before any work: no folder, no marker, no staging, no lock
+    out = tmp_path / "new" / "out"
+    missing = ["--multi30k", str(tmp_path / "nowhere"), "--images", str(root / "images")]
+    assert multi30k.main([*missing, *model, "--output", str(out)]) == 2
+    error_line(capsys, "multi30k.py", "is not a Multi30k repository")
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "empty").mkdir()  # a folder of the user's, empty: left as it was
+    assert multi30k.main([*missing, *model, "--output", str(tmp_path / "empty")]) == 2
+    assert list((tmp_path / "empty").iterdir()) == []
+    # our own folder from an earlier run: its reports untouched
+    assert multi30k.main([*data, *model, "--output", str(tmp_path / "ours")]) == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "ours").iterdir() if p.is_file()}
+    assert multi30k.main([*missing, *model, "--output", str(tmp_path / "ours")]) == 2
+    after = {p.name: p.read_bytes() for p in (tmp_path / "ours").iterdir() if p.is_file()}
+    assert after == before
+    # refused once the models ran (NaN embeddings): no report, no staging, no lock; only the
+    # embeddings it cached remain, in a folder of ours the next run reuses
+    broken = build_tiny_align(tmp_path / "broken/model", tiny_tokenizer_dir)
+    _fill_text_projection_with_nan(broken)
+    nan = ["--model", str(broken), "--languages", "cs", "--output", str(tmp_path / "nan")]
+    capsys.readouterr()
+    assert multi30k.main([*data, *nan]) == 2
+    error_line(capsys, "multi30k.py", "embeddings contain NaN")
+    left = sorted(p.name for p in (tmp_path / "nan").iterdir())
+    assert left == [".mling-output", "cache"] and not (tmp_path / "nan/report.json").exists()
+
+
+def _fill_text_projection_with_nan(model_dir) -> None:
+    from transformers import AlignModel
+
+    model = AlignModel.from_pretrained(model_dir)
+    with torch.no_grad():
+        model.text_projection.weight.fill_(float("nan"))
+    model.save_pretrained(model_dir)
+
+
+def test_a_damaged_embedding_cache_file_is_computed_again(bench, tmp_path, capsys):
+    root, models = bench
+    argv = ["--multi30k", str(root / "multi30k"), "--images", str(root / "images")]
+    argv += ["--model", str(models[0]), "--languages", "cs", "--output", str(tmp_path / "out")]
+    assert multi30k.main(argv) == 0
+    report = (tmp_path / "out/report.json").read_bytes()
+    for cached in (tmp_path / "out/cache").iterdir():
+        _cut(cached, 100)  # a copy cut short: the header promises more than the file holds
+    capsys.readouterr()
+    assert multi30k.main(argv) == 0
+    assert capsys.readouterr().err.count("in the cache are damaged; computing them again") == 2
+    assert (tmp_path / "out/report.json").read_bytes() == report

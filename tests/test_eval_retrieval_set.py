@@ -11,6 +11,7 @@ from mling.evaluation import retrieval_set
 from mling.evaluation.caption_sets import read_caption_file
 from tests.helpers.eval_fixtures import tiny_models, write_images
 from tests.helpers.multilingual import CAPTIONS
+from tests.helpers.one_line import error_line
 
 LANGUAGES = ("en", "ar", "th", "ja", "zh", "hi")  # Latin, RTL, no spaces, CJK, Devanagari
 
@@ -75,6 +76,12 @@ def test_xm3600_and_karpathy_formats(tmp_path):
         (['{"captions": ["A dog."]}'], r'xtd.jsonl:1 has no "image" path'),
         (['{"image": "a.jpg", "captions": [1, 2]}'], "must be a string or a list of strings"),
         ([""], "holds no captions"),
+        (['{"image": "a.jpg", "captions": "A dog.", "language": 5}'], '"language" must be a code'),
+        (
+            ['{"image": "a.jpg", "captions": {"en": {"text": "A dog."}}}'],
+            "in 'en' must be a string",
+        ),
+        (["[1, 2]"], "xtd.jsonl:1 must be a JSON object, not a list"),
     ],
 )
 def test_bad_caption_files_are_one_line(tmp_path, lines, message):
@@ -82,6 +89,57 @@ def test_bad_caption_files_are_one_line(tmp_path, lines, message):
     with pytest.raises(InputError, match=message) as error:
         read_caption_file(tmp_path / "xtd.jsonl", tmp_path)
     assert "\n" not in str(error.value)
+
+
+ENTRY = {
+    "filepath": "val2014",
+    "filename": "x.jpg",
+    "split": "test",
+    "sentences": [{"raw": "A dog."}],
+}
+
+
+@pytest.mark.parametrize(
+    ("karpathy", "says"),
+    [
+        ({"images": 5}, '"images" must be a list of image entries, not a number (5)'),
+        ({"images": {"x.jpg": ENTRY}}, '"images" must be a list of image entries, not an object'),
+        ([ENTRY], 'is not a Karpathy split file (JSON with "images")'),
+        ({"images": [ENTRY, "y.jpg"]}, "image entry 1 must be an object with \"filename\""),
+        ({"images": [{**ENTRY, "filename": None}]}, 'image entry 0 has no "filename"'),
+        ({"images": [{k: v for k, v in ENTRY.items() if k != "filename"}]}, 'image entry 0 has no "filename"'),
+        ({"images": [{**ENTRY, "sentences": "A dog."}]}, 'image entry 0 (x.jpg): "sentences" must be a list'),
+        ({"images": [{**ENTRY, "sentences": [{"tokens": ["a"]}]}]}, 'a sentence without its "raw" text'),
+        ({"images": [{**ENTRY, "filepath": 2014}]}, '"filepath" must be a folder name, not a number'),
+        ("{not json", "is not a Karpathy split file (Expecting property name"),
+    ],
+)  # fmt: skip
+def test_a_karpathy_file_of_the_wrong_shape_is_one_line(tmp_path, karpathy, says):
+    path = tmp_path / "dataset_coco.json"
+    path.write_text(karpathy if isinstance(karpathy, str) else json.dumps(karpathy))
+    with pytest.raises(InputError) as error:
+        read_caption_file(path, tmp_path, "karpathy")
+    assert says in str(error.value) and str(path) in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_the_entry_point_refuses_a_bad_caption_file_or_a_cut_model_before_any_work(
+    tmp_path, tiny_tokenizer_dir, capsys
+):
+    write_images(tmp_path / "images", ["x.jpg"])
+    (model,) = tiny_models(tmp_path / "runs", tiny_tokenizer_dir, ["mling"])
+    (tmp_path / "dataset_coco.json").write_text(json.dumps({"images": 5}))
+    argv = ["--images", str(tmp_path / "images"), "--model", str(model), "--format", "karpathy"]
+    argv += ["--output", str(tmp_path / "out")]
+    capsys.readouterr()
+    assert retrieval_set.main([*argv, "--captions", str(tmp_path / "dataset_coco.json")]) == 2
+    error_line(capsys, "retrieval_set.py", '"images" must be a list of image entries')
+    (tmp_path / "dataset_coco.json").write_text(json.dumps({"images": [ENTRY]}))
+    weights = model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1])
+    assert retrieval_set.main([*argv, "--captions", str(tmp_path / "dataset_coco.json")]) == 2
+    error_line(capsys, "retrieval_set.py", "model.safetensors is cut short")
+    assert not (tmp_path / "out").exists()
 
 
 def test_asking_for_a_language_the_file_lacks(tmp_path):
@@ -121,5 +179,5 @@ def test_entry_point_writes_the_multi30k_style_report(tmp_path, tiny_tokenizer_d
 
     (tmp_path / "images" / names[1]).unlink()
     assert retrieval_set.main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("retrieval_set.py: 1 of 4 images") and "1 missing (0001.png)" in err
+    line = error_line(capsys, "retrieval_set.py", "1 missing (0001.png)")
+    assert line.startswith("retrieval_set.py: 1 of 4 images")

@@ -21,6 +21,7 @@ from mling.evaluation.zero_shot_data import (
 )
 from mling.evaluation.zero_shot_report import write_zero_shot_report
 from tests.helpers.eval_fixtures import tiny_models, write_images
+from tests.helpers.one_line import error_line
 
 PROMPTS = {
     "templates": {
@@ -78,8 +79,13 @@ def test_class_prompts_from_file_and_default(tmp_path):
         ({"drop": ("cat", "ja")}, ["dog"], None, "class 'cat' has no name in 'ja'"),
         ({}, ["dog"], ["ko"], "no templates for 'ko'"),
         ({"template": "a photo"}, ["dog"], ["en"], 'every en template needs a "{}"'),
+        ({"set": ("templates", {"en": 5})}, ["dog"], None, "\"templates\" in 'en' must be a string or a list of strings, not a number \\(5\\)"),
+        ({"set": ("templates", ["a photo of a {}."])}, ["dog"], None, '"templates" must be an object of templates per language'),
+        ({"set": ("classes", ["dog", "cat"])}, ["dog"], None, '"classes" must be an object of names per class'),
+        ({"set": ("classes", {"dog": "dog"})}, ["dog"], None, "class 'dog' must be an object of names per language"),
+        ({"set": ("classes", {"dog": {"en": 5}})}, ["dog"], ["en"], "class 'dog' in 'en' must be a string or a list of strings"),
     ],
-)
+)  # fmt: skip
 def test_bad_class_files_are_one_line(tmp_path, change, labels, languages, message):
     spec = json.loads(json.dumps(PROMPTS))
     if "drop" in change:
@@ -87,6 +93,9 @@ def test_bad_class_files_are_one_line(tmp_path, change, labels, languages, messa
         del spec["classes"][cls][lang]
     if "template" in change:
         spec["templates"]["en"].append(change["template"])
+    if "set" in change:
+        key, value = change["set"]
+        spec[key] = value
     (tmp_path / "classes.json").write_text(json.dumps(spec, ensure_ascii=False), "utf-8")
     with pytest.raises(InputError, match=message) as error:
         read_class_prompts(tmp_path / "classes.json", labels, languages)
@@ -133,6 +142,40 @@ def test_entry_point_report(tmp_path, tiny_tokenizer_dir, capsys):
     assert "Left out: with 3 classes, top-5 would always be 100." in markdown
     assert "3 classes; templates per language: 2 (en), 1 (ru, ja, ar)." in markdown
     assert (tmp_path / "out/report.png").is_file() and (tmp_path / "out/report.csv").is_file()
+
+
+@pytest.mark.parametrize(
+    ("classes", "says"),
+    [
+        ({**PROMPTS, "templates": {"en": 5}}, "\"templates\" in 'en' must be a string or a list"),
+        ([PROMPTS], 'needs JSON with "templates" and "classes"'),
+        ("{not json", "is not a classes file (Expecting property name"),
+    ],
+)
+def test_the_entry_point_refuses_a_bad_classes_file_before_any_work(
+    tmp_path, tiny_tokenizer_dir, capsys, classes, says
+):
+    images = make_folder(tmp_path / "img")
+    path = tmp_path / "classes.json"
+    path.write_text(classes if isinstance(classes, str) else json.dumps(classes), "utf-8")
+    (model,) = tiny_models(tmp_path / "runs", tiny_tokenizer_dir, ["mling"])
+    capsys.readouterr()
+    argv = ["--images", str(images), "--classes", str(path), "--model", str(model)]
+    assert zero_shot.main([*argv, "--output", str(tmp_path / "out")]) == 2
+    assert str(path) in error_line(capsys, "zero_shot.py", says)
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_entry_point_refuses_a_model_cut_short(tmp_path, tiny_tokenizer_dir, capsys):
+    images = make_folder(tmp_path / "img")
+    (model,) = tiny_models(tmp_path / "runs", tiny_tokenizer_dir, ["mling"])
+    weights = model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-4096])
+    capsys.readouterr()
+    argv = ["--images", str(images), "--model", str(model), "--output", str(tmp_path / "out")]
+    assert zero_shot.main(argv) == 2
+    error_line(capsys, "zero_shot.py", "model.safetensors is cut short")
+    assert not (tmp_path / "out").exists()
 
 
 # (script, its languages, a dog and a cat in it): 110 languages in 20 scripts

@@ -31,6 +31,7 @@ from mling.vocab.build_vocab import main as vocab_main
 from tests.helpers import train_fixtures
 from tests.helpers.filter_cases import EVAL_URL, OPTIONS, write_reason_fixture
 from tests.helpers.multilingual import CAPTIONS
+from tests.helpers.one_line import check_one_line, error_line
 from tests.helpers.toy_pairs import write_toy_shards
 from tests.helpers.train_fixtures import free_port, tiny_argv
 
@@ -98,12 +99,6 @@ def objects(url: str) -> set[str]:
     return {name[len(prefix) + 1 :] for name in s3fs.S3FileSystem().find(prefix)}
 
 
-def one_line(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1, err
-    return err
-
-
 # ---- reading: globs, brace ranges, folders, http ----
 
 
@@ -139,7 +134,7 @@ def test_a_brace_range_or_glob_that_matches_nothing_on_s3_is_one_line(toy_on_s3,
     with pytest.raises(InputError, match=r"input not found: .*part-00003\.parquet"):
         expand_inputs([f"{remote}/part-{{00000..00003}}.parquet"])  # the fourth is missing
     assert filter_main(["--input", f"{remote}/*.tar", "--output", "x", "--quiet"]) == 2
-    assert one_line(capsys) == f"filter.py: input not found: {remote}/*.tar"
+    assert error_line(capsys, "filter.py") == f"filter.py: input not found: {remote}/*.tar"
 
 
 def test_http_inputs_from_a_local_web_server(tmp_path):
@@ -226,11 +221,11 @@ def test_filter_from_s3_to_s3_keeps_what_it_keeps_locally_and_marks_it_last(
     fs.pipe(f"{out[5:]}/{WRITING}", b"{}")
     capsys.readouterr()
     assert filter_main(_filter_argv(out, str(tmp_path / "again"), hashes)) == 2
-    assert "still being uploaded, or whose upload was killed" in one_line(capsys)
+    assert "still being uploaded, or whose upload was killed" in error_line(capsys, "filter.py")
     with pytest.raises(InputError, match="upload was killed"):
         expand_inputs([f"{out}/rejected"])  # one level down is part of it too
     assert filter_main(_filter_argv(f"{bucket}/in", out, hashes)) == 2
-    assert "upload never finished; pass --overwrite" in one_line(capsys)
+    assert "upload never finished; pass --overwrite" in error_line(capsys, "filter.py")
     assert filter_main(_filter_argv(f"{bucket}/in", out, hashes, "--overwrite")) == 0
     assert MARKER in objects(out) and WRITING not in objects(out)
     assert _kept(pq.read_table(fs.glob(f"{out[5:]}/part-*.parquet"), filesystem=fs)) == _kept(
@@ -246,17 +241,17 @@ def test_s3_outputs_are_never_destructive(tmp_path, bucket, capsys):
     fs.pipe(f"{bucket[5:]}/theirs/data.csv", b"a,b\n")
     for extra in ((), ("--overwrite",)):
         assert filter_main(_filter_argv(f"{bucket}/in", f"{bucket}/theirs", hashes, *extra)) == 2
-        assert "this toolkit did not write" in one_line(capsys)
+        assert "this toolkit did not write" in error_line(capsys, "filter.py")
     assert objects(f"{bucket}/theirs") == {"data.csv"}
     assert filter_main(_filter_argv(f"{bucket}/in", f"{bucket}/in", hashes)) == 2
-    assert "would replace the input" in one_line(capsys)
+    assert "would replace the input" in error_line(capsys, "filter.py")
     assert filter_main(_filter_argv(f"{bucket}/in", f"{bucket}/theirs/data.csv", hashes)) == 2
-    assert "is an object (a file)" in one_line(capsys)
+    assert "is an object (a file)" in error_line(capsys, "filter.py")
     assert filter_main(_filter_argv(f"{bucket}/in", "s3://no-such-bucket-here/x", hashes)) == 2
-    assert "the bucket does not exist" in one_line(capsys)
+    assert "the bucket does not exist" in error_line(capsys, "filter.py")
     argv = _filter_argv(f"{bucket}/in", f"{bucket}/ours", hashes, "--work-dir", f"{bucket}/w")
     assert filter_main(argv) == 2
-    assert "--work-dir s3://" in one_line(capsys) and not objects(f"{bucket}/ours")
+    assert "--work-dir s3://" in error_line(capsys, "filter.py") and not objects(f"{bucket}/ours")
 
 
 # ---- the vocabulary builder: s3 in, s3 out ----
@@ -328,7 +323,7 @@ def test_training_output_dir_must_be_local(tmp_path, bucket, capsys, toy_tokeniz
     argv = tiny_argv(tmp_path, toy_tokenizer, Path("x"), "--max-steps", "1")
     argv[argv.index("--output-dir") + 1] = f"{bucket}/run"
     assert mling.train.main(argv) == 2
-    line = one_line(capsys)
+    line = error_line(capsys, "train.py")
     assert f"--output-dir {bucket}/run: must be a local folder" in line
     assert not objects(bucket)
 
@@ -349,8 +344,8 @@ def test_outputs_that_stay_local_refuse_a_url_in_one_line(tmp_path, entry):
     command = [sys.executable, str(root / entry[0]), *entry[1:], "--output", "s3://bucket/out"]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "--output s3://bucket/out: must be a local folder" in lines[0]
+    prog = Path(entry[0]).name
+    check_one_line(done.stderr.strip().splitlines(), prog, "--output s3://bucket/out: must be a")
     assert not list(tmp_path.iterdir())
 
 
@@ -367,7 +362,7 @@ def test_an_unreachable_endpoint_is_one_line(tmp_path, monkeypatch, capsys):
     try:
         assert filter_main(["--input", "s3://bucket/laion/{00000..00010}.tar",
                             "--output", str(tmp_path / "out"), "--quiet"]) == 2  # fmt: skip
-        line = one_line(capsys)
+        line = error_line(capsys, "filter.py")
         assert line.startswith("filter.py: cannot reach s3://bucket/laion/00000.tar")
         assert "AWS_ENDPOINT_URL" in line
     finally:
@@ -381,7 +376,7 @@ def test_a_missing_s3fs_is_one_line_saying_what_to_install(tmp_path, monkeypatch
     monkeypatch.delitem(registry, "s3", raising=False)
     monkeypatch.setitem(sys.modules, "s3fs", None)  # import s3fs now fails
     assert filter_main(["--input", "s3://bucket/x.parquet", "--output", str(tmp_path)]) == 2
-    assert one_line(capsys) == (
+    assert error_line(capsys, "filter.py") == (
         "filter.py: reading s3://bucket/x.parquet needs s3fs: pip install s3fs "
         "(or pip install 'mling-align[s3]')"
     )
@@ -389,4 +384,4 @@ def test_a_missing_s3fs_is_one_line_saying_what_to_install(tmp_path, monkeypatch
     monkeypatch.delitem(registry, "gs", raising=False)
     argv = ["--input", "gs://b/c.txt", "--output", str(tmp_path / "v"), "--vocab-size", "300"]
     assert vocab_main(argv) == 2
-    assert "needs gcsfs: pip install gcsfs" in one_line(capsys)
+    assert "needs gcsfs: pip install gcsfs" in error_line(capsys, "build_vocab.py")

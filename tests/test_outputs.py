@@ -17,15 +17,11 @@ from mling.training.run_dir import LOCK
 from tests.helpers import train_fixtures
 from tests.helpers.filter_cases import run, write_reason_fixture
 from tests.helpers.kill import processes
+from tests.helpers.one_line import error_line
 from tests.helpers.train_fixtures import tiny_argv
 
 toy_pairs = train_fixtures.toy_pairs  # fixture
 toy_tokenizer = train_fixtures.toy_tokenizer  # fixture
-
-
-def one_line(capsys, prog: str, says: str) -> None:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err and err[-1].startswith(f"{prog}: ") and says in err[-1], err
 
 
 def test_the_filter_refuses_its_input_a_foreign_folder_and_a_busy_output(tmp_path, capsys):
@@ -33,28 +29,48 @@ def test_the_filter_refuses_its_input_a_foreign_folder_and_a_busy_output(tmp_pat
     before = sorted(p.name for p in (tmp_path / "in").iterdir())
     argv = ["--input", str(tmp_path / "in"), "--quiet"]
     assert filter_main([*argv, "--output", str(tmp_path / "in"), "--overwrite"]) == 2
-    one_line(capsys, "filter.py", "would replace the input")
+    error_line(capsys, "filter.py", "would replace the input")
     assert sorted(p.name for p in (tmp_path / "in").iterdir()) == before
     assert filter_main([*argv, "--output", str(tmp_path)]) == 2  # holds the input
-    one_line(capsys, "filter.py", "would replace the input")
+    error_line(capsys, "filter.py", "would replace the input")
 
     out = run(tmp_path, "out")
+    capsys.readouterr()
     assert (out / MARKER).is_file()
     with claim_output(out, overwrite=True):  # another run holds it
         assert filter_main([*argv, "--output", str(out), "--overwrite"]) == 2
-        one_line(capsys, "filter.py", "is being written by another run")
+        error_line(capsys, "filter.py", "is being written by another run")
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".lock")]
+
+
+def test_a_run_refused_after_claiming_its_output_leaves_no_folder_it_made(tmp_path, capsys):
+    from mling.vocab.build_vocab import main as build_vocab_main
+
+    out = tmp_path / "new" / "deeper" / "out"
+    tiny = ["--output", str(out), "--pairs", "20", "--test-images", "4", "--quiet"]
+    assert generate.main(tiny) == 2  # refused once it holds the output's lock
+    error_line(capsys, "synthetic.py", "cannot hold a reused image")
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "blank.txt").write_text("\n \n\n", encoding="utf-8")
+    argv = ["--input", str(tmp_path / "blank.txt"), "--output", str(out), "--vocab-size", "200"]
+    assert build_vocab_main(argv) == 2  # after its census
+    error_line(capsys, "build_vocab.py", "no usable lines")
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "mine").mkdir()  # a folder that was there stays, empty as it was
+    assert generate.main([*tiny[2:], "--output", str(tmp_path / "mine" / "out")]) == 2
+    assert list((tmp_path / "mine").iterdir()) == []
 
 
 def test_synthetic_reruns_only_with_overwrite(tmp_path, capsys):
     tiny = ["--output", str(tmp_path / "x"), "--pairs", "20", "--test-images", "4"]
     assert generate.main([*tiny, "--quiet"]) == 2  # a corpus too small for its noise: one line
-    one_line(capsys, "synthetic.py", "cannot hold a reused image")
+    error_line(capsys, "synthetic.py", "cannot hold a reused image")
     argv = ["--output", str(tmp_path / "syn"), "--pairs", "40", "--test-images", "4", "--quiet"]
     argv += ["--reuse-threshold", "3", "--workers", "1"]
     assert generate.main(argv) == 0
+    capsys.readouterr()
     assert generate.main(argv) == 2
-    one_line(capsys, "synthetic.py", "pass --overwrite")
+    error_line(capsys, "synthetic.py", "pass --overwrite")
     assert generate.main([*argv, "--overwrite"]) == 0
 
 
@@ -64,10 +80,12 @@ def test_a_run_folder_holds_one_run(tmp_path, toy_pairs, toy_tokenizer, capsys):
     run_dir = tmp_path / "run"
     argv = tiny_argv(toy_pairs, toy_tokenizer, run_dir, "--max-steps", "2", "--save-every", "1")
     assert mling.train.main(argv) == 0
+    capsys.readouterr()
     assert mling.train.main(argv) == 2
-    one_line(capsys, "train.py", "holds another run")
+    error_line(capsys, "train.py", "holds another run")
     (run_dir / "notes.txt").write_text("mine")
     assert mling.train.main([*argv, "--overwrite"]) == 0
+    capsys.readouterr()
     assert (run_dir / "notes.txt").read_text() == "mine"  # only what a run writes is deleted
     assert sorted(p.name for p in (run_dir / "checkpoints").glob("step-*")) == [
         "step-00000001",
@@ -79,7 +97,7 @@ def test_a_run_folder_holds_one_run(tmp_path, toy_pairs, toy_tokenizer, capsys):
     try:
         (run_dir / LOCK).write_text(f"{sleeper.pid}\n")  # a live run holds the folder
         assert mling.train.main([*argv, "--overwrite"]) == 2
-        one_line(capsys, "train.py", f"in use by another run (process {sleeper.pid})")
+        error_line(capsys, "train.py", f"in use by another run (process {sleeper.pid})")
     finally:
         sleeper.kill()
         sleeper.wait()
@@ -104,8 +122,7 @@ def test_recipe_values_no_run_can_use_are_refused_before_any_work(
 ):
     argv = tiny_argv(toy_pairs, toy_tokenizer, tmp_path / "run", *flags)
     assert mling.train.main(argv) == 2
-    err = capsys.readouterr().err
-    assert says in err and err.count("\n") == 1
+    error_line(capsys, "train.py", says)
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
@@ -164,11 +181,12 @@ def test_export_and_training_never_delete_what_is_not_ours(
 
     run_dir = tmp_path / "run"
     assert mling.train.main(tiny_argv(toy_pairs, toy_tokenizer, run_dir, "--max-steps", "1")) == 0
+    capsys.readouterr()
     (checkpoint,) = (run_dir / "checkpoints").glob("step-*")
     for target in (checkpoint, run_dir):  # the checkpoint being exported, or the run holding it
         argv = ["--checkpoint", str(checkpoint), "--output", str(target), "--overwrite"]
         assert mling.export.main(argv) == 2
-        one_line(capsys, "export.py", "would replace the input")
+        error_line(capsys, "export.py", "would replace the input")
     assert (checkpoint / "model.safetensors").is_file()
 
     theirs = tmp_path / "theirs"
@@ -176,5 +194,5 @@ def test_export_and_training_never_delete_what_is_not_ours(
     (theirs / "model" / "weights.bin").write_text("mine")
     argv = tiny_argv(toy_pairs, toy_tokenizer, theirs, "--max-steps", "1", "--overwrite")
     assert mling.train.main(argv) == 2
-    one_line(capsys, "train.py", "this toolkit did not write")
+    error_line(capsys, "train.py", "this toolkit did not write")
     assert (theirs / "model" / "weights.bin").read_text() == "mine"

@@ -19,6 +19,7 @@ from mling.synthetic import generate
 from mling.synthetic.captions import LANGUAGES, PHRASINGS, caption
 from mling.synthetic.noise import NoiseRates
 from mling.synthetic.scenes import Group, Scene
+from tests.helpers.one_line import error_line
 
 PAIRS, TEST_IMAGES, REUSE = 1200, 60, 40
 
@@ -142,6 +143,5 @@ def test_filters_catch_the_noise_they_target(corpus, tmp_path):
 def test_bad_noise_spec_is_one_line_and_exit_2(tmp_path, capsys):
     for spec, says in (("bogus=1", "unknown noise kind 'bogus'"), ("garbage=x", "write KIND=RATE")):
         assert generate.main(["--output", str(tmp_path / "out"), "--noise", spec]) == 2
-        err = capsys.readouterr().err.strip()
-        assert err.startswith("synthetic.py: ") and says in err and "\n" not in err
+        error_line(capsys, "synthetic.py", says)
     assert not (tmp_path / "out").exists()

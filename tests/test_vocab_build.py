@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from mling.vocab.build_vocab import main
+from mling.vocab.build_vocab import PROG, main
 from mling.vocab.normalization import SPECIAL_TOKENS
 from tests.helpers.multilingual import ALL_CAPTIONS, CAPTIONS
+from tests.helpers.one_line import error_line
 
 ROOT = Path(__file__).resolve().parent.parent
 # Text the agreement must hold on beyond the captions: mixed scripts and punctuation, emoji,
@@ -227,12 +228,12 @@ def test_bad_input_is_counted_not_fatal(tmp_path, capsys):
 def test_user_errors_are_one_line(tmp_path, capsys):
     missing = ["--input", str(tmp_path / "none.txt"), "--output", str(tmp_path / "o")]
     assert main(missing) == 2
-    assert capsys.readouterr().err.strip().endswith(f"input not found: {tmp_path / 'none.txt'}")
+    assert error_line(capsys, PROG).endswith(f"input not found: {tmp_path / 'none.txt'}")
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "todo.md").write_text("keep me", encoding="utf-8")
     corpus = write_corpus(tmp_path / "c.jsonl", repeat=1)
     assert main(["--input", str(corpus), "--output", str(tmp_path / "notes")]) == 2
-    assert "this toolkit did not write and is not empty" in capsys.readouterr().err
+    error_line(capsys, PROG, "this toolkit did not write and is not empty")
     assert (tmp_path / "notes" / "todo.md").exists()
 
 
@@ -250,8 +251,9 @@ def test_column_preset_names_the_caption_column_as_on_every_entry_point(tmp_path
     assert main([*argv, "--output", str(tmp_path / "v0")]) == 0  # recognized from its columns
     odd = tmp_path / "odd.parquet"
     pq.write_table(pa.table({"alt": captions}), odd)
+    capsys.readouterr()
     assert main(["--input", str(odd), "--vocab-size", "300", "--output", str(tmp_path / "v9")]) == 2
-    assert "pass --text-column NAME" in capsys.readouterr().err
+    error_line(capsys, PROG, "pass --text-column NAME")
     for flags, name in ((["--column-preset", "laion"], "v1"), (["--column", "TEXT=caption"], "v2")):
         assert main([*argv, *flags, "--output", str(tmp_path / name)]) == 0
     assert (tmp_path / "v1" / "vocab.txt").read_text() == (

@@ -16,6 +16,7 @@ from mling.vocab.build_vocab import build_parser, main, parse_args
 from mling.vocab.corpus_reader import CorpusConfig
 from mling.vocab.normalization import NormalizationConfig
 from mling.vocab.sample import SamplingConfig
+from tests.helpers.one_line import error_line
 
 # every flag the hand-written parser had, as the docs, the demos and the benchmarks type them
 SPELLINGS = [
@@ -75,8 +76,7 @@ def test_a_value_out_of_range_is_one_line_and_exit_2(tmp_path, capsys, flag, val
     corpus.write_text("Ein Hund läuft\n犬が走る\nكلب يركض\n", encoding="utf-8")
     argv = ["--input", str(corpus), "--output", str(tmp_path / "v"), flag, value]
     assert main(argv) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"build_vocab.py: {reason}"), err
+    assert error_line(capsys, "build_vocab.py").startswith(f"build_vocab.py: {reason}")
     assert not (tmp_path / "v").exists()
 
 

@@ -59,10 +59,34 @@ def write_atomic(path: str | Path, payload: bytes) -> Path:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
+    except OSError as error:  # a full disk, a size limit: name the file, not the descriptor
+        Path(tmp).unlink(missing_ok=True)
+        if error.filename is None:
+            raise OSError(error.errno, error.strerror, str(path)) from error
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def missing_folders(folder: Path) -> list[Path]:
+    """The folders that `folder.mkdir(parents=True)` would create, deepest first."""
+    missing = []
+    for path in (folder, *folder.parents):
+        if path.exists():
+            break
+        missing.append(path)
+    return missing
+
+
+def remove_if_empty(folders: Iterable[Path]) -> None:
+    """Remove each folder (deepest first) that is empty: what a refused run had created."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty, or gone: anything in it is not ours to remove
+            return
 
 
 def staging_dir(target: str | Path, kind: str = "tmp") -> Path:
@@ -113,18 +137,23 @@ def _locked(local: Path, busy: str) -> Iterator[Path]:
     """Hold the lock `.NAME.lock` beside `local` until the block ends; when another process
     holds it, one InputError line: `busy` with {lock} filled in. The kernel drops the lock of a
     process that dies, so a killed run never blocks the next one."""
+    created = missing_folders(local.parent)
     local.parent.mkdir(parents=True, exist_ok=True)
     lock_path = local.with_name(f".{local.name}.lock")
-    with open(lock_path, "a+") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise InputError(busy.format(lock=lock_path)) from None
-        try:
-            yield lock_path
-        finally:
-            lock_path.unlink(missing_ok=True)
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    try:
+        with open(lock_path, "a+") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise InputError(busy.format(lock=lock_path)) from None
+            try:
+                yield lock_path
+            finally:
+                lock_path.unlink(missing_ok=True)
+                fcntl.flock(lock, fcntl.LOCK_UN)
+    except BaseException:
+        remove_if_empty(created)  # a refused run leaves no folder it made
+        raise
 
 
 @contextmanager
@@ -275,10 +304,15 @@ def staged_output(target: str | Path, overwrite: bool = False) -> Iterator[Path]
     ends normally (refused, as `check_output` says, before any work) and removed when it
     raises."""
     check_output(target, overwrite)
+    created = missing_folders(local_twin(target).parent)
     staged = staging_dir(target)
     try:
         yield staged
         publish_dir(staged, target, overwrite)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        remove_if_empty(created)  # a refused run leaves no folder it made
+        raise
     finally:
         shutil.rmtree(staged, ignore_errors=True)
 

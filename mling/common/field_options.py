@@ -154,6 +154,14 @@ def refuse(flag: str, value: Any, check: Check | None = None) -> None:
         raise InputError(f"{flag} {value}: {reason}")
 
 
+def refuse_args(args: argparse.Namespace, checks: dict[str, Check]) -> None:
+    """`refuse` for options an entry point declares with argparse itself: each `--flag` of
+    `checks` against its parsed value (`args.flag`), the first refused one as one InputError
+    line."""
+    for flag, check in checks.items():
+        refuse(flag, getattr(args, flag.lstrip("-").replace("-", "_")), check)
+
+
 def _scalar(hint: Any) -> tuple[type, bool]:
     """(the type of one value, whether the option takes several) of a field's annotation."""
     args = [arg for arg in typing.get_args(hint) if arg is not type(None)]

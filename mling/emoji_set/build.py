@@ -34,7 +34,8 @@ from mling.common.cli import (
     environment_epilog,
     one_line_errors,
 )
-from mling.common.errors import InputError
+from mling.common.errors import InputError, file_system_errors
+from mling.common.field_options import at_least, refuse_args
 from mling.common.processes import forked_map
 from mling.emoji_set.cldr import read_annotations, script_of
 from mling.emoji_set.drawings import READERS, Drawing, rasterize
@@ -140,6 +141,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+# the range of every numeric option, checked before any work
+OPTION_CHECKS = {
+    "--min-names": at_least(1),
+    "--seed": at_least(0),
+    "--image-px": at_least(8),
+    "--shard-rows": at_least(1),
+    "--workers": at_least(1),
+}
+
 # Rows are shuffled, so one shard holds every drawing many times over: a dictionary big enough
 # for all of them (6,000 PNGs of 2 kB) stores each once instead of once per row (10x smaller).
 DICTIONARY_BYTES = 64 << 20
@@ -188,12 +198,17 @@ def counted(rows, counts: Counter):
 
 @one_line_errors("emoji_set.py")
 def main(argv: list[str] | None = None) -> int:
-    # config
     args = parse_args(argv)
+    # a full disk, a read-only folder, a size limit: one line naming the file
+    with file_system_errors(args.output):
+        return build(args)
+
+
+def build(args: argparse.Namespace) -> int:
+    # config
     if args.output is None and not args.fetch:
         raise InputError("give --output DIR to build the set, or --fetch to fill the cache")
-    if args.image_px < 8:
-        raise InputError(f"--image-px {args.image_px}: give at least 8")
+    refuse_args(args, OPTION_CHECKS)
     pins = read_pins(args.pins)
     cache = cache_root(args.cache)
     if args.output is not None:  # refuse a bad output before any download

@@ -17,11 +17,12 @@ import os
 import tarfile
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from mling.common.atomic import write_atomic
 from mling.common.errors import InputError
+from mling.common.json_shapes import expect, read_json
 
 REGISTRY = "https://registry.npmjs.org"
 
@@ -67,6 +68,10 @@ def role_of(key: str) -> str:
 def is_training(key: str) -> bool:
     return key == "train" or key.startswith("train-")
 
+
+FIELDS = [field.name for field in fields(Package)]
+DRAWING_LAYOUTS = ("openmoji", "iconify")  # the readers of mling/emoji_set/drawings.py
+NAME_LAYOUTS = ("cldr",)  # mling/emoji_set/cldr.py
 
 PINS: dict[str, Package] = {
     "train": Package(
@@ -152,23 +157,41 @@ def read_pins(path: str | Path | None) -> dict[str, Package]:
     if path is None:
         return dict(PINS)
     path = Path(path)
-    try:
-        loaded = json.loads(path.read_text(encoding="utf-8"))
-        pins = {key: Package(**fields) for key, fields in loaded.items()}
-    except (OSError, ValueError, TypeError) as error:
-        raise InputError(f"--pins {path}: {error}; give a JSON object of packages") from None
-    missing = [key for key in REQUIRED if key not in pins]
+    loaded = read_json(path, "a JSON object of packages", "give --pins a JSON file")
+    expect(loaded, dict, f"--pins {path}", 'an object of packages ({"train": {"name": ...}})')
+    missing = [key for key in REQUIRED if key not in loaded]
     if missing:
         raise InputError(
             f"--pins {path} lacks {', '.join(missing)}; it needs {', '.join(REQUIRED)}"
         )
-    unknown = [key for key in pins if key not in REQUIRED and not is_training(key)]
+    unknown = [key for key in loaded if key not in REQUIRED and not is_training(key)]
     if unknown:
         raise InputError(
             f"--pins {path}: unknown key(s) {', '.join(unknown)}; a further training set is "
             "named train-NAME"
         )
-    return pins
+    return {key: _package(path, key, entry) for key, entry in loaded.items()}
+
+
+def _package(path: Path, key: str, entry: object) -> Package:
+    """One entry of a pins file, every field a string, its layout one that fits its role."""
+    where = f"--pins {path}: {key!r}"
+    expect(entry, dict, where, f"an object with {', '.join(FIELDS)}")
+    missing = [name for name in FIELDS if name not in entry]
+    unknown = [name for name in entry if name not in FIELDS]
+    if missing or unknown:
+        wrong = f"lacks {', '.join(missing)}" if missing else f"has unknown {', '.join(unknown)}"
+        raise InputError(f"{where} {wrong}; a package has {', '.join(FIELDS)}")
+    for name in FIELDS:
+        expect(entry[name], str, f"{where}: {name!r}", "a string")
+    names = key.startswith("names")
+    layouts = NAME_LAYOUTS if names else DRAWING_LAYOUTS
+    if entry["layout"] not in layouts:
+        raise InputError(
+            f"{where}: unknown layout {entry['layout']!r} for {'names' if names else 'drawings'}; "
+            f"choose from {', '.join(layouts)}"
+        )
+    return Package(**entry)
 
 
 def training_sets(pins: dict[str, Package]) -> list[str]:

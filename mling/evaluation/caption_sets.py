@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mling.common.errors import InputError
+from mling.common.json_shapes import expect, expect_texts, read_json
 
 FORMATS = ("jsonl", "xm3600", "karpathy")
 
@@ -110,24 +111,18 @@ def read_caption_file(
 
 
 def _json_lines(path: Path) -> Iterable[tuple[int, dict]]:
-    with path.open(encoding="utf-8") as file:
-        for number, line in enumerate(file, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise InputError(f"{path}:{number} is not JSON ({error.msg})") from None
-            if not isinstance(record, dict):
-                raise InputError(f"{path}:{number} is not a JSON object")
-            yield number, record
-
-
-def _as_list(value: object, where: str) -> list[str]:
-    values = [value] if isinstance(value, str) else value
-    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-        raise InputError(f"{where}: captions must be a string or a list of strings")
-    return values
+    try:
+        with path.open(encoding="utf-8") as file:
+            for number, line in enumerate(file, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise InputError(f"{path}:{number} is not JSON ({error.msg})") from None
+                yield number, expect(record, dict, f"{path}:{number}", "a JSON object")
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not UTF-8 text; is --captions a caption file?") from None
 
 
 def _jsonl_triples(path: Path, language: str, **_: object) -> Iterable[tuple[str, str, str]]:
@@ -141,10 +136,12 @@ def _jsonl_triples(path: Path, language: str, **_: object) -> Iterable[tuple[str
             raise InputError(f'{where} has no "captions" or "caption"')
         if isinstance(captions, dict):
             for lang, texts in captions.items():
-                yield from ((image, lang, text) for text in _as_list(texts, where))
+                texts = expect_texts(texts, f'{where}: "captions" in {lang!r}')
+                yield from ((image, lang, text) for text in texts)
         else:
-            lang = record.get("language", language)
-            yield from ((image, lang, text) for text in _as_list(captions, where))
+            lang = expect(record.get("language", language), str, f'{where}: "language"', "a code")
+            texts = expect_texts(captions, f'{where}: "captions"')
+            yield from ((image, lang, text) for text in texts)
 
 
 def _xm3600_triples(path: Path, **_: object) -> Iterable[tuple[str, str, str]]:
@@ -154,17 +151,31 @@ def _xm3600_triples(path: Path, **_: object) -> Iterable[tuple[str, str, str]]:
             raise InputError(f'{path}:{number} has no "image/key"; is this Crossmodal-3600?')
         for lang, value in record.items():
             if isinstance(value, dict) and "caption" in value:
-                texts = _as_list(value["caption"], f"{path}:{number}")
+                texts = expect_texts(value["caption"], f'{path}:{number}: "{lang}" "caption"')
                 yield from ((f"{key}.jpg", lang, text) for text in texts)
 
 
 def _karpathy_triples(path: Path, split: str, language: str) -> Iterable[tuple[str, str, str]]:
-    try:
-        images = json.loads(path.read_text(encoding="utf-8"))["images"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        raise InputError(f'{path} is not a Karpathy split file (JSON with "images")') from None
-    for image in images:
+    """Karpathy's layout: {"images": [{"split", "filepath" (COCO only), "filename",
+    "sentences": [{"raw": CAPTION}, ...]}, ...]}."""
+    data = read_json(path, "a Karpathy split file", "pass --format for the file you have")
+    where = f'{path}: "images"'
+    if not isinstance(data, dict) or "images" not in data:
+        raise InputError(f'{path} is not a Karpathy split file (JSON with "images")')
+    images = expect(data["images"], list, where, "a list of image entries")
+    for i, image in enumerate(images):
+        entry = f"{path}: image entry {i}"
+        expect(image, dict, entry, 'an object with "filename" and "sentences"')
         if image.get("split") != split:
             continue
-        name = str(Path(image.get("filepath", "")) / image["filename"])
-        yield from ((name, language, sentence["raw"]) for sentence in image["sentences"])
+        filename = image.get("filename")
+        if not isinstance(filename, str) or not filename:
+            raise InputError(f'{entry} has no "filename"; every entry names its image file')
+        folder = expect(image.get("filepath", ""), str, f'{entry}: "filepath"', "a folder name")
+        sentences = image.get("sentences")
+        expect(sentences, list, f'{entry} ({filename}): "sentences"', 'a list of {"raw": TEXT}')
+        for sentence in sentences:
+            raw = sentence.get("raw") if isinstance(sentence, dict) else None
+            if not isinstance(raw, str):
+                raise InputError(f'{entry} ({filename}): a sentence without its "raw" text')
+            yield str(Path(folder) / filename), language, raw

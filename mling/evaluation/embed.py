@@ -25,6 +25,7 @@ from mling.common.errors import InputError
 from mling.common.field_options import add_options, at_least, from_args, option
 from mling.common.hub import Source, resolve_source
 from mling.common.text import nfc
+from mling.common.weights import weights_problem
 from mling.evaluation.image_files import load_rgb
 
 CACHE_VERSION = 1  # bump when the embedding code changes what it computes
@@ -129,9 +130,13 @@ def resolve_device(device: str) -> torch.device:
     return resolved
 
 
+AGAIN = "export the model again (mling/export.py) or download it again"
+
+
 def check_align_dir(model_dir: Path, shown: str | None = None) -> None:
-    """One InputError line unless `model_dir` holds an AlignModel config; cheap, so every
-    --model is checked before the first one runs. `shown` names it in errors (a hub id)."""
+    """One InputError line unless `model_dir` holds an AlignModel config and whole weights
+    (their headers read, `mling/common/weights.py`); cheap, so every --model is checked before
+    the first one runs. `shown` names it in errors (a hub id)."""
     config = model_dir / "config.json"
     if not config.is_file():
         raise InputError(
@@ -147,6 +152,18 @@ def check_align_dir(model_dir: Path, shown: str | None = None) -> None:
             f"{model_dir} holds a {model_type!r} model, not an AlignModel; pass the "
             "model folder that mling/train.py exports"
         )
+    from huggingface_hub.errors import StrictDataclassError
+    from transformers import AlignConfig
+
+    try:  # its values too: `"text_config": 5` fails here, not halfway through an evaluation
+        AlignConfig.from_pretrained(model_dir)
+    except (OSError, ValueError, TypeError, KeyError, StrictDataclassError) as error:
+        raise InputError(
+            f"{config} is not a usable AlignModel config ({_first_line(error)}); {AGAIN}"
+        ) from None
+    problem = weights_problem(model_dir)
+    if problem:
+        raise InputError(f"{shown or model_dir}: {problem}; {AGAIN}")
 
 
 def load_align(model_dir: str | Path, device: str | torch.device = "cpu"):
@@ -165,9 +182,12 @@ def load_align(model_dir: str | Path, device: str | torch.device = "cpu"):
             f"{model_dir} has no usable AlignProcessor (image processor + tokenizer) "
             f"({_first_line(error)}); save one with processor.save_pretrained"
         ) from None
+    from huggingface_hub.errors import StrictDataclassError
+    from safetensors import SafetensorError
+
     try:
         model = AlignModel.from_pretrained(model_dir)
-    except (OSError, ValueError, RuntimeError) as error:
+    except (OSError, ValueError, RuntimeError, SafetensorError, StrictDataclassError) as error:
         raise InputError(
             f"{model_dir} weights do not load as an AlignModel "
             f"({_first_line(error)}); re-export the model"
@@ -214,6 +234,7 @@ class Embedder:
     def _cached(self, kind: str, data_key: object, compute) -> torch.Tensor:
         if self.cfg.cache_dir is None:
             return compute()
+        from safetensors import SafetensorError
         from safetensors.torch import load_file, save
 
         path = (
@@ -221,8 +242,12 @@ class Embedder:
             / f"{kind}-{_digest([self.fingerprint, kind, data_key])}.safetensors"
         )
         if path.is_file():
-            self.log(f"  {kind} embeddings from the cache")
-            return load_file(path)["embeds"]
+            try:
+                embeds = load_file(path)["embeds"]
+                self.log(f"  {kind} embeddings from the cache")
+                return embeds
+            except (SafetensorError, KeyError):  # damaged outside our atomic writes (a copy)
+                self.log(f"  {kind} embeddings in the cache are damaged; computing them again")
         embeds = compute()
         write_atomic(path, save({"embeds": embeds.contiguous()}))
         return embeds

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 from mling.common.hub import Source
+from mling.evaluation.caption_sets import CaptionSet
 from mling.evaluation.embed import EmbedConfig, language_list
 from mling.evaluation.evaluator import Outcome, run_evaluator
 from mling.evaluation.image_files import check_images
@@ -52,8 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_pool_argument(parser)  # every language names every image: the pool is the whole split
 
 
-def evaluate(args: argparse.Namespace, models: dict[str, Source], cfg: EmbedConfig) -> Outcome:
-    # data: every language's captions, then every image checked once before any model runs
+def read(args: argparse.Namespace) -> list[CaptionSet]:
+    """Every language's captions, then every image checked once, before any model runs."""
     sets = [
         read_multi30k(args.multi30k, lang, args.split, args.captions, args.images)
         for lang in args.languages
@@ -63,7 +64,12 @@ def evaluate(args: argparse.Namespace, models: dict[str, Source], cfg: EmbedConf
         args.workers,
         hint="pass --images pointing at the folder that holds the split's image files",
     )
+    return sets
 
+
+def evaluate(
+    args: argparse.Namespace, sets: list[CaptionSet], models: dict[str, Source], cfg: EmbedConfig
+) -> Outcome:
     # evaluate
     # languages are compared on the images they all name; each also on its own
     pool = shared_pool(sets, args.pool_min_images) if args.pool_min_images else None
@@ -86,7 +92,9 @@ def evaluate(args: argparse.Namespace, models: dict[str, Source], cfg: EmbedConf
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_evaluator("multi30k.py", __doc__.split("\n\n")[0], add_arguments, evaluate, argv)
+    return run_evaluator(
+        "multi30k.py", __doc__.split("\n\n")[0], add_arguments, read, evaluate, argv
+    )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 
 from mling.common.hub import Source
-from mling.evaluation.caption_sets import FORMATS, read_caption_file
+from mling.evaluation.caption_sets import FORMATS, CaptionSet, read_caption_file
 from mling.evaluation.embed import EmbedConfig, language_list
 from mling.evaluation.evaluator import Outcome, run_evaluator
 from mling.evaluation.image_files import check_images
@@ -52,13 +52,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_pool_argument(parser)
 
 
-def evaluate(args: argparse.Namespace, models: dict[str, Source], cfg: EmbedConfig) -> Outcome:
-    # data
+def read(args: argparse.Namespace) -> list[CaptionSet]:
+    """The caption file's sets, then every image checked once, before any model runs."""
     sets = read_caption_file(
         args.captions, args.images, args.format, args.languages, args.split, args.language
     )
     check_images(sets[0].images, args.workers, hint="check --images and the caption file's paths")
+    return sets
 
+
+def evaluate(
+    args: argparse.Namespace, sets: list[CaptionSet], models: dict[str, Source], cfg: EmbedConfig
+) -> Outcome:
     # evaluate
     # languages are compared on the images they all name; each also on its own
     pool = shared_pool(sets, args.pool_min_images) if args.pool_min_images else None
@@ -80,7 +85,7 @@ def evaluate(args: argparse.Namespace, models: dict[str, Source], cfg: EmbedConf
 
 def main(argv: list[str] | None = None) -> int:
     return run_evaluator(
-        "retrieval_set.py", __doc__.split("\n\n")[0], add_arguments, evaluate, argv
+        "retrieval_set.py", __doc__.split("\n\n")[0], add_arguments, read, evaluate, argv
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 
 import torch
 
@@ -26,7 +27,12 @@ from mling.evaluation.classification import (
 from mling.evaluation.embed import EmbedConfig, Embedder, language_list
 from mling.evaluation.evaluator import Outcome, run_evaluator
 from mling.evaluation.image_files import check_images
-from mling.evaluation.zero_shot_data import read_class_prompts, read_labelled_images
+from mling.evaluation.zero_shot_data import (
+    ClassPrompts,
+    LabelledImages,
+    read_class_prompts,
+    read_labelled_images,
+)
 from mling.evaluation.zero_shot_report import write_zero_shot_report
 
 
@@ -49,13 +55,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def evaluate(args: argparse.Namespace, models: dict[str, Source], cfg: EmbedConfig) -> Outcome:
-    # data
+@dataclass(frozen=True)
+class ZeroShotData:
+    labelled: LabelledImages
+    prompts: ClassPrompts
+    labels: torch.Tensor  # (N,) class index of each image
+
+
+def read(args: argparse.Namespace) -> ZeroShotData:
+    """The labelled images and the class prompts, then every image checked once."""
     labelled = read_labelled_images(args.images, args.labels)
     prompts = read_class_prompts(args.classes, labelled.labels, args.languages or None)
     check_images(labelled.images, args.workers)
     index = {c: i for i, c in enumerate(prompts.classes)}
-    labels = torch.tensor([index[label] for label in labelled.labels])
+    return ZeroShotData(labelled, prompts, torch.tensor([index[x] for x in labelled.labels]))
+
+
+def evaluate(
+    args: argparse.Namespace, data: ZeroShotData, models: dict[str, Source], cfg: EmbedConfig
+) -> Outcome:
+    labelled, prompts, labels = data.labelled, data.prompts, data.labels
 
     # evaluate: images once per model, one classifier per language
     results: dict[str, dict[str, dict[str, float]]] = {}
@@ -70,20 +89,22 @@ def evaluate(args: argparse.Namespace, models: dict[str, Source], cfg: EmbedConf
                 embedder.texts(texts), prompt_to_class, len(prompts.classes)
             )
             ranks = label_ranks(image_embeds, class_embeds, labels)
-            results[name][language] = top_k_accuracy(ranks, num_classes=len(index))
+            results[name][language] = top_k_accuracy(ranks, num_classes=len(prompts.classes))
 
     # report
-    data = {
+    counts = {
         "images": len(labelled.images),
         "classes": len(prompts.classes),
         "templates": {lang: len(t) for lang, t in prompts.templates.items()},
     }
-    paths, table = write_zero_shot_report(args.output, args.title, results, data, models, prompts)
+    paths, table = write_zero_shot_report(args.output, args.title, results, counts, models, prompts)
     return Outcome(paths, table)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_evaluator("zero_shot.py", __doc__.split("\n\n")[0], add_arguments, evaluate, argv)
+    return run_evaluator(
+        "zero_shot.py", __doc__.split("\n\n")[0], add_arguments, read, evaluate, argv
+    )
 
 
 if __name__ == "__main__":

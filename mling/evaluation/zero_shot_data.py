@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mling.common.errors import InputError
+from mling.common.json_shapes import expect, expect_texts, read_json
 from mling.pairs.schema import IMAGE_SUFFIXES
 
 DEFAULT_TEMPLATES = {
@@ -32,6 +33,10 @@ DEFAULT_TEMPLATES = {
         "a photo of the large {}.",
     ]
 }
+
+
+_TEMPLATES = 'an object of templates per language ({"en": ["a photo of a {}."]})'
+_CLASSES = 'an object of names per class and language ({"dog": {"en": "dog"}})'
 
 
 @dataclass(frozen=True)
@@ -57,16 +62,22 @@ def read_labelled_images(images: str | Path, labels: str | Path | None = None) -
         labels = Path(labels)
         if not labels.is_file():
             raise InputError(f"labels file {labels} does not exist; pass --labels FILE")
-        for number, line in enumerate(labels.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            lines = labels.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError:
+            raise InputError(f"labels file {labels} is not UTF-8 text; pass a JSONL file") from None
+        for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
-                pairs.append((images / record["image"], str(record["label"])))
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise InputError(
-                    f'{labels}:{number} is not {{"image": PATH, "label": CLASS}}'
-                ) from None
+            except json.JSONDecodeError:
+                record = None
+            image = record.get("image") if isinstance(record, dict) else None
+            label = record.get("label") if isinstance(record, dict) else None
+            if not isinstance(image, str) or not isinstance(label, str | int) or not image:
+                raise InputError(f'{labels}:{number} is not {{"image": PATH, "label": CLASS}}')
+            pairs.append((images / image, str(label)))
     else:
         for folder in sorted(p for p in images.iterdir() if p.is_dir()):
             files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -88,13 +99,19 @@ def read_class_prompts(
         spec_templates = DEFAULT_TEMPLATES
     else:
         path = Path(path)
-        try:
-            spec = json.loads(path.read_text(encoding="utf-8"))
-            spec_templates, spec_classes = dict(spec["templates"]), dict(spec["classes"])
-        except FileNotFoundError:
-            raise InputError(f"classes file {path} does not exist; pass --classes FILE") from None
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            raise InputError(f'{path} needs JSON with "templates" and "classes"') from None
+        spec = read_json(path, "a classes file", "pass --classes FILE")
+        if not isinstance(spec, dict) or not {"templates", "classes"} <= set(spec):
+            raise InputError(f'{path} needs JSON with "templates" and "classes"')
+        where = f'{path}: "templates"'
+        spec_templates = {
+            language: expect_texts(texts, f"{where} in {language!r}")
+            for language, texts in expect(spec["templates"], dict, where, _TEMPLATES).items()
+        }
+        where = f'{path}: "classes"'
+        spec_classes = {
+            c: expect(names, dict, f"{path}: class {c!r}", "an object of names per language")
+            for c, names in expect(spec["classes"], dict, where, _CLASSES).items()
+        }
         classes = tuple(spec_classes)
         unknown = sorted(set(labels) - set(classes))
         if unknown:
@@ -108,13 +125,13 @@ def read_class_prompts(
                 continue  # reported below
             names[language] = []
             for c in classes:
-                value = spec_classes[c].get(language) if isinstance(spec_classes[c], dict) else None
+                value = spec_classes[c].get(language)
                 if not value:
                     raise InputError(
                         f"{path}: class {c!r} has no name in {language!r}; add one or leave "
                         f"{language} out with --languages"
                     )
-                names[language].append([value] if isinstance(value, str) else list(value))
+                names[language].append(expect_texts(value, f"{path}: class {c!r} in {language!r}"))
     wanted = list(languages) if languages else list(spec_templates)
     for language in wanted:
         if language not in spec_templates:

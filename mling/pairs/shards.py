@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from mling.common.atomic import check_published, staged_output
 from mling.common.errors import InputError
+from mling.common.json_shapes import expect, json_kind
 from mling.common.storage import URL, arrow_source, as_path, glob_paths, open_file
 from mling.pairs.schema import (
     IMAGE_SUFFIXES,
@@ -62,24 +63,72 @@ def expand_braces(text: str) -> list[str]:
     return [name for item in items for name in expand_braces(head + item + tail)]
 
 
+def saved_dataset_splits(path: Path) -> dict[str, list[Path]] | None:
+    """The Arrow files of each split of a folder written by `datasets`' `save_to_disk`
+    (`{"": files}` for a Dataset, `{split: files}` for a DatasetDict), or None for a folder
+    without its state.json or dataset_dict.json. Every JSON file it holds is checked first
+    (dataset_dict.json, state.json, dataset_info.json): junk or the wrong shape there is one
+    InputError line naming the file."""
+    listing = path / "dataset_dict.json"
+    if listing.is_file():
+        where = f'{listing}: "splits"'
+        splits = _saved_json(listing, "a `datasets` split list").get("splits")
+        expect(splits, list, where, "a list of split names")
+        for split in splits:
+            if not isinstance(split, str) or not split or "/" in split:
+                raise InputError(f"{where} must name split folders, not {json_kind(split)}")
+        return {split: _saved_split(path / split) for split in splits}
+    if not (path / "state.json").is_file():
+        return None
+    return {"": _saved_split(path)}
+
+
 def saved_dataset_files(path: Path) -> list[Path] | None:
     """The Arrow files of a folder written by `datasets`' `save_to_disk` (recognized by its
     state.json; of a DatasetDict, the `train` split, as training reads it), or None."""
-    if (path / "dataset_dict.json").is_file():
-        splits = sorted(p.name for p in path.iterdir() if (p / "state.json").is_file())
-        if "train" not in splits:
-            raise InputError(f"{path} has splits {splits} but no 'train'; pass the split folder")
-        path = path / "train"
-    state = path / "state.json"
-    if not state.is_file():
+    splits = saved_dataset_splits(path)
+    if splits is None:
         return None
-    try:
-        with open_file(state) as file:
-            return [path / entry["filename"] for entry in json.load(file)["_data_files"]]
-    except (ValueError, KeyError, TypeError) as error:
+    if "" in splits:  # a Dataset, not a DatasetDict
+        return splits[""]
+    if "train" not in splits:
         raise InputError(
-            f"{state} is not a `datasets` state file (no {error}); save the dataset again"
-        ) from None
+            f"{path} has splits {sorted(splits)} but no 'train'; pass the split folder"
+        )
+    return splits["train"]
+
+
+def _saved_json(path: Path, what: str) -> dict:
+    """A JSON object that `save_to_disk` wrote, or one InputError line naming the file."""
+    try:
+        with open_file(path) as file:
+            loaded = json.load(file)
+    except FileNotFoundError:
+        raise InputError(f"{path} is missing; save the dataset again") from None
+    except ValueError as error:  # not JSON, not UTF-8
+        reason = getattr(error, "msg", None) or "not UTF-8"
+        raise InputError(f"{path} is not {what} ({reason}); save the dataset again") from None
+    if not isinstance(loaded, dict):
+        raise InputError(
+            f"{path} must be {what} (a JSON object), not {json_kind(loaded)}; save the dataset again"
+        )
+    return loaded
+
+
+def _saved_split(folder: Path) -> list[Path]:
+    """The Arrow files one split's state.json lists, its dataset_info.json checked too."""
+    state = folder / "state.json"
+    files = _saved_json(state, "a `datasets` state file").get("_data_files")
+    expect(files, list, f'{state}: "_data_files"', 'a list of {"filename": NAME}')
+    names = [entry.get("filename") if isinstance(entry, dict) else None for entry in files]
+    if not names or not all(isinstance(n, str) and n and "/" not in n for n in names):
+        raise InputError(
+            f'{state}: "_data_files" must name the Arrow files ({{"filename": NAME}} each); '
+            "save the dataset again"
+        )
+    if (folder / "dataset_info.json").is_file():
+        _saved_json(folder / "dataset_info.json", "a `datasets` info file")
+    return [folder / name for name in names]
 
 
 def expand_inputs(
@@ -189,8 +238,9 @@ def _iter_parquet(path: Path, batch_rows: int) -> Iterator[pa.Table]:
         yield pa.Table.from_batches([batch])
 
 
-def _iter_arrow(path: Path, batch_rows: int) -> Iterator[pa.Table]:
-    """An Arrow IPC file as `datasets` writes it (the stream format; the file format too)."""
+def iter_arrow(path: Path, batch_rows: int = 0) -> Iterator[pa.Table]:
+    """An Arrow IPC file as `datasets` writes it (the stream format; the file format too), in
+    the record batches it was written in (`batch_rows` is not used: a reader's signature)."""
     try:
         source = arrow_source(path)
         source = pa.memory_map(source) if isinstance(source, str) else source
@@ -233,7 +283,7 @@ def _reader(path: Path):
     if name.endswith(".tar"):
         return _iter_tar
     if name.endswith(".arrow"):
-        return _iter_arrow
+        return iter_arrow
     return _iter_tsv if name.endswith(TSV_SUFFIXES) else _iter_parquet
 
 

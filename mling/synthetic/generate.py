@@ -30,7 +30,8 @@ import pyarrow as pa
 
 from mling.common.atomic import claim_output, staged_output
 from mling.common.cli import OneLineParser, add_overwrite_argument, one_line_errors
-from mling.common.errors import InputError
+from mling.common.errors import InputError, file_system_errors
+from mling.common.field_options import at_least, between, refuse_args
 from mling.common.storage import local_path
 from mling.pairs.schema import PAIR_SCHEMA
 from mling.pairs.shards import record_batches, write_pair_shards
@@ -106,6 +107,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+# the range of every numeric option, checked before any work
+OPTION_CHECKS = {
+    "--pairs": at_least(1),
+    "--seed": at_least(0),
+    "--image-px": at_least(16),
+    "--test-images": at_least(1),
+    "--two-groups": between(0, 1),
+    "--reuse-threshold": at_least(1),
+    "--shard-rows": at_least(1),
+    "--workers": at_least(1),
+}
+
+
 def noise_rates(specs: list[str]) -> NoiseRates:
     rates = NoiseRates()
     for spec in specs:
@@ -116,6 +130,8 @@ def noise_rates(specs: list[str]) -> NoiseRates:
             setattr(rates, kind, float(value))
         except ValueError:
             raise InputError(f"--noise {spec!r}: write KIND=RATE, e.g. {kind}=0.05") from None
+        if not 0 <= getattr(rates, kind) <= 1:  # nan too
+            raise InputError(f"--noise {spec}: a rate is a fraction of the pairs, 0 to 1")
     return rates
 
 
@@ -142,10 +158,15 @@ def build_rows(plans: list[RowPlan], seed: int, scenes: SceneConfig, workers: in
 
 @one_line_errors("synthetic.py")
 def main(argv: list[str] | None = None) -> int:
-    # config
     args = parse_args(argv)
-    if args.pairs < 1 or args.test_images < 1 or args.image_px < 16:
-        raise InputError("--pairs and --test-images must be positive, --image-px >= 16")
+    # a full disk, a read-only folder, a size limit: one line naming the file
+    with file_system_errors(args.output):
+        return build(args)
+
+
+def build(args: argparse.Namespace) -> int:
+    # config
+    refuse_args(args, OPTION_CHECKS)
     rates = noise_rates(args.noise)
     scenes = SceneConfig(image_px=args.image_px, two_groups=args.two_groups)
     started = time.perf_counter()

@@ -64,7 +64,10 @@ def plan_corpus(
     raised to threshold + 1 so the noise exists at all (the report shows the real count).
     """
     rng = random.Random(f"plan-{seed}")
-    counts = rates.counts(pairs)
+    try:
+        counts = rates.counts(pairs)
+    except ValueError as error:  # the rates add up to more than 1
+        raise InputError(f"--noise: {error}; lower some rates") from None
     reused = counts["reused_image"]
     if 0 < reused <= reuse_threshold:
         counts["clean"] -= reuse_threshold + 1 - reused

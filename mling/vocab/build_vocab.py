@@ -32,7 +32,7 @@ from mling.common.cli import (
     environment_epilog,
     one_line_errors,
 )
-from mling.common.errors import InputError
+from mling.common.errors import InputError, file_system_errors
 from mling.common.field_options import add_options, at_least, from_args, option
 from mling.common.storage import STORAGE_ENVIRONMENT, URL, as_path, local_path
 from mling.pairs.schema import add_column_arguments, column_map
@@ -195,96 +195,105 @@ def build(args: argparse.Namespace, configs: dict[str, Any]) -> int:
     check_output(output, args.overwrite, inputs)
     pipeline = Pipeline(normalization)
     timer = StageTimer()
-    # the output's lock and the sample's child process, both released on any error
-    children = contextlib.ExitStack()
-    children.enter_context(claim_output(output, args.overwrite, inputs))
-    staged = staging_dir(output)
-    work = staging_dir(output, "work")
-    plotting = None
-    try:
-        # data: pass 1, census (labels, held-out lines, lines and characters per language)
-        skipped: Counter[str] = Counter()
-        sources = discover(corpus, skipped)
-        labels = work / "labels.u16"
-        census = take_census(sources, corpus, sampling, Labeler(args.lid_model), labels)
-        census.skipped.update(skipped)
-        if not census.lines:
-            raise InputError(
-                f"no usable lines in {' '.join(corpus.inputs)} "
-                f"(skipped: {dict(census.skipped) or 'none'})"
-            )
-        rates = sampling_rates(
-            census.lines, census.bytes, sampling.alpha, sampling.max_sentences, sampling.max_bytes
-        )
-        timer.lap("census")
-
-        # data: pass 2 streams the balanced sample, as counted words for WordPiece, from a
-        # child process that starts now, so it runs while the alphabet is chosen and while the
-        # Rust trainer counts; the unigram trainer reads a file, written here
-        stats = SampleStats()
-        if args.sample_out:
-            args.sample_out.parent.mkdir(parents=True, exist_ok=True)
-        sample_file = args.sample_out or (
-            work / "sample.txt" if train.algorithm == "unigram" else None
-        )
-        sample = iter_sample(
-            sources, corpus, census, rates, sampling.seed, labels, stats, sample_file
-        )
-        if train.algorithm == "wordpiece":
-            words = ForkedStream(lambda: word_sequences(sample, pipeline), lambda: stats)
-            children.enter_context(words)
-
-        # alphabet (per language, so it needs the census, not the sample)
-        expected = {lang: census.lines[lang] * rate for lang, rate in rates.items()}
-        alphabet = select_alphabet(
-            normalized_counts(census.char_counts, pipeline),
-            expected,
-            alphabet_config,
-            pipeline,
-            train.vocab_size,
-        )
-        timer.lap("alphabet")
-
-        # train
-        plotting = preload_plotting()
+    # the output's lock, held until the scratch is gone: a refused build leaves nothing
+    with claim_output(output, args.overwrite, inputs):
+        children = contextlib.ExitStack()  # the sample's child process, ended on any error
+        staged = staging_dir(output)
+        work = staging_dir(output, "work")
+        plotting = None
         try:
-            if train.algorithm == "unigram":
-                from mling.vocab.unigram import train_unigram
+            # data: pass 1, census (labels, held-out lines, lines and characters per language)
+            skipped: Counter[str] = Counter()
+            sources = discover(corpus, skipped)
+            labels = work / "labels.u16"
+            census = take_census(sources, corpus, sampling, Labeler(args.lid_model), labels)
+            census.skipped.update(skipped)
+            if not census.lines:
+                raise InputError(
+                    f"no usable lines in {' '.join(corpus.inputs)} "
+                    f"(skipped: {dict(census.skipped) or 'none'})"
+                )
+            rates = sampling_rates(
+                census.lines,
+                census.bytes,
+                sampling.alpha,
+                sampling.max_sentences,
+                sampling.max_bytes,
+            )
+            timer.lap("census")
 
-                collections.deque(sample, maxlen=0)  # the sentencepiece trainer reads a file
-                tokens = train_unigram(
-                    [sample_file], alphabet, normalization, train.vocab_size,
-                    train.max_token_chars, work, corpus.max_line_bytes,
-                )  # fmt: skip
-            else:
-                tokens = train_wordpiece(
-                    words, alphabet, train.vocab_size, train.min_frequency,
-                    train.max_token_chars,
-                )  # fmt: skip
-                stats = words.result
-        except ValueError as error:
-            raise InputError(str(error)) from error
-        timer.lap("sample_and_train")
+            # data: pass 2 streams the balanced sample, as counted words for WordPiece, from a
+            # child process that starts now, so it runs while the alphabet is chosen and while the
+            # Rust trainer counts; the unigram trainer reads a file, written here
+            stats = SampleStats()
+            if args.sample_out:
+                args.sample_out.parent.mkdir(parents=True, exist_ok=True)
+            sample_file = args.sample_out or (
+                work / "sample.txt" if train.algorithm == "unigram" else None
+            )
+            sample = iter_sample(
+                sources, corpus, census, rates, sampling.seed, labels, stats, sample_file
+            )
+            if train.algorithm == "wordpiece":
+                words = ForkedStream(lambda: word_sequences(sample, pipeline), lambda: stats)
+                children.enter_context(words)
 
-        # save
-        tokenizer = save_vocabulary(tokens, staged, normalization)
-        timer.lap("save")
+            # alphabet (per language, so it needs the census, not the sample)
+            expected = {lang: census.lines[lang] * rate for lang, rate in rates.items()}
+            alphabet = select_alphabet(
+                normalized_counts(census.char_counts, pipeline),
+                expected,
+                alphabet_config,
+                pipeline,
+                train.vocab_size,
+            )
+            timer.lap("alphabet")
 
-        # report (held-out lines, through the tokenizer that tokenizer.json holds)
-        evaluation = evaluate(
-            tokenizer, census.held_out, census.lines, train.min_train_lines, corpus.english, tokens
-        )
-        report = build_report(evaluation, output, configs, census, rates, stats, alphabet)
-        timer.lap("evaluate")
-        report["timings_s"], report["cpu_s"] = timer.timings(), timer.cpu()
-        write_build_report(staged, report)
-        publish_dir(staged, output, args.overwrite)
-    finally:
-        children.close()
-        if plotting:  # no thread may outlive a build: a later build forks
-            plotting.join()
-        shutil.rmtree(work, ignore_errors=True)
-        shutil.rmtree(staged, ignore_errors=True)
+            # train
+            plotting = preload_plotting()
+            try:
+                if train.algorithm == "unigram":
+                    from mling.vocab.unigram import train_unigram
+
+                    collections.deque(sample, maxlen=0)  # the sentencepiece trainer reads a file
+                    tokens = train_unigram(
+                        [sample_file], alphabet, normalization, train.vocab_size,
+                        train.max_token_chars, work, corpus.max_line_bytes,
+                    )  # fmt: skip
+                else:
+                    tokens = train_wordpiece(
+                        words, alphabet, train.vocab_size, train.min_frequency,
+                        train.max_token_chars,
+                    )  # fmt: skip
+                    stats = words.result
+            except ValueError as error:
+                raise InputError(str(error)) from error
+            timer.lap("sample_and_train")
+
+            # save
+            tokenizer = save_vocabulary(tokens, staged, normalization)
+            timer.lap("save")
+
+            # report (held-out lines, through the tokenizer that tokenizer.json holds)
+            evaluation = evaluate(
+                tokenizer,
+                census.held_out,
+                census.lines,
+                train.min_train_lines,
+                corpus.english,
+                tokens,
+            )
+            report = build_report(evaluation, output, configs, census, rates, stats, alphabet)
+            timer.lap("evaluate")
+            report["timings_s"], report["cpu_s"] = timer.timings(), timer.cpu()
+            write_build_report(staged, report)
+            publish_dir(staged, output, args.overwrite)
+        finally:
+            children.close()
+            if plotting:  # no thread may outlive a build: a later build forks
+                plotting.join()
+            shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(staged, ignore_errors=True)
 
     print(
         f"{PROG}: wrote {output} ({len(tokens)} tokens, {train.algorithm}) in "
@@ -351,7 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     renamed = [src for src, dest in _pair_columns(args).items() if dest == "caption"]
     if renamed and configs["corpus"].text_column == CorpusConfig.text_column:
         configs["corpus"] = dataclasses.replace(configs["corpus"], text_column=renamed[-1])
-    return report_only(args, configs) if args.report_only else build(args, configs)
+    # a full disk, a read-only folder, a size limit: one line naming the file
+    with file_system_errors(args.output):
+        return report_only(args, configs) if args.report_only else build(args, configs)
 
 
 if __name__ == "__main__":

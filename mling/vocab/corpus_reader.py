@@ -32,7 +32,7 @@ from mling.common.atomic import check_published
 from mling.common.errors import InputError
 from mling.common.field_options import at_least, option
 from mling.common.storage import URL, arrow_source, as_path, glob_paths, open_file
-from mling.pairs.shards import expand_braces
+from mling.pairs.shards import expand_braces, iter_arrow, saved_dataset_splits
 from mling.vocab.labels import (
     clean_label,
     compile_filename_pattern,
@@ -151,6 +151,7 @@ def _walk(directory: Path, skipped: Counter[str]) -> list[Source]:
             continue
         if path.is_dir():
             if _is_dataset_dir(path):
+                dataset_splits(path)  # its JSON files checked before any work
                 sources.append(Source(path, "datasets"))
             else:
                 subfolders.append(path.name)
@@ -173,6 +174,7 @@ def _expand(raw: str, skipped: Counter[str]) -> list[Source]:
     sources = []
     for match in matches:
         if match.is_dir() and _is_dataset_dir(match):
+            dataset_splits(match)  # its JSON files checked before any work
             sources.append(Source(match, "datasets"))
         elif match.is_dir():
             sources.extend(_walk(match, skipped))
@@ -501,14 +503,35 @@ def _read_pairs(source: Source, config: CorpusConfig, skipped: Counter[str]) -> 
 def _read_datasets(
     source: Source, config: CorpusConfig, skipped: Counter[str]
 ) -> Iterator[LineBatch]:
-    import datasets
+    """Every split of a `save_to_disk` folder, its Arrow files read as they are (the folder's
+    JSON files were checked when it was found)."""
+    for files in dataset_splits(source.path).values():
+        for path in files:
+            tables = iter_arrow(path)
+            while True:
+                try:
+                    table = next(tables)
+                except StopIteration:
+                    break
+                except InputError as error:  # a damaged Arrow file
+                    skipped[FILE_UNREADABLE] += 1
+                    warn(f"stopped reading {error}")
+                    break
+                columns = _columns(source, config, table.column_names)
+                for batch in table.select(columns).to_batches(max_chunksize=config.batch_lines):
+                    yield _table_batch(batch.to_pydict(), source, config, skipped)
 
-    loaded = datasets.load_from_disk(str(source.path))
-    splits = [loaded[name] for name in sorted(loaded)] if hasattr(loaded, "keys") else [loaded]
-    for split in splits:
-        columns = _columns(source, config, split.column_names)
-        for values in split.select_columns(columns).iter(batch_size=config.batch_lines):
-            yield _table_batch(values, source, config, skipped)
+
+def dataset_splits(path: Path) -> dict[str, list[Path]]:
+    """The Arrow files of every split of a `save_to_disk` folder, its JSON files checked:
+    junk there is one InputError line naming the file, before any work."""
+    splits = saved_dataset_splits(path)
+    if splits is None:
+        raise InputError(
+            f"{path} looks like a `datasets` folder but has no state.json or dataset_dict.json; "
+            "save it again with save_to_disk"
+        )
+    return splits
 
 
 _READERS = {

@@ -252,7 +252,7 @@ def _census_part(
                 if len(kept.texts) < sampling.report_lines:
                     kept.texts.append(batch.texts[index])
                     kept.english.append(batch.english[index])
-            np.where(held, HELD_OUT, codes).astype(np.uint16).tofile(cache)
+            cache.write(np.where(held, HELD_OUT, codes).astype(np.uint16).tobytes())
     return _Part(
         languages=list(codes_of),
         lines=lines,
@@ -307,7 +307,7 @@ def _merge_parts(parts: list[_Part], caches: list[Path], report_lines: int) -> C
             table = np.append(recode, HELD_OUT)  # HELD_OUT is past every local code
             codes = table[np.where(local == HELD_OUT, len(recode), local)]
             with open(caches[0], "ab") as cache:
-                codes.astype(np.uint16).tofile(cache)
+                cache.write(codes.astype(np.uint16).tobytes())
             caches[index].unlink()
     languages = list(codes_of)
     for counts in char_counts.values():

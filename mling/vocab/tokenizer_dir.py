@@ -74,7 +74,8 @@ def save_vocabulary(
         raise ValueError(f"tokens with whitespace cannot go into vocab.txt: {bad[:5]}")
     (out_dir / VOCAB_FILE).write_text("\n".join(tokens) + "\n", encoding="utf-8")
     tokenizer = bert_tokenizer(tokens, normalization)
-    tokenizer.save(str(out_dir / TOKENIZER_FILE))
+    # written by Python, so a full disk is an OSError naming the file
+    (out_dir / TOKENIZER_FILE).write_text(tokenizer.to_str(pretty=True), encoding="utf-8")
     special = dict(zip(_SPECIAL_NAMES, SPECIAL_TOKENS, strict=True))
     config = {
         "tokenizer_class": "BertTokenizer",

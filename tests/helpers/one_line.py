@@ -14,6 +14,9 @@ NOTICES = {
     "deprecation": re.compile(r"^\S+: .+ is deprecated; use .+$"),  # an old spelling, said once
     "layout": re.compile(r"^\S+: input layout \S+, recognized from its columns$"),
     "stage timing": re.compile(r"^filter\.py: [\w-]+ +[\d.]+ s$"),  # the filter without --quiet
+    # an evaluator's log of the models it ran before a refusal (a later one's NaN): each model
+    # on its device, then indented lines (its embeddings, their cache, its scores)
+    "evaluation progress": re.compile(r"^(\S+: .+ on (cpu|cuda|mps)[:\d]*|  (?!File \").+)$"),
 }
 
 
