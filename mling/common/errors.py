@@ -28,8 +28,31 @@ FILE_SYSTEM_ERRORS = {
     errno.EACCES: "no permission; give a path you may use",
     errno.EPERM: "no permission; give a path you may use",
 }
-# libraries that write in C or Rust (pyarrow, tokenizers) name the errno in their message only
+# Libraries that write in C or Rust name the errno in their message only: pyarrow and
+# tokenizers by number, DuckDB by its text (`Could not write file "/x.parquet": File too large`).
 _ERRNO_IN_TEXT = re.compile(r"\[errno (\d+)\]|\(os error (\d+)\)", re.IGNORECASE)
+_NAMED_FILE = re.compile(r"""file \\?["']([^"'\\]+)\\?["']""")
+
+
+def file_system_refusal(error: BaseException) -> tuple[int, str | None] | None:
+    """(errno, the path it names or None) when the file system refused (FILE_SYSTEM_ERRORS),
+    whichever library raised it; None for any other error."""
+    if isinstance(error, OSError) and error.errno in FILE_SYSTEM_ERRORS:
+        return error.errno, error.filename
+    text = str(error)
+    found = _ERRNO_IN_TEXT.search(text)
+    code = int(found.group(1) or found.group(2)) if found else None
+    if code is None:
+        code = next((c for c in FILE_SYSTEM_ERRORS if os.strerror(c) in text), None)
+    if code not in FILE_SYSTEM_ERRORS:
+        return None
+    named = _NAMED_FILE.search(text)
+    return code, getattr(error, "filename", None) or (named.group(1) if named else None)
+
+
+def refusal_text(code: int) -> str:
+    """`No space left on device (ENOSPC); free some space, or write elsewhere`."""
+    return f"{os.strerror(code)} ({errno.errorcode[code]}); {FILE_SYSTEM_ERRORS[code]}"
 
 
 def file_system_error(error: BaseException, where: str | Path | None = None) -> InputError | None:
@@ -37,16 +60,11 @@ def file_system_error(error: BaseException, where: str | Path | None = None) -> 
     EACCES, EPERM), naming the path it names, else `where` (what was being written); None for
     any other error. `PATH: No space left on device (ENOSPC); free some space, or write
     elsewhere`."""
-    code = getattr(error, "errno", None)
-    if code is None:
-        found = _ERRNO_IN_TEXT.search(str(error))
-        code = int(found.group(1) or found.group(2)) if found else None
-    if code not in FILE_SYSTEM_ERRORS:
+    found = file_system_refusal(error)
+    if found is None:
         return None
-    path = getattr(error, "filename", None) or where or "a file"
-    return InputError(
-        f"{path}: {os.strerror(code)} ({errno.errorcode[code]}); {FILE_SYSTEM_ERRORS[code]}"
-    )
+    code, path = found
+    return InputError(f"{path or where or 'a file'}: {refusal_text(code)}")
 
 
 @contextmanager

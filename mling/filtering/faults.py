@@ -15,29 +15,15 @@ file in its message (DuckDB's IOException); each is recognized here.
 
 from __future__ import annotations
 
-import errno
-import os
-import re
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from mling.common.errors import InputError
+from mling.common.errors import InputError, file_system_refusal, refusal_text
 
 INTERRUPTED_EXIT = 130  # 128 + SIGINT
-# errno -> what to do about it; every other error is a bug and keeps its traceback.
-DISK_ERRORS = {
-    errno.ENOSPC: "free space, or point --output/--work-dir elsewhere",
-    errno.EDQUOT: "free space under your quota, or point --output/--work-dir elsewhere",
-    errno.EFBIG: "a file-size limit (ulimit -f) stopped it: lift it",
-    errno.EROFS: "pick a folder on a writable file system",
-    errno.EACCES: "pick a folder you may write",
-    errno.EPERM: "pick a folder you may write",
-}
-# DuckDB: `Could not write file "/path/x.parquet": File too large`; Arrow: `file '/path/x'`.
-_NAMED_FILE = re.compile(r"""file \\?["']([^"'\\]+)\\?["']""")
 
 
 class Interrupted(Exception):
@@ -87,19 +73,6 @@ class Run:
         return f"interrupted; nothing was written to {self.output}"
 
 
-def disk_error(error: BaseException) -> tuple[int, str | None] | None:
-    """(errno, the file it names or None) when `error` is a file system refusing a write (or a
-    read: a folder we may not enter); None for any other error."""
-    if isinstance(error, OSError) and error.errno in DISK_ERRORS:
-        return error.errno, error.filename
-    text = str(error)
-    for number in DISK_ERRORS:
-        if os.strerror(number) in text:  # an engine's exception: "No space left on device"
-            named = _NAMED_FILE.search(text)
-            return number, named.group(1) if named else None
-    return None
-
-
 @contextmanager
 def one_line_ending(output: object) -> Iterator[Run]:
     """Run the block that writes `output`. Ctrl-C raises Interrupted (its one line, for exit
@@ -116,7 +89,7 @@ def one_line_ending(output: object) -> Iterator[Run]:
         # DuckDB turns the KeyboardInterrupt it sees into its own "Query interrupted".
         if run.interrupted or isinstance(error, KeyboardInterrupt):
             raise Interrupted(run.interrupted_line()) from None
-        found = disk_error(error)
+        found = file_system_refusal(error)
         if found is None:
             raise
         number, path = found
@@ -124,8 +97,7 @@ def one_line_ending(output: object) -> Iterator[Run]:
         where = path or f"in {folder} ({role})"
         done = "after" if run.published else "nothing was written to"
         raise InputError(
-            f"cannot write {where}: {os.strerror(number)} ({errno.errorcode[number]}); "
-            f"{done} {run.output}; {DISK_ERRORS[number]}"
+            f"cannot write {where}: {done} {run.output}; {refusal_text(number)}"
         ) from None
     finally:
         if previous is not None:
