@@ -22,6 +22,7 @@ from mling.common.cli import (
 )
 from mling.common.storage import local_path
 from mling.training.checkpoint import CheckpointError, resolve
+from mling.training.finite import check_finite
 from mling.training.model_card import DEFAULT_LICENSE, model_card
 from mling.training.model_export import export_model, load_checkpoint_model, push_to_hub
 from mling.training.recipe import load_recipe
@@ -51,12 +52,16 @@ def main(argv: list[str] | None = None) -> int:
     args.output = local_path(args.output, "--output", "publish with --push-to-hub, or copy it")
 
     path = Path(args.checkpoint)
+    advice = "pass a run folder (OUTPUT_DIR) or one of its checkpoints/step-N folders"
     checkpoint = (
-        resolve("latest", path) if (path / "checkpoints").is_dir() else resolve(str(path), path)
+        resolve("latest", path)
+        if (path / "checkpoints").is_dir()
+        else resolve(str(path), path, f"--checkpoint: {advice}")
     )
     if checkpoint is None:
         raise CheckpointError(f"{path}/checkpoints has no finished checkpoint yet")
     model, tokenizer, image_size = load_checkpoint_model(checkpoint)
+    check_finite(model, f"checkpoint {checkpoint}")  # a run that diverged before it stopped
     run_dir = checkpoint.parent.parent  # OUTPUT_DIR/checkpoints/step-N: its evals/ are beside
     card = model_card(load_recipe(checkpoint / "recipe.yaml"), None, run_dir, args.license)
     with claim_output(args.output, args.overwrite, inputs=[checkpoint]):

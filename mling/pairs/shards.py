@@ -68,15 +68,66 @@ def saved_dataset_files(path: Path) -> list[Path] | None:
         if "train" not in splits:
             raise InputError(f"{path} has splits {splits} but no 'train'; pass the split folder")
         path = path / "train"
-    state = path / "state.json"
-    if not state.is_file():
+    if not (path / "state.json").is_file():
         return None
+    return [path / name for name in _state_files(path / "state.json")]
+
+
+def _datasets_json(path: Path, kind: str) -> dict:
+    """A `datasets` JSON file that must hold an object; one InputError line otherwise."""
     try:
-        with open_file(state) as file:
-            return [path / entry["filename"] for entry in json.load(file)["_data_files"]]
-    except (ValueError, KeyError, TypeError) as error:
+        with open_file(path) as file:
+            loaded = json.load(file)
+    except (ValueError, UnicodeDecodeError) as error:  # not JSON
         raise InputError(
-            f"{state} is not a `datasets` state file (no {error}); save the dataset again"
+            f"{path} is not a `datasets` {kind} file ({str(error).splitlines()[0]}); "
+            "save the dataset again"
+        ) from None
+    if not isinstance(loaded, dict):
+        raise InputError(
+            f"{path} is not a `datasets` {kind} file (a {type(loaded).__name__}, not an "
+            "object); save the dataset again"
+        )
+    return loaded
+
+
+def _state_files(state: Path) -> list[str]:
+    """The Arrow file names a state.json lists; one InputError line when it lists none."""
+    files = _datasets_json(state, "state").get("_data_files")
+    names = (
+        [entry.get("filename") for entry in files if isinstance(entry, dict)]
+        if isinstance(files, list)
+        else []
+    )
+    if not names or len(names) != len(files) or not all(isinstance(n, str) for n in names):
+        raise InputError(
+            f"{state} is not a `datasets` state file (no _data_files list of "
+            '{"filename": ...}); save the dataset again'
+        )
+    return names
+
+
+def load_saved_dataset(path: Path):
+    """A folder written by `datasets`' `save_to_disk`, as `datasets.load_from_disk` loads it (a
+    Dataset, or a DatasetDict of every split). Its JSON files (dataset_dict.json, each split's
+    state.json and dataset_info.json) are checked first, and what load_from_disk still cannot
+    load is one InputError line too, never a traceback."""
+    import datasets
+
+    folders = [path]
+    if (path / "dataset_dict.json").is_file():
+        _datasets_json(path / "dataset_dict.json", "dataset dict")
+        folders = sorted(p for p in path.iterdir() if (p / "state.json").is_file())
+    for folder in folders:
+        _state_files(folder / "state.json")
+        if (folder / "dataset_info.json").is_file():
+            _datasets_json(folder / "dataset_info.json", "info")
+    try:
+        return datasets.load_from_disk(str(path))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
+        problem = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise InputError(
+            f"cannot read the `datasets` folder {path} ({problem}); save the dataset again"
         ) from None
 
 
@@ -255,6 +306,12 @@ def _iter_tar(path: Path, batch_rows: int) -> Iterator[pa.Table]:
 
     def finish(sample: dict) -> dict:
         meta = sample.pop("json", {})
+        if not isinstance(meta, dict):  # a list, a number: no field of ours in it
+            raise InputError(
+                f"webdataset shard {path}: sample {sample['__key__']}'s .json holds a "
+                f"{type(meta).__name__}, not an object of fields (caption, url, width, ...); "
+                "fix or remove that member"
+            )
         row = {name: meta.get(name) for name in PAIR_COLUMNS if name != "image"}
         row.update({k: v for k, v in meta.items() if k not in row})
         row["key"] = meta.get("key") or sample["__key__"]

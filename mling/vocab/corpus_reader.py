@@ -501,9 +501,9 @@ def _read_pairs(source: Source, config: CorpusConfig, skipped: Counter[str]) -> 
 def _read_datasets(
     source: Source, config: CorpusConfig, skipped: Counter[str]
 ) -> Iterator[LineBatch]:
-    import datasets
+    from mling.pairs.shards import load_saved_dataset
 
-    loaded = datasets.load_from_disk(str(source.path))
+    loaded = load_saved_dataset(source.path)  # its damaged JSON files: one line
     splits = [loaded[name] for name in sorted(loaded)] if hasattr(loaded, "keys") else [loaded]
     for split in splits:
         columns = _columns(source, config, split.column_names)

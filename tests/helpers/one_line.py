@@ -14,6 +14,10 @@ NOTICES = {
     "deprecation": re.compile(r"^\S+: .+ is deprecated; use .+$"),  # an old spelling, said once
     "layout": re.compile(r"^\S+: input layout \S+, recognized from its columns$"),
     "stage timing": re.compile(r"^filter\.py: [\w-]+ +[\d.]+ s$"),  # the filter without --quiet
+    # a training run that fails after it started: what it is, then its points (batch-job logs)
+    "run summary": re.compile(r"^train\.py: [\d.]+M parameters \(.+ pairs, .+ process\(es\) .+$"),
+    "training point": re.compile(r"^train\.py: step \d+ loss \S+ temperature \S+ lr .+ pairs/s$"),
+    "allowed recipe change": re.compile(r"^train\.py: --resume with a changed recipe: .+ → .+$"),
 }
 
 
