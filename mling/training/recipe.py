@@ -192,6 +192,7 @@ class OptimConfig:
     optimizer: str = option("lamb", help="lamb (paper) or adamw", choices=OPTIMIZERS)
     lr: float = option(1e-3, help="peak learning rate, reached at the end of warm-up")
     warmup_steps: int = option(10_000, help="optimizer steps, linear from 0 to --lr")
+    # on resume, compared by the step where the decay ends (recipe_changes)
     decay_steps: int = option(0, help="step at which the linear decay reaches 0; 0: --max-steps")
     weight_decay: float = option(1e-5, help="on weight matrices and kernels only")
     # word-embedding rows are sparse, updated only when their token is in a batch
@@ -499,10 +500,15 @@ def load_recipe(
 
 def recipe_changes(saved: Recipe, given: Recipe) -> list[tuple[str, object, object]]:
     """(field, saved value, given value) of every field that differs, those marked resume=FREE
-    (which cannot alter the run's math) left out."""
+    (which cannot alter the run's math) left out. decay_steps is compared by where the decay
+    ends (`--decay-steps 4` equals `--max-steps 4` with 0); 0 in both follows --max-steps."""
     changes = []
     for name, (section, item, _) in FIELDS.items():
         old, new = getattr(getattr(saved, section), name), getattr(getattr(given, section), name)
+        if name == "decay_steps" and (old or new):  # where the decay ends, 0 being --max-steps
+            old, new = old or saved.run.max_steps, new or given.run.max_steps
+        elif name == "decay_steps":  # both follow --max-steps, which a resume may extend
+            continue
         if old != new and item.metadata.get("resume") != FREE:
             changes.append((name, old, new))
     return changes
