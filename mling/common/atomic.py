@@ -33,6 +33,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from mling.common.disk import writing
 from mling.common.errors import InputError
 from mling.common.storage import URL, as_path, filesystem, is_url, remote_errors
 
@@ -41,8 +42,14 @@ WRITING = ".mling-output.writing"  # on object storage, while an output of ours 
 
 
 def write_atomic(path: str | Path, payload: bytes) -> Path:
-    """Write bytes to a temp file beside `path`, then rename it into place."""
+    """Write bytes to a temp file beside `path`, then rename it into place. A write the file
+    system refuses (a full disk) is one DiskError line naming `path`, which stays as it was."""
     path = Path(path)
+    with writing(path):
+        return _write_atomic(path, payload)
+
+
+def _write_atomic(path: Path, payload: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

@@ -59,8 +59,8 @@ class TrainLog:
         if main and path.exists():  # a resumed run rewrites the steps after its checkpoint
             lines = path.read_text(encoding="utf-8").splitlines()
             kept = [line for line in lines if _step(line) is not None and _step(line) <= step]
-            with writing(path):  # beside it, then renamed: a full disk leaves it as it was
-                write_atomic(path, "".join(line + "\n" for line in kept).encode("utf-8"))
+            # beside it, then renamed: a full disk leaves it as it was
+            write_atomic(path, "".join(line + "\n" for line in kept).encode("utf-8"))
         # disable=None: a bar on terminals; batch-job logs get one line per point instead
         self.progress = tqdm(
             total=max_steps, initial=step, disable=None if main else True, desc="train"
