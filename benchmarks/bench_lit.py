@@ -30,6 +30,7 @@ from benchmarks.bench_train import full_windows
 from mling import train
 from mling.common.provenance import code_state
 from mling.common.report import markdown_table, write_report
+from mling.training.eval_hook import eval_reports
 from mling.training.model import build_model
 from mling.training.model_export import export_model
 from mling.training.recipe import load_recipe
@@ -88,11 +89,11 @@ def curve(demo: Path, name: str, extra: list[str], steps: int, every: int, out: 
     argv += ["--overwrite"]  # a rerun replaces the benchmark's own run
     if train.main(argv) != 0:
         raise SystemExit(f"bench_lit.py: training {name} failed (above); its run: {out / name}")
-    reports = sorted((out / name / "evals").glob("step-*/report.json"))
+    reports = eval_reports(out / name)  # evals/step-N/report/report.json, by step
     if len(reports) < steps // every:  # the hook reports a failed evaluation and trains on
         raise SystemExit(f"bench_lit.py: {len(reports)} of {steps // every} evaluations of "
                          f"{name} reported in {out / name}/evals; see the hook's lines above")  # fmt: skip
-    return {int(r.parent.name.removeprefix("step-")): mean_mr(r) for r in reports}
+    return {step: mean_mr(report) for step, report in reports.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

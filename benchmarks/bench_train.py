@@ -31,7 +31,8 @@ from mling.training.loader import PairStream, index_sources
 from mling.training.loss import contrastive_loss, gather_with_grad
 from mling.training.model import DualEncoder, build_model, count_parameters
 from mling.training.optim import build_optimizer
-from mling.training.recipe import load_recipe, parse_overrides
+from mling.training.recipe import load_recipe
+from mling.training.recipe_cli import add_recipe_arguments, recipe_overrides
 from mling.training.transforms import resize_size, to_model_pixels
 from tests.helpers.toy_pairs import build_toy_tokenizer, write_toy_shards
 
@@ -117,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=Path("bench-output/train"))
     args, extra = parser.parse_known_args(argv)
     code = code_state(MEASURED_MODULES)
-    overrides = parse_overrides(extra)
+    recipe_options = argparse.ArgumentParser(prog="bench_train.py", add_help=False)
+    add_recipe_arguments(recipe_options)  # the rest are recipe fields, as train.py reads them
+    overrides = recipe_overrides(recipe_options.parse_args(extra))
     overrides["cpu"] = str(args.device == "cpu")
     recipe = load_recipe(args.config, overrides)
     batch_size = recipe.data.batch_size

@@ -27,6 +27,7 @@ from mling.common.json_shapes import expect, read_json
 from mling.common.storage import local_path
 from mling.common.weights import safetensors_problem
 from mling.training.checkpoint import CheckpointError, resolve
+from mling.training.finite import check_finite
 from mling.training.model_card import DEFAULT_LICENSE, model_card
 from mling.training.model_export import export_model, load_checkpoint_model, push_to_hub
 from mling.training.recipe import load_recipe
@@ -43,7 +44,8 @@ def find_checkpoint(path: Path) -> Path:
             raise CheckpointError(f"checkpoint {path} is damaged: {problem}")
     try:
         latest = (path / "checkpoints").is_dir()
-        checkpoint = resolve("latest", path) if latest else resolve(str(path), path)
+        advice = "--checkpoint: pass a run folder (OUTPUT_DIR) or one of its checkpoints/step-N"
+        checkpoint = resolve("latest", path) if latest else resolve(str(path), path, advice)
     except (KeyError, TypeError) as error:  # a header of the wrong shape in a run's checkpoint
         raise CheckpointError(
             f"a checkpoint under {path} is damaged ({type(error).__name__}: {error}); pass "
@@ -103,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint = find_checkpoint(Path(args.checkpoint))
         recipe = load_recipe(checkpoint / "recipe.yaml")
         model, tokenizer, image_size = load_checkpoint(checkpoint)
+        check_finite(model, f"checkpoint {checkpoint}")  # a run that diverged before it stopped
         run_dir = checkpoint.parent.parent  # OUTPUT_DIR/checkpoints/step-N: its evals/ beside
         card = model_card(recipe, None, run_dir, args.license)
         hf_logging.disable_progress_bar()  # stderr holds the one line a refusal prints

@@ -7,7 +7,9 @@ Any recipe field is a flag (`--image-size 64 --batch-size 128 --lr 1e-3`); see m
 Writes OUTPUT_DIR/metrics.jsonl (one line per logged step), TensorBoard logs in
 OUTPUT_DIR/tensorboard (or W&B's run files, or none: --report-to), checkpoints in
 OUTPUT_DIR/checkpoints (`--resume latest` continues from the exact data position and RNG
-state) and the final model in OUTPUT_DIR/model.
+state; a recipe change that alters the run is refused unless --allow-recipe-change names it)
+and the final model in OUTPUT_DIR/model. A NaN or infinite loss, gradient or weight stops the
+run with exit code 3, nothing saved from it (mling/training/finite.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import functools
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +32,7 @@ from mling.common.errors import InputError
 from mling.common.hub import HUB_ENVIRONMENT, resolve_source
 from mling.common.storage import STORAGE_ENVIRONMENT, local_path
 from mling.training.checkpoint import (
+    check_resumed_recipe,
     checkpoint_architecture,
     load_checkpoint,
     prune,
@@ -36,7 +40,8 @@ from mling.training.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from mling.training.eval_hook import run_eval_hook
+from mling.training.eval_hook import eval_dir, run_eval_hook
+from mling.training.finite import DIVERGED_EXIT, FiniteWatch
 from mling.training.grad_cache import backward_global_batch
 from mling.training.image_cache import (
     CACHE_DIR,
@@ -96,6 +101,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     run.add_argument("--output-dir", required=True, help="local run folder")
     run.add_argument("--resume", help="'latest' or a checkpoint directory")
     run.add_argument(
+        "--allow-recipe-change",
+        metavar="FIELD[,FIELD]",
+        action="append",
+        default=[],
+        help="with --resume: accept these recipe fields differing from the checkpoint's "
+        "(refused otherwise, as they change the run); the change is logged",
+    )
+    run.add_argument(
         "--overwrite",
         action="store_true",
         help="start over in an --output-dir that holds an earlier run (its checkpoints, metrics "
@@ -143,11 +156,12 @@ class StopFlag:
 
 def train_step(
     accelerator, model, optimizer, batch: dict, lr: float, recipe: Recipe
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One update: embed this process's batch (in micro-batches if the recipe asks), gather
     every process's embeddings (gradients included), ALIGN's loss over the global batch,
-    backward, optimizer step. Returns the loss as a device tensor: reading it would be a host
-    sync."""
+    backward, optimizer step. Returns the loss and the gradients' global norm as device
+    tensors (reading them would be a host sync); the norm is None under fp16, whose loss
+    scaler skips the steps with infinite gradients itself."""
     for group in optimizer.param_groups:
         group["lr"] = lr
     loss_fn = functools.partial(
@@ -157,13 +171,18 @@ def train_step(
     )
     loss = backward_global_batch(accelerator, model, batch, loss_fn, recipe.data.micro_batch)
     if recipe.optim.max_grad_norm and recipe.optim.optimizer != "lamb":  # LAMB clips itself
-        accelerator.clip_grad_norm_(model.parameters(), recipe.optim.max_grad_norm)
+        grad_norm = accelerator.clip_grad_norm_(model.parameters(), recipe.optim.max_grad_norm)
+    else:
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        grad_norm = torch.nn.utils.get_total_norm(grads) if grads else None
+    if accelerator.scaler is not None:
+        grad_norm = None
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     with torch.no_grad():
         unwrapped = accelerator.unwrap_model(model)
         unwrapped.align.temperature.clamp_(min=recipe.loss.min_temperature)
-    return loss
+    return loss, grad_norm
 
 
 @dataclass
@@ -176,6 +195,7 @@ class Run:
     accelerator: Accelerator
     output_dir: Path
     notes: list[str] = field(default_factory=list)
+    recipe_changes: list[str] = field(default_factory=list)  # allowed by the user on resume
 
     @property
     def main_process(self) -> bool:
@@ -199,6 +219,21 @@ def open_run(args: argparse.Namespace, recipe: Recipe) -> Run:
             start_over(output_dir)
     accelerator.wait_for_everyone()
     return Run(args, recipe, accelerator, output_dir)
+
+
+def resume_checkpoint(run: Run) -> Path | None:
+    """The checkpoint `--resume` names (None: start fresh), its recipe compared with this run's:
+    a change that alters the run is refused unless --allow-recipe-change names it."""
+    args = run.args
+    if not args.resume:
+        if args.allow_recipe_change:
+            raise InputError("--allow-recipe-change is for --resume; a fresh run takes any recipe")
+        return None
+    checkpoint = resolve(args.resume, run.output_dir)
+    if checkpoint is not None:
+        run.recipe_changes = check_resumed_recipe(checkpoint, run.recipe, args.allow_recipe_change)
+        run.notes.extend(f"--resume with a changed recipe: {c}" for c in run.recipe_changes)
+    return checkpoint
 
 
 def load_tokenizer(name: str) -> tuple[object, Path]:
@@ -308,9 +343,32 @@ def embed_images_once(run: Run, align, model, stream: PairStream) -> torch.Tenso
     return cache.embeds.to(run.accelerator.device)
 
 
-def restore_position(run: Run, stream: PairStream, saved: dict):
+@dataclass
+class Position:
+    """Where a run stands: its step, what it consumed of the data, the loader that goes on from
+    there, and the log's state (the losses since the last point; None at the start)."""
+
+    step: int
+    consumed: StreamState
+    loader: object
+    log: dict | None = None
+
+
+@dataclass
+class Outcome:
+    """How the loop ended: its last step, the signal that stopped it (0: none), the first step
+    whose loss, gradients or weights were not finite (0: none), evaluations run and failed."""
+
+    step: int
+    signal: int = 0
+    diverged_at: int = 0
+    evals_run: int = 0
+    evals_failed: int = 0
+
+
+def restore_position(run: Run, stream: PairStream, saved: dict) -> Position:
     """Where the data and the random numbers stand: the checkpoint's, or the start. The random
-    state is set last: nothing may draw after it. Returns (step, consumed, loader)."""
+    state is set last: nothing may draw after it."""
     consumed = StreamState(stream.readers)
     if "stream" in saved:
         consumed = StreamState.from_dict(saved["stream"])
@@ -324,7 +382,7 @@ def restore_position(run: Run, stream: PairStream, saved: dict):
         set_rng_state(saved["rng"])
     else:  # dropout differs per process
         torch.manual_seed(run.recipe.run.seed * 1000 + run.accelerator.process_index + 1)
-    return saved["step"], consumed, loader
+    return Position(saved["step"], consumed, loader, saved.get("log"))
 
 
 def announce(run: Run, align, stream: PairStream) -> None:
@@ -344,18 +402,23 @@ def announce(run: Run, align, stream: PairStream) -> None:
     )
 
 
-def train_loop(run: Run, model, optimizer, align, tokenizer, loader, consumed, step, image_table):
-    """Steps until max_steps or a signal, logging, checkpointing and evaluating on schedule.
-    Returns (the last step, the signal that stopped it or 0)."""
+def train_loop(run: Run, model, optimizer, align, tokenizer, at: Position, image_table) -> Outcome:
+    """Steps until max_steps, a signal or a non-finite value, logging, evaluating and
+    checkpointing on schedule."""
     recipe, accelerator = run.recipe, run.accelerator
     settings, world = recipe.run, accelerator.num_processes
     checkpoints = run.output_dir / "checkpoints"
-    batch_size = loader.dataset.batch_size  # this process's pairs per step
+    step, consumed = at.step, at.consumed
+    batch_size = at.loader.dataset.batch_size  # this process's pairs per step
     log = TrainLog(
-        accelerator, run.output_dir / "metrics.jsonl", step, settings.max_steps, batch_size
+        accelerator, run.output_dir / "metrics.jsonl", step, settings.max_steps, batch_size, at.log
     )
+    if run.recipe_changes:
+        log.notes["recipe_changes"] = run.recipe_changes
+    watch = FiniteWatch(accelerator.device)
     stop = StopFlag()
-    data = iter(loader)
+    data = iter(at.loader)
+    outcome = Outcome(step)
     try:
         while step < settings.max_steps:
             batch = next(data)
@@ -363,50 +426,71 @@ def train_loop(run: Run, model, optimizer, align, tokenizer, loader, consumed, s
             if image_table is not None:
                 batch["image_embeds"] = image_table[batch.pop("image_rows").to(image_table.device)]
             lr = lr_at(step, recipe.optim, settings.max_steps)
-            log.add(train_step(accelerator, model, optimizer, batch, lr, recipe))
+            loss, grad_norm = train_step(accelerator, model, optimizer, batch, lr, recipe)
+            log.add(loss)
             step += 1
+            watch.observe(step, loss, grad_norm)  # on the device: no host sync
 
-            # log: the loop's only host syncs, where the processes also agree on stopping
-            stopping = bool(stop.signal) and world == 1
-            if step % settings.log_every == 0 or step == settings.max_steps:
-                counts = [bool(stop.signal)] + [consumed.skipped[r] for r in SKIP_REASONS]
-                totals = accelerator.reduce(
-                    torch.tensor(counts, dtype=torch.long, device=accelerator.device), "sum"
-                )
-                stopping = bool(totals[0].item())
-                log.point(step, lr, align.temperature, totals[1:].tolist())
-
-            # checkpoint and evaluate
+            # what this step ends with
             last = step == settings.max_steps
-            if (settings.save_every and step % settings.save_every == 0) or stopping or last:
-                process = {"stream": consumed.to_dict()}
+            logging = step % settings.log_every == 0 or last
+            saving = last or bool(settings.save_every and step % settings.save_every == 0)
+            evaluating = bool(
+                settings.eval_every and settings.eval_module and step % settings.eval_every == 0
+            )
+            stopping = bool(stop.signal) and world == 1
+            if not (logging or saving or evaluating or stopping):
+                continue
+
+            # sync: the loop's only host syncs, at logging points and before anything is saved
+            # or evaluated; the processes agree on stopping and on finite values here
+            if saving or evaluating or stopping:
+                watch.observe_weights(step, align)
+            flags = torch.stack([(watch.first_bad > 0).long(), watch.first_bad])
+            counts = [bool(stop.signal)] + [consumed.skipped[r] for r in SKIP_REASONS]
+            counts = torch.tensor(counts, dtype=torch.long, device=accelerator.device)
+            totals = accelerator.reduce(torch.cat([flags, counts]), "sum").tolist()
+            if totals[0]:  # nothing is saved from here: the last checkpoint is the last good one
+                outcome.diverged_at = int(watch.first_bad.item()) or totals[1] // totals[0]
+                break
+            stopping = bool(totals[2])
+
+            # evaluate, log, checkpoint
+            if evaluating:
+                if run.main_process:
+                    started = time.perf_counter()
+                    out = eval_dir(run.output_dir, step)
+                    code = run_eval_hook(settings, align, tokenizer, recipe.model.image_size, out)
+                    log.evaluated(code, time.perf_counter() - started)  # not training time
+                    accelerator.log({"eval_exit_code": code}, step=step)
+                    model.train()  # the hook restored align's mode: frozen towers back to eval
+                accelerator.wait_for_everyone()
+            if logging:
+                log.point(step, lr, align.temperature, totals[3:])
+            if saving or stopping:
+                process = {"stream": consumed.to_dict(), "log": log.state()}
                 save_checkpoint(
                     accelerator, checkpoints, step, align, optimizer, recipe, tokenizer, process
                 )
                 if run.main_process:
                     prune(checkpoints, settings.keep_checkpoints)
-            if settings.eval_every and settings.eval_module and step % settings.eval_every == 0:
-                if run.main_process:
-                    out = run.output_dir / "evals" / f"step-{step:08d}"
-                    code = run_eval_hook(settings, align, tokenizer, recipe.model.image_size, out)
-                    accelerator.log({"eval_exit_code": code}, step=step)
-                    model.train()  # the hook restored align's mode: frozen towers back to eval
-                accelerator.wait_for_everyone()
-                log.restart(step)  # evaluation time is not training throughput
             if stopping:
                 break
     finally:
         stop.restore()
         log.close()
-    return step, stop.signal
+    outcome.step, outcome.signal = step, stop.signal
+    outcome.evals_run, outcome.evals_failed = log.evals_run, log.evals_failed
+    return outcome
 
 
-def finish(run: Run, align, tokenizer, total_rows: int, step: int, stopped_by: int) -> int:
+def finish(run: Run, align, tokenizer, total_rows: int, outcome: Outcome) -> int:
     """Export the model (and upload it) when the run is complete; release the folder. Returns
-    the exit code: 0, or 128 + the signal that stopped the run early."""
-    args, max_steps = run.args, run.recipe.run.max_steps
+    the exit code: 0, 128 + the signal that stopped the run early, or DIVERGED_EXIT."""
+    args, max_steps, step = run.args, run.recipe.run.max_steps, outcome.step
     model_dir = run.output_dir / "model"
-    if step >= max_steps and run.main_process:
+    complete = step >= max_steps and not outcome.diverged_at
+    if complete and run.main_process:
         card = model_card(run.recipe, total_rows, run.output_dir, args.license)
         export_model(align, tokenizer, run.recipe.model.image_size, model_dir, card, True)
         if args.push_to_hub:
@@ -415,14 +499,34 @@ def finish(run: Run, align, tokenizer, total_rows: int, step: int, stopped_by: i
     run.accelerator.end_training()
     if run.main_process:
         unlock_run_dir(run.output_dir)
+    if outcome.diverged_at:
+        latest = resolve("latest", run.output_dir)
+        kept = (
+            f"checkpoint {latest.name} is the last good one: resume from it with a lower --lr "
+            "(--resume latest --allow-recipe-change lr)"
+            if latest
+            else "no checkpoint came before it: fix the recipe (--lr, --temperature-init) and "
+            "start over with --overwrite"
+        )
+        if run.main_process:
+            print(
+                f"train.py: non-finite training at step {outcome.diverged_at} (a NaN or infinite "
+                f"loss, gradient or weight); stopped at step {step}, nothing saved from step "
+                f"{outcome.diverged_at} on; {kept}",
+                file=sys.stderr,
+            )
+        return DIVERGED_EXIT
     if step < max_steps:
         print(
             f"train.py: stopped by signal at step {step}; go on with --resume latest",
             file=sys.stderr,
         )
-        return 128 + stopped_by
+        return 128 + outcome.signal
     if run.main_process:
-        print(f"train.py: done, {step} steps; model in {model_dir}", file=sys.stderr)
+        evals = ""
+        if outcome.evals_run:
+            evals = f"{outcome.evals_failed} of {outcome.evals_run} evaluations failed; "
+        print(f"train.py: done, {step} steps; {evals}model in {model_dir}", file=sys.stderr)
     return 0
 
 
@@ -432,28 +536,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     recipe = load_recipe(args.config, recipe_overrides(args))
 
-    # run folder and processes
+    # run folder and processes; on resume, the checkpoint (its recipe compared with this one)
     run = open_run(args, recipe)
+    resume = resume_checkpoint(run)
 
     # data
     tokenizer, tokenizer_dir = load_tokenizer(args.tokenizer)
     stream = build_stream(run, tokenizer_dir)
 
     # model and optimizer; on resume the checkpoint's weights, optimizer and data position
-    resume = resolve(args.resume, run.output_dir) if args.resume else None
     align, model, optimizer = build_training_model(run, len(tokenizer), resume)
     saved = load_checkpoint(run.accelerator, resume, align, optimizer) if resume else {"step": 0}
     image_table = embed_images_once(run, align, model, stream)
-    step, consumed, loader = restore_position(run, stream, saved)
+    position = restore_position(run, stream, saved)
     announce(run, align, stream)
 
     # loop
-    step, stopped_by = train_loop(
-        run, model, optimizer, align, tokenizer, loader, consumed, step, image_table
-    )
+    outcome = train_loop(run, model, optimizer, align, tokenizer, position, image_table)
 
     # export
-    return finish(run, align, tokenizer, stream.total_rows, step, stopped_by)
+    return finish(run, align, tokenizer, stream.total_rows, outcome)
 
 
 if __name__ == "__main__":

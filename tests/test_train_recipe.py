@@ -237,3 +237,30 @@ def test_old_columns_flag_still_works_and_says_so(tmp_path, tiny_tokenizer_dir, 
     err = capsys.readouterr().err
     assert "train.py: --columns is deprecated; use --column" in err
     assert err.strip().splitlines()[-1] == f"train.py: input not found: {tmp_path / 'absent'}"
+
+
+def test_recipe_changes_on_resume_leave_out_what_cannot_alter_the_run():
+    """What `--resume` compares (checkpoint.check_resumed_recipe): fields marked resume=FREE
+    never count; decay_steps counts by where the decay ends."""
+    from mling.training.recipe import field_named, recipe_changes
+
+    saved = load_recipe("tiny", {"max_steps": 2, "decay_steps": 4})
+    free = {"max_steps": 4, "decay_steps": 0, "log_every": 7, "save_every": 1, "cpu": True}
+    free |= {"eval_every": 3, "grad_checkpointing": True, "init": "x", "temperature_init": 0.5}
+    assert recipe_changes(saved, load_recipe("tiny", free)) == []  # the decay still ends at 4
+    changed = {"max_steps": 6, "batch_size": 32, "micro_batch": 4, "num_workers": 0}
+    assert recipe_changes(saved, load_recipe("tiny", changed)) == [
+        ("batch_size", 128, 32),
+        ("micro_batch", 0, 4),
+        ("num_workers", 1, 0),  # the data would restart
+        ("decay_steps", 4, 6),  # 0 now follows --max-steps 6
+    ]
+    longer = load_recipe("tiny", {"max_steps": 9})  # both follow --max-steps: training longer
+    assert recipe_changes(load_recipe("tiny", {"max_steps": 2}), longer) == []
+    assert [field_named(n) for n in ("batch_size", "--micro-batch", "column")] == [
+        "batch_size",
+        "micro_batch",
+        "columns",
+    ]
+    with pytest.raises(RecipeError, match="did you mean batch_size"):
+        field_named("bach_size")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import mling.train
 import mling.training.checkpoint
 from mling.training.schedule import lr_at
 from tests.helpers import train_fixtures
+from tests.helpers.one_line import error_line
 from tests.helpers.train_fixtures import tiny_argv
 
 toy_pairs = train_fixtures.toy_pairs  # fixture
@@ -148,3 +150,61 @@ def test_killed_between_checkpoints_then_resumed_logs_the_same_losses(
     resumed, expected = losses(run), losses(straight_run)
     assert [step for step, _ in resumed] == list(range(1, STEPS + 1))
     assert [loss for _, loss in resumed] == pytest.approx([loss for _, loss in expected], rel=1e-6)
+
+
+def test_metrics_after_a_signal_between_points_equal_the_uninterrupted_run(
+    straight_run, tmp_path, toy_pairs, toy_tokenizer, monkeypatch
+):
+    """SIGTERM at step 2 of a run logging every 5 steps: the checkpoint keeps the loss summed
+    over steps 1-2, so the resumed run logs steps 5 and 6 as the uninterrupted run does (it
+    used to log the mean of steps 3-5 alone)."""
+
+    def lr_with_a_signal(step, *args):
+        if step == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return lr_at(step, *args)
+
+    argv = tiny_argv(toy_pairs, toy_tokenizer, tmp_path, "--num-workers", "2", *DROPOUT)
+    argv += ["--max-steps", str(STEPS), "--log-every", "5"]
+    with monkeypatch.context() as patch:
+        patch.setattr(mling.train, "lr_at", lr_with_a_signal)
+        assert mling.train.main(argv) == 128 + signal.SIGTERM
+    assert not (tmp_path / "metrics.jsonl").exists()  # no point before the signal
+    assert mling.train.main([*argv, "--resume", "latest"]) == 0
+    every_step = dict(losses(straight_run))  # the same run, logged at every step
+    expected = [(5, sum(every_step[s] for s in range(1, 6)) / 5), (6, every_step[6])]
+    resumed = losses(tmp_path)
+    assert [step for step, _ in resumed] == [5, 6]
+    assert [loss for _, loss in resumed] == pytest.approx([loss for _, loss in expected], rel=1e-6)
+
+
+def test_a_changed_recipe_is_refused_on_resume_unless_allowed(
+    straight_run, tmp_path, toy_pairs, toy_tokenizer, capsys
+):
+    """--batch-size or --micro-batch changed on resume used to go on silently, with other
+    losses than the uninterrupted run's. A change that alters the run is refused, naming each
+    field; one that cannot (how often to log, how long to run) is taken; --allow-recipe-change
+    takes a named one and logs it."""
+    run = tmp_path / "run"
+    shutil.copytree(straight_run, run)
+    argv = tiny_argv(toy_pairs, toy_tokenizer, run, "--num-workers", "2", *DROPOUT)
+    argv += ["--resume", "latest"]
+    assert mling.train.main([*argv, "--batch-size", "32", "--micro-batch", "4"]) == 2
+    line = error_line(capsys, "train.py", "--batch-size 16 → 32, --micro-batch 0 → 4")
+    assert "checkpoint step-00000006's recipe" in line
+    assert "--allow-recipe-change batch_size,micro_batch" in line
+    assert mling.train.main([*argv, "--num-workers", "0"]) == 2  # the data would restart
+    error_line(capsys, "train.py", "--num-workers 2 → 0")
+    assert mling.train.main([*argv, "--allow-recipe-change", "batch-sise"]) == 2
+    error_line(capsys, "train.py", "did you mean batch_size")
+    assert (run / "checkpoints" / "latest").read_text() == "step-00000006"  # nothing trained
+
+    more = [*argv, "--max-steps", str(STEPS + 1), "--log-every", "7", "--save-every", "1"]
+    assert (
+        mling.train.main([*more, "--micro-batch", "8", "--allow-recipe-change", "micro-batch"]) == 0
+    )
+    assert "--resume with a changed recipe: --micro-batch 0 → 8" in capsys.readouterr().err
+    last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert last["step"] == STEPS + 1 and last["recipe_changes"] == ["--micro-batch 0 → 8"]
+    # the checkpoint carries the recipe it was trained with: resuming it again needs nothing
+    assert mling.train.main([*more, "--max-steps", str(STEPS + 2), "--micro-batch", "8"]) == 0

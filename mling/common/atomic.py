@@ -38,7 +38,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from mling.common.errors import InputError
+from mling.common.errors import InputError, file_system_errors
 from mling.common.storage import URL, as_path, filesystem, is_url, remote_errors
 
 MARKER = ".mling-output"  # inside every folder the toolkit publishes: what may be replaced
@@ -47,8 +47,14 @@ SCRATCH = ".mling-scratch"  # inside a scratch folder a run claimed: all it hold
 
 
 def write_atomic(path: str | Path, payload: bytes) -> Path:
-    """Write bytes to a temp file beside `path`, then rename it into place."""
+    """Write bytes to a temp file beside `path`, then rename it into place. A write the file
+    system refuses (a full disk) is one InputError line naming `path`, which stays as it was."""
     path = Path(path)
+    with file_system_errors(path):
+        return _write_atomic(path, payload)
+
+
+def _write_atomic(path: Path, payload: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

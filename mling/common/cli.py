@@ -1,6 +1,7 @@
 """Command-line conventions every entry point shares.
 
 Bad input ends in one line on stderr, `PROG: what is wrong and what to do`, and exit code 2;
+so does a write the file system refuses (a full disk, a read-only folder: `file_system_error`);
 a flag renamed for consistency keeps its old spelling for one release, with a one-line notice.
 """
 
@@ -13,14 +14,15 @@ import sys
 import typing
 from collections.abc import Callable
 
-from mling.common.errors import InputError
+from mling.common.errors import InputError, file_system_error
 
 Main = Callable[[list[str] | None], int]
 
 
 def one_line_errors(prog: str) -> Callable[[Main], Main]:
     """Decorate `main(argv) -> int` so that an InputError anywhere in it prints
-    `PROG: message` on stderr and returns 2, instead of a traceback."""
+    `PROG: message` on stderr and returns 2, instead of a traceback; so does a write the file
+    system refuses (ENOSPC, EDQUOT, EFBIG, EROFS, EACCES), naming the file."""
 
     def decorate(main: Main) -> Main:
         @functools.wraps(main)
@@ -29,6 +31,12 @@ def one_line_errors(prog: str) -> Callable[[Main], Main]:
                 return main(argv)
             except InputError as error:
                 print(f"{prog}: {error}", file=sys.stderr)
+                return 2
+            except Exception as error:
+                line = file_system_error(error)
+                if line is None:
+                    raise
+                print(f"{prog}: {line}", file=sys.stderr)
                 return 2
 
         return wrapped

@@ -83,6 +83,23 @@ def saved_dataset_splits(path: Path) -> dict[str, list[Path]] | None:
     return {"": _saved_split(path)}
 
 
+def load_saved_dataset(path: Path):
+    """A folder written by `datasets`' `save_to_disk`, as `datasets.load_from_disk` loads it (a
+    Dataset, or a DatasetDict of every split). Its JSON files are checked first
+    (`saved_dataset_splits`), and what load_from_disk still cannot load is one InputError line
+    too, never a traceback."""
+    import datasets
+
+    saved_dataset_splits(path)
+    try:
+        return datasets.load_from_disk(str(path))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
+        problem = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise InputError(
+            f"cannot read the `datasets` folder {path} ({problem}); save the dataset again"
+        ) from None
+
+
 def saved_dataset_files(path: Path) -> list[Path] | None:
     """The Arrow files of a folder written by `datasets`' `save_to_disk` (recognized by its
     state.json; of a DatasetDict, the `train` split, as training reads it), or None."""

@@ -9,11 +9,16 @@ Layout of OUTPUT_DIR/checkpoints:
         tokenizer/            the vocabulary the model was trained with
         optimizer.safetensors + optimizer.json   optimizer tensors + everything else
         trainer.json          step, samples seen, skipped rows by reason, loss scaler
-        process-{rank}.safetensors + process-{rank}.json   RNG states, loader positions
+        process-{rank}.safetensors + process-{rank}.json   RNG states, loader positions, the
+                              losses since the last logged point, evaluations run and failed
     latest                    text file naming the newest finished checkpoint
 
 A checkpoint is written into `.tmp-step-...` and renamed when complete; `latest` is replaced
-atomically after the rename, so it never names a partial directory.
+atomically after the rename, so it never names a partial directory. A write the file system
+refuses (a full disk) is one line naming the checkpoint; the earlier ones stay as they were.
+
+A resumed run's recipe is compared with the checkpoint's `recipe.yaml` (`check_resumed_recipe`):
+a change that alters the run is refused unless the user allows it by name.
 """
 
 from __future__ import annotations
@@ -30,8 +35,15 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from mling.common.atomic import publish_dir, write_atomic
-from mling.common.errors import InputError
-from mling.training.recipe import save_recipe
+from mling.common.errors import InputError, file_system_errors
+from mling.training.recipe import (
+    Recipe,
+    field_named,
+    load_recipe,
+    recipe_changes,
+    recipe_flag,
+    save_recipe,
+)
 
 LATEST = "latest"
 
@@ -177,17 +189,18 @@ def damage(path: Path) -> str | None:
     return None
 
 
-def resolve(resume: str, output_dir: Path) -> Path | None:
+def resolve(
+    resume: str, output_dir: Path, advice: str = "pass --resume latest to continue the run"
+) -> Path | None:
     """`latest` (None when the run has no checkpoint yet) or a checkpoint directory.
 
     A damaged checkpoint is refused in one line; under `latest`, the newest whole one is taken
-    instead, with a note on stderr (a crash or a full disk may cut the newest one short)."""
+    instead, with a note on stderr (a crash or a full disk may cut the newest one short).
+    `advice` ends the line for a path that is no checkpoint: what the caller's user can pass."""
     if resume != "latest":
         path = Path(resume)
         if not (path / "model.safetensors").exists():
-            raise CheckpointError(
-                f"{path} is not a checkpoint (no model.safetensors); pass --resume latest"
-            )
+            raise CheckpointError(f"{path} is not a checkpoint (no model.safetensors); {advice}")
         problem = damage(path)
         if problem:
             raise CheckpointError(f"checkpoint {path} is damaged: {problem}")
@@ -219,27 +232,38 @@ def save_checkpoint(
     """Every process writes its RNG and loader state; the main process writes the rest and
     publishes. Collective: all processes must call it at the same step."""
     tmp = temp_dir(root, step)
-    if accelerator.is_main_process:
-        clear_temp(root)
-        tmp.mkdir(parents=True)
-    accelerator.wait_for_everyone()
-    save_state(tmp, f"process-{accelerator.process_index}", {"rng": rng_state(), **process})
-    if accelerator.is_main_process:
-        weights = {k: v.detach().cpu().contiguous() for k, v in align.state_dict().items()}
-        save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
-        align.config.to_json_file(tmp / "config.json")
-        save_recipe(recipe, tmp / "recipe.yaml")
-        save_tokenizer(tokenizer, tmp / "tokenizer")
-        save_state(tmp, "optimizer", optimizer.state_dict())
-        scaler = accelerator.scaler.state_dict() if accelerator.scaler is not None else None
-        trainer = {"step": step, "world_size": accelerator.num_processes, "scaler": scaler}
-        save_state(tmp, "trainer", trainer)
-    accelerator.wait_for_everyone()
     final = root / step_name(step)
-    if accelerator.is_main_process:
-        publish(root, step)
+    try:
+        with file_system_errors(final):
+            if accelerator.is_main_process:
+                clear_temp(root)
+                tmp.mkdir(parents=True)
+            accelerator.wait_for_everyone()
+            state = {"rng": rng_state(), **process}
+            save_state(tmp, f"process-{accelerator.process_index}", state)
+            if accelerator.is_main_process:
+                _save_main(accelerator, tmp, step, align, optimizer, recipe, tokenizer)
+            accelerator.wait_for_everyone()
+            if accelerator.is_main_process:
+                publish(root, step)
+    except Exception:
+        shutil.rmtree(tmp, ignore_errors=True)  # give back the space a full disk needs
+        raise
     accelerator.wait_for_everyone()
     return final
+
+
+def _save_main(accelerator, tmp: Path, step: int, align, optimizer, recipe, tokenizer) -> None:
+    """The main process's part of a checkpoint: weights, config, recipe, tokenizer, optimizer."""
+    weights = {k: v.detach().cpu().contiguous() for k, v in align.state_dict().items()}
+    save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+    align.config.to_json_file(tmp / "config.json")
+    save_recipe(recipe, tmp / "recipe.yaml")
+    save_tokenizer(tokenizer, tmp / "tokenizer")
+    save_state(tmp, "optimizer", optimizer.state_dict())
+    scaler = accelerator.scaler.state_dict() if accelerator.scaler is not None else None
+    trainer = {"step": step, "world_size": accelerator.num_processes, "scaler": scaler}
+    save_state(tmp, "trainer", trainer)
 
 
 def load_checkpoint(accelerator, path: Path, align, optimizer) -> dict:
@@ -254,6 +278,23 @@ def load_checkpoint(accelerator, path: Path, align, optimizer) -> dict:
     if not (path / f"{stem}.json").exists():  # more processes than the run that saved it
         return {"step": trainer["step"]}
     return {**load_state(path, stem), "step": trainer["step"]}
+
+
+def check_resumed_recipe(checkpoint: Path, recipe: Recipe, allowed: list[str]) -> list[str]:
+    """Compare the recipe a resumed run is given with the checkpoint's. A change that alters the
+    run (a field not marked resume=FREE) is refused in one line naming each changed field,
+    unless `allowed` names it. Returns the allowed changes, `--batch-size 16 → 32` each."""
+    names = {field_named(part) for given in allowed for part in given.split(",") if part.strip()}
+    changes = recipe_changes(load_recipe(checkpoint / "recipe.yaml"), recipe)
+    shown = {name: f"{recipe_flag(name)} {old} → {new}" for name, old, new in changes}
+    refused = [name for name, _, _ in changes if name not in names]
+    if refused:
+        raise CheckpointError(
+            f"--resume: {', '.join(shown[n] for n in refused)} differ(s) from checkpoint "
+            f"{checkpoint.name}'s recipe and would change the run; resume with the "
+            f"checkpoint's values, or pass --allow-recipe-change {','.join(refused)}"
+        )
+    return list(shown.values())
 
 
 def checkpoint_architecture(checkpoint: Path, seed: int = 0):

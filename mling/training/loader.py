@@ -49,6 +49,7 @@ from mling.pairs.shards import (
     expand_inputs,
     iter_pair_batches,
     layout_columns,
+    load_saved_dataset,
     open_parquet,
     sidecars,
 )
@@ -88,10 +89,11 @@ def is_saved_dataset(path: Path) -> bool:
 
 
 def _load_saved_dataset(path: str):
-    """A `datasets` directory as an Arrow-formatted Dataset (its train split for a DatasetDict)."""
+    """A `datasets` directory as an Arrow-formatted Dataset (its train split for a DatasetDict);
+    one InputError line for one that `datasets` cannot load (`load_saved_dataset`)."""
     import datasets
 
-    loaded = datasets.load_from_disk(path)
+    loaded = load_saved_dataset(Path(path))
     if isinstance(loaded, datasets.DatasetDict):
         if "train" not in loaded:
             raise InputError(
@@ -283,7 +285,8 @@ class PairStream(IterableDataset):
     (L = max_length with pad_to_max_length, else the batch's longest caption rounded up to 8),
     (B, K, L) with captions_per_image K > 1 (each image's own caption first),
     reader (int), position (rows the reader has consumed after this batch), skipped (reason ->
-    rows dropped while filling this batch); with an id_column, image_ids (B,) int64.
+    rows dropped while filling this batch); with an id_column, image_ids (B,) int64. Bad input
+    a loader process meets comes as {"error": the one line}, raised by StreamState.consume.
     """
 
     sources: list[Source]
@@ -513,6 +516,16 @@ class PairStream(IterableDataset):
         return self.rank * self.workers + logical
 
     def __iter__(self) -> Iterator[dict]:
+        try:
+            yield from self._batches()
+        except InputError as error:
+            if get_worker_info() is None:
+                raise
+            # a loader process's exception reaches the trainer with its traceback in the
+            # message: the one line goes as an item instead, raised by StreamState.consume
+            yield {"error": str(error)}
+
+    def _batches(self) -> Iterator[dict]:
         warnings.filterwarnings("ignore", module="PIL")  # e.g. palette transparency notices
         encode = caption_encoder(self.tokenizer_dir, self.max_length, self.pad_to_max_length)
         reader = self._reader()
@@ -523,7 +536,7 @@ class PairStream(IterableDataset):
         captions: list[str] = []
         ids: list = []
         skipped: Counter = Counter()
-        dropped_in_a_row = 0
+        dropped: Counter = Counter()  # reason -> rows dropped since the last usable one
         for position, caption, payload, offset, flip, image_id in self.rows(
             reader, self.positions.get(reader, 0)
         ):
@@ -548,14 +561,15 @@ class PairStream(IterableDataset):
                     reason = "corrupt_image"
             if reason:
                 skipped[reason] += 1
-                dropped_in_a_row += 1
-                if dropped_in_a_row > self.total_rows:
+                dropped[reason] += 1
+                if dropped.total() >= self.total_rows:
                     raise InputError(
-                        f"no usable pair in {self.total_rows} rows ({dict(skipped)}); check that "
-                        "the data has captions and image bytes (--columns SRC=image)"
+                        f"no usable pair in {self.total_rows} rows ({dict(dropped)}); check that "
+                        "the data has captions and image bytes, or name their columns "
+                        "(--column SRC=caption, --column SRC=image)"
                     )
                 continue
-            dropped_in_a_row = 0
+            dropped.clear()
             captions.append(caption)
             # a row without an id shares its image with no other: its stream position is unique
             ids.append(f"\0row {reader}:{position}" if image_id is None else image_id)
@@ -594,6 +608,9 @@ class StreamState:
     skipped: Counter = field(default_factory=Counter)  # reason -> rows dropped
 
     def consume(self, batch: dict) -> None:
+        """Count a batch as consumed; the InputError a loader process met, raised here."""
+        if "error" in batch:
+            raise InputError(batch["error"])
         self.positions[batch["reader"]] = batch["position"]
         self.skipped.update(batch["skipped"])
         self.batches += 1

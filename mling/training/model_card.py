@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from mling.training.eval_hook import eval_dir, eval_reports
 from mling.training.recipe import Recipe
 
 DEFAULT_LICENSE = "other"  # the data decides; a trainer sets it with --license
@@ -31,11 +32,12 @@ def newest_evaluation(output_dir: Path | None) -> tuple[str, str] | None:
     """(step folder name, table) of the newest evaluation hook report under OUTPUT_DIR/evals."""
     if output_dir is None:
         return None
-    reports = sorted((output_dir / "evals").glob("step-*/report.md"))
+    reports = eval_reports(output_dir, "report.md")
     if not reports:
         return None
-    table = _first_table(reports[-1].read_text(encoding="utf-8"))
-    return (reports[-1].parent.name, table) if table else None
+    step = max(reports)
+    table = _first_table(reports[step].read_text(encoding="utf-8"))
+    return (eval_dir(output_dir, step).name, table) if table else None
 
 
 def model_card(

@@ -4,20 +4,25 @@
 model was trained with and an EfficientNet image processor that reproduces the evaluation
 transform (AlignProcessor.from_pretrained), so that
 `transformers.pipeline("zero-shot-image-classification", model=DIR)` works offline.
-Training calls export_model at the end, into OUTPUT_DIR/model.
+Training calls export_model at the end, into OUTPUT_DIR/model. Weights holding a NaN or an
+infinity are never exported, whoever asks (`mling.training.finite`); a write the file system
+refuses is one line naming the folder, and an earlier export there stays as it was.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from safetensors.torch import load_file
 from transformers import AlignConfig, AlignModel, AlignProcessor, AutoTokenizer
 
 from mling.common.atomic import staged_output
-from mling.common.errors import InputError
+from mling.common.errors import InputError, file_system_errors
 from mling.training.checkpoint import save_tokenizer
-from mling.training.recipe import recipe_from_dict
+from mling.training.finite import check_finite
+from mling.training.recipe import load_recipe
 from mling.training.transforms import image_processor
 
 
@@ -30,9 +35,15 @@ def export_model(
     overwrite: bool = False,
 ) -> Path:
     """Save model + processor (+ the model card as README.md) into out_dir, whole or not at all;
-    an earlier export there is replaced only with `overwrite`."""
+    an earlier export there is replaced only with `overwrite`. NonFiniteError (one line) for
+    weights holding NaN or infinity: nothing is written."""
     out_dir = Path(out_dir)
-    with staged_output(out_dir, overwrite) as staged:
+    check_finite(model, "the model")
+    with (
+        file_system_errors(out_dir),
+        no_progress_bars(),
+        staged_output(out_dir, overwrite) as staged,
+    ):
         model.save_pretrained(staged, safe_serialization=True)
         processor = AlignProcessor(image_processor=image_processor(image_size), tokenizer=tokenizer)
         processor.save_pretrained(staged)
@@ -40,6 +51,20 @@ def export_model(
         if card is not None:
             (staged / "README.md").write_text(card, encoding="utf-8")
     return out_dir
+
+
+@contextmanager
+def no_progress_bars() -> Iterator[None]:
+    """transformers' bar for writing one shard is noise on stderr (where one-line errors go)."""
+    from transformers.utils import logging
+
+    shown = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            logging.enable_progress_bar()
 
 
 def push_to_hub(model_dir: Path, repo_id: str) -> str:
@@ -69,10 +94,8 @@ def push_to_hub(model_dir: Path, repo_id: str) -> str:
 
 def load_checkpoint_model(checkpoint: Path) -> tuple[AlignModel, object, int]:
     """A checkpoint directory -> (AlignModel with its weights, tokenizer, image size)."""
-    import yaml
-
+    recipe = load_recipe(checkpoint / "recipe.yaml")  # junk there is one line
     model = AlignModel(AlignConfig.from_json_file(checkpoint / "config.json"))
     model.load_state_dict(load_file(str(checkpoint / "model.safetensors")), strict=True)
     tokenizer = AutoTokenizer.from_pretrained(checkpoint / "tokenizer")
-    recipe = recipe_from_dict(yaml.safe_load((checkpoint / "recipe.yaml").read_text("utf-8")))
     return model.eval(), tokenizer, recipe.model.image_size

@@ -63,9 +63,16 @@ def torch_batch_norm_momentum(momentum: float) -> float:
 
 
 def _source_config(source: Source, flag: str) -> AlignConfig:
+    """The source's AlignConfig; one InputError line for a folder without one (transformers
+    would hand back the default config for an empty folder)."""
+    if source.path.is_dir() and not (source.path / "config.json").is_file():
+        raise InputError(
+            f"{flag} {source.describe()} holds no config.json: not a model folder; pass an "
+            "AlignModel export (train.py's OUTPUT_DIR/model) or a hub id"
+        )
     try:
         return AlignConfig.from_pretrained(source.path)
-    except (OSError, ValueError, KeyError) as error:
+    except (OSError, ValueError, KeyError, TypeError) as error:
         raise InputError(
             f"{flag} {source.describe()} holds no AlignModel config: {str(error).splitlines()[0]}"
         ) from None
@@ -113,8 +120,15 @@ def initial_config(cfg: ModelConfig, vocab_size: int, sources: InitSources) -> A
     return config
 
 
-def _weights(source: Source) -> dict[str, torch.Tensor]:
-    model = AlignModel.from_pretrained(source.path)
+def _weights(source: Source, flag: str) -> dict[str, torch.Tensor]:
+    """The source's weights; one InputError line when it has none that load."""
+    try:
+        model = AlignModel.from_pretrained(source.path)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
+        raise InputError(
+            f"{flag} {source.describe()} holds no loadable AlignModel weights "
+            f"({str(error).splitlines()[0]}); pass an AlignModel export or a hub id"
+        ) from None
     return model.state_dict()
 
 
@@ -133,7 +147,8 @@ def load_towers(align: AlignModel, sources: InitSources) -> list[str]:
         if source:
             by_source.setdefault(source, []).append(tower)
     for source, towers in by_source.items():
-        weights = _weights(source)
+        flag = "--init" if len(towers) == 2 else f"--init-{towers[0]}"
+        weights = _weights(source, flag)
         prefixes = tuple(p for tower in towers for p in TOWER_PREFIXES[tower])
         if set(towers) == {"image", "text"}:
             prefixes += ("temperature",)

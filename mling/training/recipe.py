@@ -8,6 +8,10 @@ flat: `--image-size 64 --lr 1e-3`. Each field is defined once, with its help
 dataclasses (recipe_cli.py). Unlike the other entry points' configs, a recipe field's option
 is spelled as its YAML key (`--flip false`, not `--no-flip`) and read by `load_recipe`, so a
 flag and a preset key are read and checked alike.
+
+A field marked `resume=FREE` cannot alter the run's math (how often it logs, where it evaluates,
+how long it runs): `--resume` may change it. Every other field, changed on resume, is refused
+(`recipe_changes`) unless the user names it in `--allow-recipe-change`.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ PRECISIONS = ("no", "bf16", "fp16")
 # What `init` may freeze: a whole tower (its projection included), or only the image tower's
 # batch-norm running statistics.
 FREEZABLE = ("image", "text", "image-bn")
+# Field metadata `resume=FREE`: a resumed run may change it (it cannot alter the run's math).
+FREE = "free"
 
 
 @dataclass
@@ -66,7 +72,9 @@ class ModelConfig:
     text_dropout: float = option(0.1, help="BERT hidden and attention dropout")
     max_length: int = option(64, help="tokens per caption at most; longer ones are truncated")
     temperature_init: float = option(
-        1.0, help="softmax temperature at step 0 (paper: learnable, from 1.0)"
+        1.0,
+        help="softmax temperature at step 0 (paper: learnable, from 1.0)",
+        resume=FREE,  # a resumed run's temperature is the checkpoint's
     )
 
 
@@ -112,15 +120,20 @@ class DataConfig:
     # one shape, so XLA/TPU compiles once; otherwise the same embeddings (padding is masked)
     # for less compute (benchmarks/bench_text_padding.py)
     pad_to_max_length: bool = option(
-        False, help="pad every batch to --max-length; false: to its longest caption, rounded to 8"
+        False,
+        help="pad every batch to --max-length; false: to its longest caption, rounded to 8",
+        resume=FREE,
     )
     # the same embeddings for less compute where caption lengths vary (model.text_cls)
     text_bucket_rows: int = option(
         0,
         help="captions per text-tower pass, sorted by length and each bucket cut to its "
         "longest; 0: one pass over the batch",
+        resume=FREE,
     )
-    cache_mb: int = option(512, help="MiB per loader process: decoded-shard cache for split shards")
+    cache_mb: int = option(
+        512, help="MiB per loader process: decoded-shard cache for split shards", resume=FREE
+    )
     flip: bool = option(
         True, help="random horizontal flip (paper: on); off when captions say left or right"
     )
@@ -135,6 +148,7 @@ class DataConfig:
         True,
         help="with --freeze image, --crop center and --flip false: embed each distinct "
         "image once, into OUTPUT_DIR/image-cache; false runs the frozen tower every step",
+        resume=FREE,  # tested to give the losses of the tower run every step
     )
     column_preset: str = option(
         "",
@@ -178,6 +192,7 @@ class OptimConfig:
     optimizer: str = option("lamb", help="lamb (paper) or adamw", choices=OPTIMIZERS)
     lr: float = option(1e-3, help="peak learning rate, reached at the end of warm-up")
     warmup_steps: int = option(10_000, help="optimizer steps, linear from 0 to --lr")
+    # on resume, compared by the step where the decay ends (recipe_changes)
     decay_steps: int = option(0, help="step at which the linear decay reaches 0; 0: --max-steps")
     weight_decay: float = option(1e-5, help="on weight matrices and kernels only")
     # word-embedding rows are sparse, updated only when their token is in a batch
@@ -198,38 +213,51 @@ class OptimConfig:
 class RunConfig:
     """Length, seed, precision, logging, checkpoints and the periodic evaluation."""
 
+    # resuming with more steps trains longer; the decay follows it unless --decay-steps is set
     max_steps: int = option(
-        1_200_000, help="optimizer steps to train for (paper: 1.2M at batch 16384)"
+        1_200_000, help="optimizer steps to train for (paper: 1.2M at batch 16384)", resume=FREE
     )
     seed: int = option(0, help="model init, dropout, data order and augmentation")
     precision: str = option(
         "no", help="no, bf16 or fp16 (accelerate's autocast)", choices=PRECISIONS
     )
     grad_checkpointing: bool = option(
-        False, help="recompute text layers and EfficientNet blocks in backward"
+        False, help="recompute text layers and EfficientNet blocks in backward", resume=FREE
     )
-    cpu: bool = option(False, help="train on CPU even when an accelerator is present")
-    log_every: int = option(100, help="steps between logged points (the loop's only host syncs)")
+    # the same math on another device (not bit for bit)
+    cpu: bool = option(False, help="train on CPU even when an accelerator is present", resume=FREE)
+    log_every: int = option(
+        100, help="steps between logged points (the loop's only host syncs)", resume=FREE
+    )
     save_every: int = option(
-        5000, help="steps between checkpoints; 0: only at the end and on signals"
+        5000, help="steps between checkpoints; 0: only at the end and on signals", resume=FREE
     )
-    keep_checkpoints: int = option(3, help="most recent checkpoints kept on disk")
-    eval_every: int = option(0, help="steps between evaluation hook calls; 0: off")
+    keep_checkpoints: int = option(3, help="most recent checkpoints kept on disk", resume=FREE)
+    eval_every: int = option(0, help="steps between evaluation hook calls; 0: off", resume=FREE)
     eval_module: str = option(
-        "", help="entry point the hook calls with main(argv), e.g. mling.evaluation.multi30k"
+        "",
+        help="entry point the hook calls with main(argv), e.g. mling.evaluation.multi30k",
+        resume=FREE,
     )
-    eval_args: str = option("", help="its arguments; {model} and {output} are filled in")
+    eval_args: str = option(
+        "", help="its arguments; {model} and {output} are filled in", resume=FREE
+    )
 
 
 @dataclass
 class InitConfig:
     """Trained weights to start from: a model folder (any AlignModel export) or a hub id."""
 
-    init: str = option("", help="both towers and the temperature; '': random")
+    # on resume the checkpoint's weights win over these (with a note)
+    init: str = option("", help="both towers and the temperature; '': random", resume=FREE)
     init_image: str = option(
-        "", help="the image tower (wins over --init; its config wins over the preset)"
+        "",
+        help="the image tower (wins over --init; its config wins over the preset)",
+        resume=FREE,
     )
-    init_text: str = option("", help="the text tower and its projection (wins over --init)")
+    init_text: str = option(
+        "", help="the text tower and its projection (wins over --init)", resume=FREE
+    )
     freeze: list[str] = option(
         factory=list,
         help="keep fixed, in eval mode (LiT: --init-image SRC --freeze image); repeatable",
@@ -383,7 +411,8 @@ def recipe_flag(name: str) -> str:
     return "--" + FIELDS[name][1].metadata.get("flag", name).replace("_", "-")
 
 
-def _unknown(name: str) -> RecipeError:
+def _unknown(name: object) -> RecipeError:
+    name = str(name)  # a YAML key may be a number
     close = difflib.get_close_matches(name, FIELDS, n=3)
     hint = f"; did you mean {', '.join(recipe_flag(c) for c in close)}?" if close else ""
     return RecipeError(f"unknown recipe option --{name.replace('_', '-')}{hint}")
@@ -422,6 +451,11 @@ def load_recipe(
         for section, body in loaded.items():
             if section not in SECTIONS:
                 raise RecipeError(f"{path}: unknown section {section!r}; use {', '.join(SECTIONS)}")
+            if not isinstance(body or {}, dict):
+                raise RecipeError(
+                    f"{path}: section {section}: holds {body!r:.40}, not fields "
+                    "(name: value, one per line)"
+                )
             for name, value in (body or {}).items():
                 if name not in FIELDS or FIELDS[name][0] != section:
                     raise _unknown(name)
@@ -462,6 +496,34 @@ def load_recipe(
             "image_id): the column that says which captions name one image"
         )
     return recipe
+
+
+def recipe_changes(saved: Recipe, given: Recipe) -> list[tuple[str, object, object]]:
+    """(field, saved value, given value) of every field that differs, those marked resume=FREE
+    (which cannot alter the run's math) left out. decay_steps is compared by where the decay
+    ends (`--decay-steps 4` equals `--max-steps 4` with 0); 0 in both follows --max-steps."""
+    changes = []
+    for name, (section, item, _) in FIELDS.items():
+        old, new = getattr(getattr(saved, section), name), getattr(getattr(given, section), name)
+        if name == "decay_steps" and (old or new):  # where the decay ends, 0 being --max-steps
+            old, new = old or saved.run.max_steps, new or given.run.max_steps
+        elif name == "decay_steps":  # both follow --max-steps, which a resume may extend
+            continue
+        if old != new and item.metadata.get("resume") != FREE:
+            changes.append((name, old, new))
+    return changes
+
+
+def field_named(text: str) -> str:
+    """A field as a user names it (`batch_size`, `batch-size`, `--batch-size`, `--column`) -> the
+    field's name; RecipeError with the closest names otherwise."""
+    key = text.strip().lstrip("-").replace("-", "_")
+    flags = {recipe_flag(name)[2:].replace("-", "_"): name for name in FIELDS}
+    if key in FIELDS or key in flags:
+        return flags.get(key, key)
+    close = difflib.get_close_matches(key, FIELDS, n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise RecipeError(f"--allow-recipe-change {text}: no recipe field of that name{hint}")
 
 
 def recipe_from_dict(data: dict) -> Recipe:

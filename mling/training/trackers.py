@@ -7,7 +7,6 @@ environment (`WANDB_MODE=offline`, `WANDB_PROJECT`, `WANDB_DIR`, `WANDB_API_KEY`
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
@@ -20,11 +19,14 @@ WANDB_PROJECT = "mling-align"  # the W&B project when WANDB_PROJECT is not set
 def log_with(report_to: str) -> str | None:
     """accelerate's `log_with` for a --report-to choice. Raises InputError (one line) when the
     tracker's package is not installed, before any work is done."""
-    if report_to == "wandb" and importlib.util.find_spec("wandb") is None:
-        raise InputError(
-            "--report-to wandb needs the wandb package: pip install 'mling-align[wandb]' "
-            "(or pass --report-to tensorboard or none)"
-        )
+    if report_to == "wandb":
+        try:  # importing it, not finding it: a package that is there but breaks counts too
+            import wandb  # noqa: F401
+        except ImportError as error:
+            raise InputError(
+                "--report-to wandb needs the wandb package: pip install 'mling-align[wandb]' "
+                f"(or pass --report-to tensorboard or none); importing it says: {error}"
+            ) from None
     return None if report_to == "none" else report_to
 
 

@@ -17,6 +17,10 @@ NOTICES = {
     # an evaluator's log of the models it ran before a refusal (a later one's NaN): each model
     # on its device, then indented lines (its embeddings, their cache, its scores)
     "evaluation progress": re.compile(r"^(\S+: .+ on (cpu|cuda|mps)[:\d]*|  (?!File \").+)$"),
+    # a training run that fails after it started: what it is, then its points (batch-job logs)
+    "run summary": re.compile(r"^train\.py: [\d.]+M parameters \(.+ pairs, .+ process\(es\) .+$"),
+    "training point": re.compile(r"^train\.py: step \d+ loss \S+ temperature \S+ lr .+ pairs/s$"),
+    "allowed recipe change": re.compile(r"^train\.py: --resume with a changed recipe: .+ → .+$"),
 }
 
 
