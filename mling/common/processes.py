@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import multiprocessing
+import os
 import signal
 import sys
 import threading
@@ -25,12 +26,16 @@ from typing import Any
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def die_with_parent() -> None:
-    """Call first thing in a child process: SIGKILL it when its parent process ends."""
+def die_with_parent(parent: int | None = None) -> None:
+    """Call first thing in a child process: SIGKILL it when its parent process ends. `parent`:
+    the pid that forked it (os.getpid() there, before the fork). A parent killed between the
+    fork and this call would leave the child adopted and never signalled, so it exits now."""
     if not sys.platform.startswith("linux"):
         return
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)  # the parent is gone already
 
 
 # What a forked worker inherits from `forked_map` (a loaded model, a test double), set once by
@@ -38,9 +43,9 @@ def die_with_parent() -> None:
 _worker_context: Any = None
 
 
-def _set_worker_context(context: Any) -> None:
+def _set_worker_context(context: Any, parent: int) -> None:
     global _worker_context
-    die_with_parent()
+    die_with_parent(parent)
     # Ctrl-C reaches every process of the terminal's group: the parent handles it (it stops
     # the workers and says so in one line); a worker's own KeyboardInterrupt would only print
     # a traceback. A worker starts with SIGINT blocked (`_forking`), until it ignores it.
@@ -89,7 +94,7 @@ def forked_map(
         return
     forked = multiprocessing.get_context("fork")
     pool = ProcessPoolExecutor(
-        workers, mp_context=forked, initializer=_set_worker_context, initargs=(context,)
+        workers, mp_context=forked, initializer=_set_worker_context, initargs=(context, os.getpid())
     )
     with pool:
         pending: deque[Future] = deque()

@@ -35,7 +35,9 @@ class ForkedStream:
         if "fork" in multiprocessing.get_all_start_methods():
             context = multiprocessing.get_context("fork")
             self._receive, send = context.Pipe(duplex=False)
-            self._process = context.Process(target=_child, args=(produce, finish, send))
+            self._process = context.Process(
+                target=_child, args=(produce, finish, send, os.getpid())
+            )
             self._process.start()
             send.close()
 
@@ -73,8 +75,8 @@ class ForkedStream:
             self._receive.close()
 
 
-def _child(produce: Callable[[], Iterator], finish: Callable[[], Any], send) -> None:
-    die_with_parent()
+def _child(produce: Callable[[], Iterator], finish: Callable[[], Any], send, parent: int) -> None:
+    die_with_parent(parent)
     try:
         for item in produce():
             send.send((_ITEM, item))
