@@ -26,6 +26,7 @@ from mling.filtering.language_pass import LanguageSample, row_keys, sample_thres
 from mling.filtering.pipeline import main
 from tests.helpers.filter_cases import outcomes, pair_row
 from tests.helpers.multilingual import CAPTIONS
+from tests.helpers.one_line import error_line
 
 # --- the estimate, by hand ---------------------------------------------------------------------
 
@@ -240,5 +241,4 @@ def test_exact_mode_counts_every_row(multilingual_runs):
 def test_language_sample_must_be_a_count_or_all(tmp_path, value, capsys):
     argv = ["--input", str(tmp_path), "--output", str(tmp_path / "o")]
     assert main([*argv, "--language-sample", value]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("filter.py: argument --language-sample") and err.count("\n") == 1
+    assert error_line(capsys, "filter.py").startswith("filter.py: argument --language-sample")

@@ -23,6 +23,7 @@ from tests.helpers.filter_cases import (
     write_reason_fixture,
 )
 from tests.helpers.filter_oracle import filter_reasons
+from tests.helpers.one_line import error_line
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +213,7 @@ def test_webdataset_input_with_image_bytes_and_eval_images(tmp_path):
 
 def test_missing_input_is_one_line_error(tmp_path, capsys):
     assert main(["--input", str(tmp_path / "nope"), "--output", str(tmp_path / "out")]) == 2
-    assert "input not found" in capsys.readouterr().err
+    error_line(capsys, "filter.py", "input not found")
     assert not (tmp_path / "out").exists()
 
 
@@ -243,8 +244,9 @@ def test_layouts_are_recognized_from_their_columns_or_named_by_flag(tmp_path, ca
         table.rename_columns(["key", "alt", "u", "w", "h"]), tmp_path / "odd" / "p.parquet"
     )
     odd = ["--input", str(tmp_path / "odd"), "--output", str(tmp_path / "odd-out"), "--quiet"]
+    capsys.readouterr()  # the runs above
     assert main(odd) == 2
-    assert "--column-preset" in capsys.readouterr().err
+    error_line(capsys, "filter.py", "--column-preset")
     assert (
         main([*odd, "--column", "alt=caption", "--column", "w=width", "--column", "h=height"]) == 0
     )
@@ -268,4 +270,4 @@ def test_bad_eval_hash_line_is_one_line_error(tmp_path, capsys):
         str(tmp_path / "hashes.txt"),
     ]
     assert main(argv) == 2
-    assert "hashes.txt:1" in capsys.readouterr().err
+    error_line(capsys, "filter.py", "hashes.txt:1")

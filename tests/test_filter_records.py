@@ -28,6 +28,7 @@ from mling.filtering.reasons import (
     reason_names,
 )
 from tests.helpers.filter_cases import GOOD, outcomes, pair_row
+from tests.helpers.one_line import error_line
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -138,7 +139,7 @@ def test_docs_reasons_table_is_made_from_the_records(monkeypatch):
 def test_numeric_options_out_of_range_are_one_line_and_exit_2(tmp_path, capsys, flags, says):
     argv = ["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--quiet"]
     assert main([*argv, *flags]) == 2
-    assert capsys.readouterr().err.splitlines() == [f"filter.py: {says}"]
+    assert error_line(capsys, "filter.py") == f"filter.py: {says}"
     assert not (tmp_path / "out").exists()
 
 
@@ -166,9 +167,7 @@ def test_an_added_threshold_is_an_option_with_its_help_default_and_range(added, 
     _, text = filter_configs(vars(_parser().parse_args([*argv, "--max-caption-chars", "60"])))
     assert text.max_caption_chars == 60 and text.max_words == 20
     assert main([*argv, "--max-caption-chars", "0"]) == 2
-    assert capsys.readouterr().err.splitlines() == [
-        "filter.py: --max-caption-chars 0: must be at least 1"
-    ]
+    error_line(capsys, "filter.py", "--max-caption-chars 0: must be at least 1")
 
 
 def _write_added_fixture(directory: Path) -> dict[str, list[str | None]]:

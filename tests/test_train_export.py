@@ -18,6 +18,7 @@ import mling.training.model_export
 from mling.training.model import DualEncoder
 from mling.training.transforms import eval_crop, to_model_pixels
 from tests.helpers import train_fixtures
+from tests.helpers.one_line import error_line
 from tests.helpers.toy_pairs import RGB, toy_caption
 from tests.helpers.train_fixtures import tiny_argv
 
@@ -109,4 +110,4 @@ def test_export_command_from_a_checkpoint_or_a_run(run_dir, tmp_path):
 
 def test_export_command_explains_a_wrong_path(tmp_path, capsys):
     assert mling.export.main(["--checkpoint", str(tmp_path), "--output", str(tmp_path / "x")]) == 2
-    assert "is not a checkpoint" in capsys.readouterr().err
+    error_line(capsys, "export.py", "is not a checkpoint")

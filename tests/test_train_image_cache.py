@@ -24,6 +24,7 @@ from mling.training.loader import PairStream, index_sources
 from mling.training.model import build_model
 from mling.training.recipe import load_recipe
 from tests.helpers import train_fixtures
+from tests.helpers.one_line import error_line
 from tests.helpers.tiny_model import build_tiny_align
 from tests.helpers.train_fixtures import TOY_CORRUPT, tiny_argv
 
@@ -143,8 +144,7 @@ def test_a_cut_cache_file_is_rebuilt_and_bad_recipes_are_one_line(
     ]:
         argv = tiny_argv(toy_pairs, toy_tokenizer, tmp_path / "bad", *flags)
         assert mling.train.main(argv) == 2
-        err = capsys.readouterr().err.strip()
-        assert message in err and "\n" not in err, err
+        error_line(capsys, "train.py", message)
 
 
 def test_the_key_follows_the_towers_weights_the_image_size_and_the_precision():

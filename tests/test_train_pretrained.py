@@ -19,6 +19,7 @@ from mling.training.model_export import load_checkpoint_model
 from mling.training.pretrained import torch_batch_norm_momentum
 from tests.helpers import fake_hub, train_fixtures
 from tests.helpers.fake_hub import COMMIT, put_in_cache
+from tests.helpers.one_line import error_line
 from tests.helpers.tiny_model import build_tiny_align
 from tests.helpers.train_fixtures import tiny_argv
 
@@ -128,8 +129,7 @@ def test_a_text_tower_that_does_not_fit_is_one_line(
     other = train_fixtures.build_toy_tokenizer(tmp_path / "other-vocab")
     argv = tiny_argv(toy_pairs, other, tmp_path / "run", "--init-text", str(source_model))
     assert mling.train.main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert "text_model.embeddings.word_embeddings.weight" in err and "\n" not in err
+    error_line(capsys, "train.py", "text_model.embeddings.word_embeddings.weight")
 
 
 def test_offline_hub_id_without_a_cached_copy_is_one_line(tmp_path, toy_pairs, hub_cache, capsys):

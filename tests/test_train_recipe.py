@@ -24,6 +24,7 @@ from mling.training.model import (
 )
 from mling.training.recipe import CONFIG_DIR, FIELDS, RecipeError, load_recipe, recipe_flag
 from mling.training.recipe_cli import recipe_overrides
+from tests.helpers.one_line import check_one_line, error_line
 
 ROOT = Path(__file__).resolve().parent.parent
 PAPER = {  # preset: (EfficientNet width, depth, embedding dim, BERT layers, hidden)
@@ -122,9 +123,7 @@ def test_a_mistyped_option_is_one_line_and_exit_2(capsys):
     import mling.train
 
     assert mling.train.main([*RUN, "--image-sise", "64"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("train.py: unknown option --image-sise; did you mean --image-size")
-    assert err.count("\n") == 1
+    error_line(capsys, "train.py", "unknown option --image-sise; did you mean --image-size")
 
 
 def test_help_shows_every_recipe_field_with_its_help_and_default():
@@ -235,8 +234,8 @@ def test_old_columns_flag_still_works_and_says_so(tmp_path, tiny_tokenizer_dir, 
     argv += ["--tokenizer", str(tiny_tokenizer_dir), "--output-dir", str(tmp_path / "run")]
     assert mling.train.main([*argv, "--columns", "TEXT=caption,W=width"]) == 2
     err = capsys.readouterr().err
-    assert "train.py: --columns is deprecated; use --column" in err
-    assert err.strip().splitlines()[-1] == f"train.py: input not found: {tmp_path / 'absent'}"
+    assert "train.py: --columns is deprecated; use --column" in err  # a named notice
+    check_one_line(err.strip().splitlines(), "train.py", f"input not found: {tmp_path / 'absent'}")
 
 
 def test_recipe_changes_on_resume_leave_out_what_cannot_alter_the_run():
