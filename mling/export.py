@@ -22,7 +22,7 @@ from mling.common.cli import (
     environment_epilog,
     one_line_errors,
 )
-from mling.common.errors import file_system_error, file_system_errors
+from mling.common.errors import file_system_error, file_system_errors, first_line
 from mling.common.json_shapes import expect, read_json
 from mling.common.storage import local_path
 from mling.common.weights import safetensors_problem
@@ -71,9 +71,9 @@ def load_checkpoint(checkpoint: Path):
     except (*LOAD_ERRORS, SafetensorError, StrictDataclassError) as error:
         if file_system_error(error) is not None:
             raise  # a file we may not read: named as such
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise CheckpointError(
-            f"checkpoint {checkpoint} does not load ({reason}); export another checkpoint"
+            f"checkpoint {checkpoint} does not load ({first_line(error)}); export another "
+            "checkpoint"
         ) from None
 
 

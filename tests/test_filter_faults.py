@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mling.common.atomic import MARKER, SCRATCH
-from mling.filtering.pipeline import RUN_RANGES, _parser
+from mling.filtering.pipeline import OPTION_CHECKS, _parser
 from mling.filtering.pipeline import main as filter_main
 from mling.filtering.reasons import options
 from mling.pairs.schema import PAIR_COLUMNS
@@ -397,8 +397,10 @@ def test_a_numeric_option_out_of_range_is_one_line(tmp_path, capsys, flag, value
 
 
 def test_every_numeric_option_has_its_range():
-    """An int or float option the parser reads is checked: RUN_RANGES, or a threshold's field."""
+    """An int or float option the parser reads is checked: OPTION_CHECKS, or a threshold's
+    field."""
     thresholds = {option.field for option in options()}
     numeric = {a.dest for a in _parser()._actions if a.type in (int, float)}
-    assert numeric - thresholds - set(RUN_RANGES) == set()
-    assert set(RUN_RANGES) <= numeric
+    checked = {flag.lstrip("-").replace("-", "_") for flag in OPTION_CHECKS}
+    assert numeric - thresholds - checked == set()
+    assert checked <= numeric

@@ -18,6 +18,12 @@ class InputError(ValueError):
     """
 
 
+def first_line(error: BaseException) -> str:
+    """What an error says, in one line: its message's first line, or its type's name."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 # The file system saying no, and what to do about it. Not a bug of ours: one line, exit 2.
 FILE_SYSTEM_ERRORS = {
     errno.ENOSPC: "free some space, or write elsewhere",

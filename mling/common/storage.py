@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
 
-from mling.common.errors import InputError
+from mling.common.errors import InputError, first_line
 
 SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
 # protocol -> the package fsspec needs for it (what the one-line error tells the user to install)
@@ -44,11 +44,6 @@ def is_url(value: object) -> bool:
     return bool(match) and match.group(1).lower() != "file"
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 @contextmanager
 def remote_errors(url: object) -> Iterator[None]:
     """A storage client's failure as one InputError line naming the URL; a missing object stays
@@ -59,12 +54,12 @@ def remote_errors(url: object) -> Iterator[None]:
         raise
     except PermissionError as error:
         raise InputError(
-            f"access denied to {url} ({_first_line(error)}); check the credentials "
+            f"access denied to {url} ({first_line(error)}); check the credentials "
             "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, GOOGLE_APPLICATION_CREDENTIALS)"
         ) from None
     except Exception as error:  # botocore, aiohttp, gcsfs: a dozen types, one meaning
         raise InputError(
-            f"cannot reach {url}: {_first_line(error)}; check the endpoint (AWS_ENDPOINT_URL) "
+            f"cannot reach {url}: {first_line(error)}; check the endpoint (AWS_ENDPOINT_URL) "
             "and the network"
         ) from None
 
@@ -82,7 +77,7 @@ def filesystem(url: str):
         extra = f" (or pip install '{EXTRAS[package]}')" if package in EXTRAS else ""
         raise InputError(f"reading {url} needs {package}: pip install {package}{extra}") from None
     except ValueError as error:
-        raise InputError(f"{url}: {_first_line(error)} (fsspec has no such protocol)") from None
+        raise InputError(f"{url}: {first_line(error)} (fsspec has no such protocol)") from None
 
 
 class URL:

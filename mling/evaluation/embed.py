@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from mling.common.atomic import write_atomic
-from mling.common.errors import InputError
+from mling.common.errors import InputError, first_line
 from mling.common.field_options import add_options, at_least, from_args, option
 from mling.common.hub import Source, resolve_source
 from mling.common.text import nfc
@@ -159,7 +159,7 @@ def check_align_dir(model_dir: Path, shown: str | None = None) -> None:
         AlignConfig.from_pretrained(model_dir)
     except (OSError, ValueError, TypeError, KeyError, StrictDataclassError) as error:
         raise InputError(
-            f"{config} is not a usable AlignModel config ({_first_line(error)}); {AGAIN}"
+            f"{config} is not a usable AlignModel config ({first_line(error)}); {AGAIN}"
         ) from None
     problem = weights_problem(model_dir)
     if problem:
@@ -180,7 +180,7 @@ def load_align(model_dir: str | Path, device: str | torch.device = "cpu"):
     except (OSError, ValueError, TypeError) as error:
         raise InputError(
             f"{model_dir} has no usable AlignProcessor (image processor + tokenizer) "
-            f"({_first_line(error)}); save one with processor.save_pretrained"
+            f"({first_line(error)}); save one with processor.save_pretrained"
         ) from None
     from huggingface_hub.errors import StrictDataclassError
     from safetensors import SafetensorError
@@ -190,13 +190,9 @@ def load_align(model_dir: str | Path, device: str | torch.device = "cpu"):
     except (OSError, ValueError, RuntimeError, SafetensorError, StrictDataclassError) as error:
         raise InputError(
             f"{model_dir} weights do not load as an AlignModel "
-            f"({_first_line(error)}); re-export the model"
+            f"({first_line(error)}); re-export the model"
         ) from None
     return model.to(resolve_device(device)).eval(), processor
-
-
-def _first_line(error: Exception) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _pooled(output) -> torch.Tensor:

@@ -53,7 +53,7 @@ from mling.common.cli import (
     one_line_errors,
 )
 from mling.common.errors import InputError
-from mling.common.field_options import at_least, refuse
+from mling.common.field_options import at_least, refuse_args
 from mling.common.report import write_report
 from mling.common.storage import STORAGE_ENVIRONMENT, is_url, local_path
 from mling.filtering.faults import INTERRUPTED_EXIT, Interrupted, one_line_ending
@@ -63,7 +63,7 @@ from mling.filtering.filter_sql import stages
 from mling.filtering.image_hash import load_eval_set
 from mling.filtering.language_pass import LanguageSample, label_rows
 from mling.filtering.prepass import RowContext, write_features
-from mling.filtering.reasons import filter_configs, filter_names, flag, options
+from mling.filtering.reasons import filter_configs, filter_names, options
 from mling.pairs.schema import COLUMN_PRESETS, add_column_arguments
 from mling.pairs.shards import (
     expand_braces,
@@ -77,12 +77,12 @@ from mling.pairs.shards import (
 
 # The run's numeric options and the values they may take (the filters' thresholds carry
 # theirs, on their config fields in mling/filtering/reasons.py).
-RUN_RANGES = {
-    "batch_rows": at_least(1),
-    "shard_rows": at_least(1),
-    "threads": at_least(1),
-    "workers": at_least(1),
-    "language_seed": at_least(0),
+OPTION_CHECKS = {
+    "--batch-rows": at_least(1),
+    "--shard-rows": at_least(1),
+    "--threads": at_least(1),
+    "--workers": at_least(1),
+    "--language-seed": at_least(0),
 }
 # Columns the filter adds to every output row: the language label (null for a rejected row
 # outside the language sample).
@@ -302,8 +302,7 @@ def _check_columns(paths: list[Path], mapping: dict[str, str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     # config
     args = _parser().parse_args(argv)
-    for name, check in RUN_RANGES.items():
-        refuse(flag(name), getattr(args, name), check)
+    refuse_args(args, OPTION_CHECKS)
     image, text = filter_configs(vars(args))  # each threshold checked against its range
     out_dir = output_path(args.output)  # a local folder, or a URL (staged here, then uploaded)
     work_dir = local_path(args.work_dir, "--work-dir")  # scratch stays local

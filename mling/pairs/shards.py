@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mling.common.atomic import check_published, staged_output
-from mling.common.errors import InputError
+from mling.common.errors import InputError, first_line
 from mling.common.json_shapes import expect, json_kind
 from mling.common.storage import URL, arrow_source, as_path, glob_paths, open_file
 from mling.pairs.schema import (
@@ -94,9 +94,9 @@ def load_saved_dataset(path: Path):
     try:
         return datasets.load_from_disk(str(path))
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
-        problem = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise InputError(
-            f"cannot read the `datasets` folder {path} ({problem}); save the dataset again"
+            f"cannot read the `datasets` folder {path} ({first_line(error)}); save the dataset "
+            "again"
         ) from None
 
 

@@ -157,8 +157,10 @@ class DataConfig:
     )
     columns: list[str] = option(
         factory=list,
-        help="rename a source column to a pair column, SRC=DEST (repeatable; wins over the preset)",
+        help="rename a source column to a pair column, SRC=DEST (repeatable; wins over the preset). "
+        "Recipe key `columns`; the old flag --columns A=B,C=D still works, with a notice",
         flag="column",
+        metavar="SRC=DEST",
     )
 
 

@@ -36,28 +36,35 @@ def alive(pids: list[int]) -> list[int]:
     return [pid for pid, _, state in processes() if pid in pids and state != "Z"]
 
 
-def kill_when(
-    module: str, argv: list[str], reached: Callable[[int], bool], timeout: float = 120
-) -> list[int]:
-    """Run `python -m module argv...` and SIGKILL it as soon as `reached(pid)` holds (polled
-    every 5 ms). Returns the children it had then. Fails if the run ended first: a kill test
-    that killed nothing would pass without testing anything."""
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
-    command = [sys.executable, "-m", module, *argv]
+def _run_until(
+    module: str, argv: list[str], reached: Callable[[int], bool], timeout: float, stderr: int
+) -> tuple[subprocess.Popen, list[int]]:
+    """Start `python -m module argv...` in a session of its own and wait until `reached(pid)`
+    holds (polled every 5 ms). Returns the run and the children it has then. Fails if the run
+    ended first: a test that stopped nothing would pass without testing anything."""
     run = subprocess.Popen(
-        command,
+        [sys.executable, "-m", module, *argv],
         cwd=ROOT,
-        env=env,
+        env=dict(os.environ, HF_HUB_OFFLINE="1"),
         start_new_session=True,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
+        text=True,
     )
     deadline = time.monotonic() + timeout
     while not reached(run.pid):
-        assert run.poll() is None, f"{module} ended (exit {run.returncode}) before the kill point"
-        assert time.monotonic() < deadline, f"{module} never reached the kill point"
+        assert run.poll() is None, f"{module} ended (exit {run.returncode}) before the stop point"
+        assert time.monotonic() < deadline, f"{module} never reached the stop point"
         time.sleep(0.005)
-    children = children_of(run.pid)
+    return run, children_of(run.pid)
+
+
+def kill_when(
+    module: str, argv: list[str], reached: Callable[[int], bool], timeout: float = 120
+) -> list[int]:
+    """Run `python -m module argv...` and SIGKILL it as soon as `reached(pid)` holds. Returns
+    the children it had then."""
+    run, children = _run_until(module, argv, reached, timeout, subprocess.DEVNULL)
     run.send_signal(signal.SIGKILL)
     run.wait()
     time.sleep(1.0)  # the kernel's PDEATHSIG reaches the children
@@ -69,23 +76,8 @@ def interrupt_when(
 ) -> tuple[int, list[str], list[int]]:
     """Run `python -m module argv...` and press Ctrl-C as soon as `reached(pid)` holds: SIGINT
     to its process group, the run and its workers, as a terminal sends it. Returns (exit code,
-    stderr's lines, the children it had then). Fails if the run ended first."""
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
-    run = subprocess.Popen(
-        [sys.executable, "-m", module, *argv],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + timeout
-    while not reached(run.pid):
-        assert run.poll() is None, f"{module} ended (exit {run.returncode}) before the interrupt"
-        assert time.monotonic() < deadline, f"{module} never reached the interrupt point"
-        time.sleep(0.005)
-    children = children_of(run.pid)
+    stderr's lines, the children it had then)."""
+    run, children = _run_until(module, argv, reached, timeout, subprocess.PIPE)
     os.killpg(run.pid, signal.SIGINT)
     _, err = run.communicate(timeout=timeout)
     return run.returncode, err.strip().splitlines(), children
