@@ -1,14 +1,17 @@
-"""Benchmark the filter: the pipeline against a single-process pandas implementation of the same
-filters on the same synthetic rows, language-ID rows/s per core, and peak memory at scale.
+"""Benchmark the filter: the pipeline against a pandas implementation of the same filters that
+labels every row's language with the same model, on two corpora and two sizes; where the
+pipeline's time goes, stage by stage; language ID on one core and on all; peak memory at scale.
 
-    python -m benchmarks.bench_filter                  # 1M rows, 3 interleaved runs: ~8 min on 2 cores
-    python -m benchmarks.bench_filter --rows 100000 --repeats 1   # a quick look, ~30 s
+    python -m benchmarks.bench_filter                  # both corpora, 300k and 1M rows, 3 runs: ~15 min
+    python -m benchmarks.bench_filter --rows 100000 --repeats 1 --corpora real_text   # ~1 min
     python -m benchmarks.bench_filter --memory-rows 1000000 3000000 10000000   # adds peak memory
 
-Writes bench-output/filter/bench_filter.{json,md}. Both implementations read the same parquet
-in the same process, runs interleaved; the ratio compares rows per second on this machine at
-this moment, and the 1-minute load average at each start is recorded beside it. The pandas
-implementation labels no language: it is the one baseline of every variant of the pipeline.
+Corpora (`benchmarks/filter_corpora.py`): `real_text`, real sentences in the 112 languages
+lid.176 knows (UDHR, and Multi30k's captions when ../shared is there) at about 60% kept, and
+`synthetic`, made-up words in 11 languages at about 12% kept. Writes
+bench-output/filter/bench_filter.{json,md}. Both implementations read the same parquet in the
+same process, runs interleaved; each ratio compares the two on this machine at that moment, and
+the 1-minute load average at each start is recorded beside it.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mling.common.provenance import code_state
@@ -36,120 +39,60 @@ MEASURED_MODULES = (
     "mling/common/processes.py",
 )
 
-# Letters per language; no-space scripts are written without spaces, as in real alt-text.
-ALPHABETS = {
-    "en": ("abcdefghijklmnopqrstuvwxyz", " "),
-    "de": ("abcdefghijklmnopqrstuvwxyzäöüß", " "),
-    "fr": ("abcdefghijklmnopqrstuvwxyzéèàç", " "),
-    "ru": ("абвгдежзийклмнопрстуфхцчшщыэюя", " "),
-    "el": ("αβγδεζηθικλμνξοπρστυφχψω", " "),
-    "ar": ("ابتثجحخدذرزسشصضطظعغفقكلمنهوي", " "),
-    "hi": ("कखगघचछजझटठडढणतथदधनपफबभमयरलवशसह", " "),
-    "ko": ("가나다라마바사아자차카타파하고노도로모보소오조", " "),
-    "ja": ("あいうえおかきくけこさしすせそたちつてとなにぬねの日本語写真東京山川", ""),
-    "zh": ("的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动", ""),
-    "th": ("กขคงจฉชซญดตถทธนบปผพฟภมยรลวศษสหอฮะาิีึืุู", ""),
+# The pipeline's variants: without language ID (against pandas without it), and as by default
+# (every kept row labelled, the dropped rows' languages estimated from a sample per reason;
+# against pandas labelling every row).
+VARIANTS = {"filters": ["--no-language-id"], "filters+lid": []}
+# K per corpus: lowered on the synthetic words so that `rare_token` drops rows; the default
+# (100M tokens) on real text, where no corpus this size has a rare token to drop.
+VOCABULARY = {"synthetic": 20_000, "real_text": None}
+# The report's stages, grouped as a user reads them; "outside" is the rest of the run.
+STAGE_GROUPS = {
+    "start": ("start",),
+    "pre-pass": ("pre-pass",),
+    "SQL": ("engine start", "aggregates"),  # and every stage of filter_sql.py
+    "language ID": ("language ID",),
+    "write": ("write kept", "write webdataset", "write rejected"),
+    "report": ("report",),
 }
 
 
-# Shares of rows, roughly a multilingual web crawl's: English first, 10% in no-space scripts.
-SHARES = {
-    "en": 0.40,
-    "de": 0.08,
-    "fr": 0.08,
-    "ru": 0.08,
-    "el": 0.04,
-    "ar": 0.06,
-    "hi": 0.06,
-    "ko": 0.10,
-    "ja": 0.04,
-    "zh": 0.04,
-    "th": 0.02,
-}
+def _filter_argv(inputs: list[Path], output: Path, vocabulary_size: int | None, *extra: str):
+    argv = ["--input", *map(str, inputs), "--output", str(output)]
+    argv += ["-K", str(vocabulary_size)] if vocabulary_size else []
+    # every run writes the same folder: the benchmark's own
+    return [*argv, "--quiet", "--overwrite", *extra]
 
 
-def synthetic_pairs(rows: int, seed: int = 0) -> pa.Table:
-    """`rows` pair-schema rows without image bytes: 11 languages, Zipf-distributed words
-    (2-8 letters, 1-3 characters in Chinese and Japanese), about 9 words a caption (geometric,
-    1-30), sizes 64-1600 px, one image with many alt-texts, 2% shared alt-texts, 0.01%
-    duplicate keys."""
-    rng = np.random.default_rng(seed)
-    vocab = {}
-    for language, (letters, _) in ALPHABETS.items():
-        chars = np.array(list(letters))
-        low, high = (1, 4) if language in ("ja", "zh") else (2, 9)
-        vocab[language] = [
-            "".join(rng.choice(chars, size=n)) for n in rng.integers(low, high, size=5000)
-        ]
-    languages = list(ALPHABETS)
-    row_language = rng.choice(len(languages), size=rows, p=[SHARES[name] for name in languages])
-    word_counts = np.clip(rng.geometric(1 / 9, size=rows), 1, 30)
-    ranks = np.minimum(rng.zipf(1.3, size=int(word_counts.sum())) - 1, 4999)
-    captions, start = [], 0
-    for language, count in zip(row_language, word_counts, strict=True):
-        name = languages[language]
-        words = vocab[name]
-        captions.append(ALPHABETS[name][1].join(words[r] for r in ranks[start : start + count]))
-        start += count
-    shared = rng.random(rows) < 0.02
-    for i in np.flatnonzero(shared):
-        captions[i] = f"stock photo {i % 40}"
-    image_ids = rng.integers(0, rows, size=rows)
-    image_ids[rng.random(rows) < 0.002] = 7  # one image with ~0.2% of all alt-texts
-    keys = [f"{i:09d}" for i in range(rows)]
-    for i in rng.choice(rows, size=max(rows // 10_000, 1), replace=False):
-        keys[i] = keys[0]  # duplicate keys
-    return pa.table(
-        {
-            "key": keys,
-            "caption": captions,
-            "url": [f"https://img.example/{i}.jpg" for i in image_ids],
-            "width": rng.integers(64, 1600, size=rows),
-            "height": rng.integers(64, 1600, size=rows),
-            "image": pa.nulls(rows, pa.binary()),
-        }
+def stage_seconds(report: dict) -> dict[str, float]:
+    """The report's stages summed into STAGE_GROUPS; every stage not named there is SQL."""
+    named = {stage: group for group, stages in STAGE_GROUPS.items() for stage in stages}
+    out = dict.fromkeys(STAGE_GROUPS, 0.0)
+    for entry in report["stages"]:
+        out[named.get(entry["stage"], "SQL")] += entry["seconds"]
+    return out
+
+
+def pandas_with_language_id(inputs: list[Path], image, text) -> tuple[float, float, object]:
+    """The pandas implementation, then its captions labelled one model call per row (as
+    `Series.map` would, the same model and the same prefix as the pipeline's). Returns
+    (seconds filtering, seconds labelling, a frame of key, reason, language)."""
+    import pandas as pd
+
+    from mling.common.language_id import LanguageIdentifier
+    from tests.helpers.filter_oracle import filter_reasons
+
+    start = time.perf_counter()
+    reasons = filter_reasons(inputs, image, text)
+    filtered = time.perf_counter()
+    frame = pd.concat([pd.read_parquet(p, columns=["key", "caption"]) for p in inputs])
+    predict = LanguageIdentifier().predict  # a fresh one: nothing remembered from the last run
+    languages = frame["caption"].map(lambda caption: predict([caption])[0][0])
+    labelled = time.perf_counter()
+    frame = pd.DataFrame(
+        {"key": frame["key"].to_numpy(), "reason": reasons.to_numpy(), "language": languages}
     )
-
-
-def write_synthetic(out_dir: Path, rows: int, shard_rows: int = 1_000_000) -> list[Path]:
-    """Parquet shards of synthetic rows, reused when already there."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for index, start in enumerate(range(0, rows, shard_rows)):
-        path = out_dir / f"part-{index:05d}.parquet"
-        if not path.exists():
-            table = synthetic_pairs(min(shard_rows, rows - start), seed=index)
-            table = table.set_column(
-                0, "key", pa.array([f"{index}-{k}" for k in table.column("key").to_pylist()])
-            )
-            pq.write_table(table, path)
-        paths.append(path)
-    return paths
-
-
-# The pipeline's variants, each timed against the pandas implementation: no language ID; the
-# default (every kept row labelled, dropped rows' languages estimated from a sample per reason);
-# every row labelled (exact language figures).
-VARIANTS = {
-    "filters": ["--no-language-id"],
-    "filters+lid": [],
-    "filters+lid, every row": ["--language-sample", "all"],
-}
-
-
-def _filter_argv(inputs: list[Path], output: Path, vocabulary_size: int, *extra: str) -> list[str]:
-    argv = [
-        "--input",
-        *map(str, inputs),
-        "--output",
-        str(output),
-        "-K",
-        str(vocabulary_size),
-        "--quiet",
-        "--overwrite",  # every run writes the same folder: the benchmark's own
-        *extra,
-    ]
-    return argv
+    return filtered - start, labelled - filtered, frame
 
 
 def language_id_per_core(captions: list[str], repeats: int = 3) -> dict[str, float]:
@@ -246,15 +189,125 @@ def peak_memory(args: list[str], logs: Path, name: str, interval: float = 0.05) 
     return seconds, peaks["tree"] / 2**20, peaks["single"] / 2**20
 
 
+def fixed_cost(inputs: list[Path], out: Path, repeats: int = 3) -> float:
+    """Median seconds of a whole `data/filter.py` run, as a user starts it (a new interpreter,
+    its imports, the model's load, the report), on a 1,000-row slice of `inputs`."""
+    tiny = out / "fixed-cost" / "part-00000.parquet"
+    tiny.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pq.ParquetFile(inputs[0]).read_row_group(0).slice(0, 1_000), tiny)
+    stages = StageRunner("bench_filter.py", out / "logs", echo=False)
+    command = python_module(
+        "mling.filtering.pipeline", _filter_argv([tiny], out / "kept-tiny", None)
+    )
+    return statistics.median(stages.run("fixed-cost", command) for _ in range(repeats))
+
+
+def compare(corpus: str, rows: int, out: Path, repeats: int) -> dict:
+    """pandas (with and without language ID) and the pipeline's variants on one corpus at one
+    size, interleaved `repeats` times; then language ID's stage on one worker and on all."""
+    from benchmarks.filter_corpora import CORPORA, write_shards
+    from mling.filtering.pipeline import main as filter_main
+    from mling.filtering.reasons import ImageFilterConfig, TextFilterConfig
+    from tests.helpers.filter_oracle import filter_reasons
+
+    k = VOCABULARY[corpus]
+    text = TextFilterConfig(vocabulary_size=k) if k else TextFilterConfig()
+    inputs = write_shards(out / f"{corpus}-{rows}", rows, CORPORA[corpus])
+    outputs = {name: out / f"kept-{corpus}-{i}" for i, name in enumerate(VARIANTS)}
+
+    def run_filter(argv: list[str]) -> tuple[float, dict]:  # a failed run is no measurement
+        start = time.perf_counter()
+        if filter_main(argv) != 0:
+            raise SystemExit(f"bench_filter.py: filter.py {' '.join(argv)} failed (above)")
+        seconds = time.perf_counter() - start
+        return seconds, json.loads(
+            (Path(argv[argv.index("--output") + 1]) / "report.json").read_text()
+        )
+
+    # one untimed run of each on a slice first, so imports count against neither
+    warmup = out / "warmup" / "part-00000.parquet"
+    warmup.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pq.ParquetFile(inputs[0]).read_row_group(0).slice(0, 10_000), warmup)
+    filter_reasons([warmup], ImageFilterConfig(), text)
+    run_filter(_filter_argv([warmup], out / "kept-warmup", k))
+
+    timings: dict[str, list[float]] = {"pandas": [], "pandas+lid": []}
+    timings |= {name: [] for name in VARIANTS}
+    stages: list[dict[str, float]] = []
+    load = []
+    for _ in range(repeats):
+        load.append(os.getloadavg()[0])
+        filtering, labelling, frame = pandas_with_language_id(inputs, ImageFilterConfig(), text)
+        timings["pandas"].append(filtering)
+        timings["pandas+lid"].append(filtering + labelling)
+        for name, extra in VARIANTS.items():
+            seconds, report = run_filter(_filter_argv(inputs, outputs[name], k, *extra))
+            timings[name].append(seconds)
+        # the default run's stages, and the rest of its wall time
+        spent = stage_seconds(report)
+        stages.append({**spent, "outside": seconds - sum(spent.values()), "total": seconds})
+
+    # the same kept rows, with the same labels, on both sides
+    kept = frame[frame["reason"].isna()].sort_values("key")
+    ours = pq.read_table(
+        sorted(outputs["filters+lid"].glob("part-*.parquet")), columns=["key", "language"]
+    )
+    ours = ours.sort_by("key")
+    kept_agree = all(
+        sorted(
+            pq.read_table(sorted(path.glob("part-*.parquet")), columns=["key"])
+            .column("key")
+            .to_pylist()
+        )
+        == kept["key"].tolist()
+        for path in outputs.values()
+    )
+    labels_agree = ours.column("language").to_pylist() == kept["language"].tolist()
+    captions = pa.concat_arrays(
+        [pq.read_table(p, columns=["caption"]).column("caption").combine_chunks() for p in inputs]
+    )
+
+    # language ID's stage with one worker and with every core, interleaved
+    lid = {"1": [], str(os.cpu_count()): []}
+    for _ in range(repeats):
+        for workers in lid:
+            argv = _filter_argv(inputs, outputs["filters+lid"], k, "--workers", workers)
+            _, report = run_filter(argv)
+            lid[workers].append(stage_seconds(report)["language ID"])
+    lid_seconds = {workers: statistics.median(values) for workers, values in lid.items()}
+    sampled = report["language_figures"]
+    return {
+        "corpus": corpus,
+        "rows": rows,
+        "vocabulary_size": k,
+        "kept_share": len(kept) / rows,
+        "distinct_captions": len(pc.unique(captions)),
+        "load_average_1min": load,
+        "seconds": {name: statistics.median(values) for name, values in timings.items()},
+        "seconds_each": timings,
+        "stages": {name: statistics.median(s[name] for s in stages) for name in stages[0]},
+        "kept_rows_agree": kept_agree,
+        "kept_labels_agree": labels_agree,
+        "labelled_rows": len(kept) + sampled["labelled_dropped_rows"],
+        "language_id_seconds_by_workers": lid_seconds,
+        "language_id_speedup": lid_seconds["1"] / lid_seconds[str(os.cpu_count())],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     # config
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=1_000_000, help="100000 for a quick run")
     parser.add_argument(
-        "--repeats", type=int, default=3, help="timed runs of each, interleaved; medians reported"
+        "--rows", type=int, nargs="+", default=[300_000, 1_000_000], help="sizes to compare at"
     )
     parser.add_argument(
-        "--vocabulary-size", type=int, default=20_000, help="K, low so rare_token works"
+        "--corpora",
+        nargs="+",
+        choices=["real_text", "synthetic"],
+        default=["real_text", "synthetic"],
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed runs of each, interleaved; medians reported"
     )
     parser.add_argument(
         "--memory-rows",
@@ -266,130 +319,157 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-limit", default="1GB", help="DuckDB memory limit for those runs")
     parser.add_argument("--output", default="bench-output/filter")
     args = parser.parse_args(argv)
+    from benchmarks.filter_corpora import CORPORA, write_shards
     from mling.common.language_id import MAX_CHARS
     from mling.common.report import markdown_table, write_report
-    from mling.filtering.pipeline import main as filter_main
-    from mling.filtering.reasons import ImageFilterConfig, TextFilterConfig
-    from tests.helpers.filter_oracle import filter_reasons
 
     code = code_state(MEASURED_MODULES)
     out = Path(args.output)
-    text = TextFilterConfig(vocabulary_size=args.vocabulary_size)
 
-    # data
-    inputs = write_synthetic(out / f"synthetic-{args.rows}", args.rows)
-    captions = pq.read_table(inputs[0], columns=["caption"]).column("caption").to_pylist()[:200_000]
-
-    # pandas baseline vs pipeline, same rows, same process, interleaved so load hits all alike;
-    # one untimed run of each on a small slice first, so imports count against neither
-    warmup = out / "warmup" / "part-00000.parquet"
-    warmup.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pq.ParquetFile(inputs[0]).read_row_group(0).slice(0, 10_000), warmup)
-    filter_reasons([warmup], ImageFilterConfig(), text)
-
-    def run_filter(argv: list[str]) -> None:  # a failed run is no measurement
-        if filter_main(argv) != 0:
-            raise SystemExit(f"bench_filter.py: filter.py {' '.join(argv)} failed (above)")
-
-    run_filter(_filter_argv([warmup], out / "kept-warmup", args.vocabulary_size))
-    timings: dict[str, list[float]] = {"pandas": [], **{name: [] for name in VARIANTS}}
-    outputs = {name: out / f"kept-{i}" for i, name in enumerate(VARIANTS)}
-    load = []
-    for _ in range(args.repeats):
-        load.append(os.getloadavg()[0])
-        start = time.perf_counter()
-        reasons = filter_reasons(inputs, ImageFilterConfig(), text)
-        timings["pandas"].append(time.perf_counter() - start)
-        for name, extra in VARIANTS.items():
-            start = time.perf_counter()
-            run_filter(_filter_argv(inputs, outputs[name], args.vocabulary_size, *extra))
-            timings[name].append(time.perf_counter() - start)
-
-    # the same kept rows everywhere: pandas, and each variant (by key); the same labels on the
-    # kept rows whether the dropped rows are sampled or all labelled
-    keys = pa.concat_arrays(
-        [pq.read_table(p, columns=["key"]).column("key").combine_chunks() for p in inputs]
-    )
-    pandas_kept = sorted(keys.filter(pa.array(reasons.isna().to_numpy())).to_pylist())
-    del reasons
-    kept_tables = {
-        name: pq.read_table(
-            sorted(path.glob("part-*.parquet")), columns=["key", "language", "language_score"]
-        )
-        for name, path in outputs.items()
-    }
-    agree = all(sorted(t.column("key").to_pylist()) == pandas_kept for t in kept_tables.values())
-    labels_agree = kept_tables["filters+lid"].equals(kept_tables["filters+lid, every row"])
-    sampled = json.loads((outputs["filters+lid"] / "report.json").read_text())["language_figures"]
-    del kept_tables, pandas_kept
-
-    # language ID alone, one process
-    lid = language_id_per_core(captions)
+    # the comparisons, smallest first
+    results = [
+        compare(corpus, rows, out, args.repeats)
+        for rows in sorted(args.rows)
+        for corpus in args.corpora
+    ]
+    per_core = {}
+    for corpus in args.corpora:
+        inputs = write_shards(out / f"{corpus}-{min(args.rows)}", min(args.rows), CORPORA[corpus])
+        captions = pq.read_table(inputs[0], columns=["caption"]).column("caption").to_pylist()
+        per_core[corpus] = {
+            **language_id_per_core(captions[:200_000]),
+            "mean_caption_chars": statistics.mean(map(len, captions[:200_000])),
+        }
     agreement = language_id_prefix_agreement()
-
-    medians = {name: statistics.median(values) for name, values in timings.items()}
-    # each run's ratio, pandas and the pipeline side by side in the same repeat
-    speedup_each = {
-        name: [p / t for p, t in zip(timings["pandas"], timings[name], strict=True)]
-        for name in VARIANTS
-    }
-    rows_per_s = {name: args.rows / seconds for name, seconds in medians.items()}
+    startup = fixed_cost(
+        write_shards(out / f"real_text-{min(args.rows)}", min(args.rows), CORPORA["real_text"]), out
+    )
     data = {
         "provenance": code,
-        "rows": args.rows,
         "cores": os.cpu_count(),
         "repeats": args.repeats,
-        "load_average_1min": load,
-        "vocabulary_size": args.vocabulary_size,
-        "seconds": medians,
-        "seconds_each": timings,
-        "rows_per_second": rows_per_s,
-        "speedup_vs_pandas": {name: rows_per_s[name] / rows_per_s["pandas"] for name in rows_per_s},
-        "speedup_each_run": speedup_each,
-        "kept_rows_agree": agree,
-        "kept_labels_sampled_equal_exact": labels_agree,
-        "language_sample": {
-            key: sampled[key]
-            for key in ("sample_per_reason", "seed", "labelled_dropped_rows", "dropped_rows")
-        },
-        "language_id_rows_per_second_per_core": lid["rows_per_cpu_second"],
-        "language_id_rows_per_wall_second_one_process": lid["rows_per_wall_second"],
-        "language_id_mean_caption_chars": statistics.mean(map(len, captions)),
+        "comparisons": results,
+        "language_id_per_core": per_core,
         "language_id_prefix_agreement": agreement,
+        "fixed_cost_seconds_1000_rows": startup,
     }
-    table = [
-        (
-            name,
-            f"{medians[name]:.1f}",
-            f"{rows_per_s[name]:,.0f}",
-            f"{data['speedup_vs_pandas'][name]:.2f}x",
+
+    # report
+    cores = os.cpu_count()
+    table = []
+    for r in results:
+        s = r["seconds"]
+        table.append(
+            (
+                r["corpus"].replace("_", " "),
+                f"{r['rows']:,}",
+                f"{r['kept_share']:.0%}",
+                f"{r['distinct_captions']:,}",
+                f"{s['pandas+lid']:.1f}",
+                f"{s['filters+lid']:.1f}",
+                f"**{s['pandas+lid'] / s['filters+lid']:.2f}x**",
+                f"{s['pandas']:.1f}",
+                f"{s['filters']:.1f}",
+                f"{s['pandas'] / s['filters']:.2f}x",
+            )
         )
-        for name in ("pandas", *VARIANTS)
-    ]
     markdown = [
-        f"# Filter benchmark: {args.rows:,} synthetic rows, {os.cpu_count()} cores, "
-        f"K={args.vocabulary_size:,}",
+        f"# Filter benchmark: two corpora, {cores} cores",
         "",
-        markdown_table(["implementation", "seconds (median)", "rows/s", "vs pandas"], table),
+        markdown_table(
+            [
+                "corpus",
+                "rows",
+                "kept",
+                "distinct captions",
+                "pandas + LID, s",
+                "ours + LID, s",
+                "ratio",
+                "pandas, s",
+                "ours, no LID, s",
+                "ratio",
+            ],
+            table,
+        ),
         "",
-        f"Medians of {args.repeats} interleaved runs; 1-minute load average at each start: "
-        f"{', '.join(f'{x:.1f}' for x in load)}.",
-        "Each run's ratio (pandas and the pipeline in the same repeat): "
+        f"Medians of {args.repeats} interleaved runs. 1-minute load average at each start: "
         + "; ".join(
-            f"{name} {', '.join(f'{r:.2f}x' for r in ratios)}"
-            for name, ratios in speedup_each.items()
+            f"{r['corpus']} {r['rows']:,}: {', '.join(f'{x:.1f}' for x in r['load_average_1min'])}"
+            for r in results
         )
         + ".",
-        f"Kept sets agree (pandas and every variant, by key): {'yes' if agree else 'NO'}; kept "
-        f"rows' labels the same with the sample as with every row labelled: "
-        f"{'yes' if labels_agree else 'NO'}.",
-        f"`filters+lid` labels every kept row and, for the report's estimates, "
-        f"{sampled['labelled_dropped_rows']:,} of the {sampled['dropped_rows']:,} dropped rows "
-        f"(at most {sampled['sample_per_reason']:,} per reason, seed {sampled['seed']}); "
-        "`filters+lid, every row` is `--language-sample all`.",
-        f"Language ID: {lid['rows_per_cpu_second']:,.0f} rows per CPU-second in one process "
-        f"({lid['rows_per_wall_second']:,.0f} rows/s wall), on {len(captions):,} synthetic "
-        f"captions of {data['language_id_mean_caption_chars']:.0f} characters on average.",
+        "Each run's ratio with language ID (pandas and ours in the same repeat): "
+        + "; ".join(
+            f"{r['corpus']} {r['rows']:,}: "
+            + ", ".join(
+                f"{p / o:.2f}x"
+                for p, o in zip(
+                    r["seconds_each"]["pandas+lid"], r["seconds_each"]["filters+lid"], strict=True
+                )
+            )
+            for r in results
+        )
+        + ".",
+        "Kept sets the same (pandas and both variants, by key): "
+        + ("yes" if all(r["kept_rows_agree"] for r in results) else "NO")
+        + "; kept rows' language labels the same as pandas': "
+        + ("yes" if all(r["kept_labels_agree"] for r in results) else "NO")
+        + ".",
+        "",
+        "Where the time goes (ours with language ID, medians; `outside` is the run's wall time "
+        "minus its stages):",
+        "",
+        markdown_table(
+            ["corpus", "rows", *STAGE_GROUPS, "outside", "total", "outside share"],
+            [
+                (
+                    r["corpus"].replace("_", " "),
+                    f"{r['rows']:,}",
+                    *(f"{r['stages'][name]:.2f}" for name in STAGE_GROUPS),
+                    f"{r['stages']['outside']:.2f}",
+                    f"{r['stages']['total']:.2f}",
+                    f"{r['stages']['outside'] / r['stages']['total']:.1%}",
+                )
+                for r in results
+            ],
+        ),
+        "",
+        "Rows per second of each stage (input rows over the stage's seconds; language ID labels "
+        "the kept rows and the sample):",
+        "",
+        markdown_table(
+            ["corpus", "rows", *STAGE_GROUPS, "labelled rows"],
+            [
+                (
+                    r["corpus"].replace("_", " "),
+                    f"{r['rows']:,}",
+                    *(
+                        f"{r['rows'] / r['stages'][name]:,.0f}" if r["stages"][name] else "—"
+                        for name in STAGE_GROUPS
+                    ),
+                    f"{r['labelled_rows']:,}",
+                )
+                for r in results
+            ],
+        ),
+        "",
+        f"Language ID's stage on 1 worker and on {cores} (`--workers`, medians of "
+        f"{args.repeats}): "
+        + "; ".join(
+            f"{r['corpus']} {r['rows']:,}: {r['language_id_seconds_by_workers']['1']:.2f} s and "
+            f"{r['language_id_seconds_by_workers'][str(cores)]:.2f} s, **{r['language_id_speedup']:.2f}x**"
+            for r in results
+        )
+        + ".",
+        "Language ID alone in one process, rows per CPU-second: "
+        + "; ".join(
+            f"{corpus.replace('_', ' ')} {v['rows_per_cpu_second']:,.0f} "
+            f"(captions of {v['mean_caption_chars']:.0f} characters on average)"
+            for corpus, v in per_core.items()
+        )
+        + ".",
+        f"A whole run as a user starts it (`python data/filter.py`, a new interpreter, 1,000 rows): "
+        f"{startup:.2f} s, the fixed cost of every run.",
     ]
     if agreement:
         markdown += [
@@ -410,62 +490,66 @@ def main(argv: list[str] | None = None) -> int:
                 ],
             ),
         ]
-
-    # peak memory by row count, each run in a child process (no language ID, no image bytes)
     if args.memory_rows:
-        largest = max(args.memory_rows)
-        shards = write_synthetic(out / "synthetic-memory", largest)
-        memory = []
-        for rows in sorted(args.memory_rows):
-            if rows % 1_000_000:
-                raise SystemExit("bench_filter.py: --memory-rows must be whole millions")
-            used = shards[: rows // 1_000_000]
-            command = _filter_argv(
-                used, out / "kept-memory", args.vocabulary_size, "--no-language-id"
-            )
-            command += ["--memory-limit", args.memory_limit]
-            seconds, tree_mib, single_mib = peak_memory(command, out / "logs", f"memory-{rows}")
-            memory.append(
-                {
-                    "rows": rows,
-                    "input_mib": sum(p.stat().st_size for p in used) / 2**20,
-                    "seconds": seconds,
-                    "peak_pss_all_processes_mib": tree_mib,
-                    "peak_rss_largest_process_mib": single_mib,
-                }
-            )
-        data["memory"] = {"memory_limit": args.memory_limit, "runs": memory}
-        markdown += [
-            "",
-            f"Peak memory (DuckDB `--memory-limit {args.memory_limit}`, no language ID, no image "
-            "bytes; memory of the filter and its pre-pass workers together, as PSS, sampled "
-            "every 50 ms; and the largest single process's RSS):",
-            "",
-            markdown_table(
-                [
-                    "rows",
-                    "input parquet",
-                    "seconds",
-                    "rows/s",
-                    "peak, all processes",
-                    "peak, largest",
-                ],
-                [
-                    (
-                        f"{m['rows']:,}",
-                        f"{m['input_mib']:,.0f} MiB",
-                        f"{m['seconds']:.0f}",
-                        f"{m['rows'] / m['seconds']:,.0f}",
-                        f"{m['peak_pss_all_processes_mib']:,.0f} MiB",
-                        f"{m['peak_rss_largest_process_mib']:,.0f} MiB",
-                    )
-                    for m in memory
-                ],
-            ),
-        ]
+        markdown += memory_section(args, out, data)
     write_report(out, "bench_filter", data, "\n".join(markdown))
     print("\n".join(markdown))
+    if not all(r["kept_rows_agree"] and r["kept_labels_agree"] for r in results):
+        print("bench_filter.py: the two implementations disagree (above)")
+        return 1
     return 0
+
+
+def memory_section(args, out: Path, data: dict) -> list[str]:
+    """Peak memory by row count, each run in a child process (synthetic rows, no language ID,
+    no image bytes); records the runs in data["memory"], returns the Markdown lines."""
+    from benchmarks.filter_corpora import synthetic_pairs, write_shards
+    from mling.common.report import markdown_table
+
+    largest = max(args.memory_rows)
+    shards = write_shards(out / "synthetic-memory", largest, synthetic_pairs)
+    memory = []
+    for rows in sorted(args.memory_rows):
+        if rows % 1_000_000:
+            raise SystemExit("bench_filter.py: --memory-rows must be whole millions")
+        used = shards[: rows // 1_000_000]
+        command = _filter_argv(
+            used, out / "kept-memory", VOCABULARY["synthetic"], "--no-language-id"
+        )
+        command += ["--memory-limit", args.memory_limit]
+        seconds, tree_mib, single_mib = peak_memory(command, out / "logs", f"memory-{rows}")
+        memory.append(
+            {
+                "rows": rows,
+                "input_mib": sum(p.stat().st_size for p in used) / 2**20,
+                "seconds": seconds,
+                "peak_pss_all_processes_mib": tree_mib,
+                "peak_rss_largest_process_mib": single_mib,
+            }
+        )
+    data["memory"] = {"memory_limit": args.memory_limit, "runs": memory}
+    headers = ["rows", "input parquet", "seconds", "rows/s", "peak, all processes", "peak, largest"]
+    return [
+        "",
+        f"Peak memory (synthetic rows, DuckDB `--memory-limit {args.memory_limit}`, no language "
+        "ID, no image bytes; memory of the filter and its pre-pass workers together, as PSS, "
+        "sampled every 50 ms; and the largest single process's RSS):",
+        "",
+        markdown_table(
+            headers,
+            [
+                (
+                    f"{m['rows']:,}",
+                    f"{m['input_mib']:,.0f} MiB",
+                    f"{m['seconds']:.0f}",
+                    f"{m['rows'] / m['seconds']:,.0f}",
+                    f"{m['peak_pss_all_processes_mib']:,.0f} MiB",
+                    f"{m['peak_rss_largest_process_mib']:,.0f} MiB",
+                )
+                for m in memory
+            ],
+        ),
+    ]
 
 
 if __name__ == "__main__":

@@ -237,6 +237,35 @@ def test_exact_mode_counts_every_row(multilingual_runs):
     assert sum(e["rows"] for e in _report(sampled)["languages"]) == rows
 
 
+def test_labels_with_several_workers_are_those_of_one(multilingual_runs, tmp_path, monkeypatch):
+    # Small features files, so language ID has one task per file to spread over its workers.
+    import mling.filtering.language_pass as language_pass
+    import mling.filtering.prepass as prepass
+
+    monkeypatch.setattr(prepass, "MIN_CHUNK_ROWS", 64)
+    tasks: list[int] = []
+    forked_map = language_pass.forked_map
+
+    def counted(function, items, context, workers):
+        items = list(items)
+        tasks.append(len(items))
+        return forked_map(function, items, context, workers)
+
+    monkeypatch.setattr(language_pass, "forked_map", counted)
+    source = multilingual_runs[1].parent / "in"
+    runs = {}
+    for workers in ("1", "3"):
+        out = tmp_path / f"workers-{workers}"
+        argv = ["--input", str(source), "--output", str(out), "--write-rejected", "--quiet"]
+        argv += ["--max-images", "1000", "--batch-rows", "50", "--language-sample", "20"]
+        assert main([*argv, "--workers", workers]) == 0
+        runs[workers] = out
+    assert tasks[1] >= 6  # 864 rows in files of 100 (two batches of 50)
+    one, three = _tables(runs["1"]), _tables(runs["3"])
+    assert one[0].equals(three[0]) and one[1].equals(three[1])  # kept, rejected: same labels
+    assert _report(runs["1"])["languages"] == _report(runs["3"])["languages"]
+
+
 @pytest.mark.parametrize("value", ["0", "-3", "some"])
 def test_language_sample_must_be_a_count_or_all(tmp_path, value, capsys):
     argv = ["--input", str(tmp_path), "--output", str(tmp_path / "o")]

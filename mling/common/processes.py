@@ -6,6 +6,7 @@ parent dies; elsewhere this is a no-op and workers end when their queue closes.
 
 `forked_map` is the one pool the filter's row-wise passes share (the pre-pass, language ID):
 items in order, a bounded number in flight, workers that inherit their context by fork.
+`forked_call` runs one call beside the caller's own work (the filter report's figure).
 """
 
 from __future__ import annotations
@@ -114,3 +115,28 @@ def forked_map(
             for process in list((getattr(pool, "_processes", None) or {}).values()):
                 process.kill()
             raise
+
+
+@contextmanager
+def forked_call(function: Callable[[Any], Any], argument: Any) -> Iterator[Future]:
+    """`function(argument)` in one forked process, begun now; the caller works meanwhile and
+    takes `.result()` when it needs it. Leaving the block before the result is taken (an
+    error, Ctrl-C) stops the process rather than waiting for it. `function` must be a
+    module-level function and its result picklable; the argument is inherited by the fork."""
+    forked = multiprocessing.get_context("fork")
+    pool = ProcessPoolExecutor(
+        1, mp_context=forked, initializer=_set_worker_context, initargs=(argument, os.getpid())
+    )
+    with pool:
+        with _forking():
+            future = pool.submit(_call_on_context, function)
+        try:
+            yield future
+        finally:
+            if not future.done():
+                for process in list((getattr(pool, "_processes", None) or {}).values()):
+                    process.kill()
+
+
+def _call_on_context(function: Callable[[Any], Any]) -> Any:
+    return function(_worker_context)

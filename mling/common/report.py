@@ -24,10 +24,21 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def figure_bytes(figure: Any) -> bytes:
+    """A matplotlib figure as the PNG every report writes; the figure is closed after."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
 def write_report(
     out_dir: str | Path, stem: str, data: dict, markdown: str, figure: Any = None
 ) -> dict[str, Path]:
-    """Write `stem.json`, `stem.md` and, given a matplotlib figure, `stem.png` into out_dir.
+    """Write `stem.json`, `stem.md` and, given a matplotlib figure (or its PNG bytes from
+    `figure_bytes`), `stem.png` into out_dir.
 
     Returns {"json": path, "md": path[, "png": path]}. The figure is closed after saving.
     """
@@ -38,12 +49,8 @@ def write_report(
         "md": write_atomic(out_dir / f"{stem}.md", markdown.rstrip("\n").encode("utf-8") + b"\n"),
     }
     if figure is not None:
-        import matplotlib.pyplot as plt
-
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-        plt.close(figure)
-        paths["png"] = write_atomic(out_dir / f"{stem}.png", buffer.getvalue())
+        png = figure if isinstance(figure, bytes) else figure_bytes(figure)
+        paths["png"] = write_atomic(out_dir / f"{stem}.png", png)
     return paths
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from mling.common.report import markdown_table, new_figure
+from mling.common.report import figure_bytes, markdown_table, new_figure
 from mling.common.scripts import group_by_script, language_script, script_name
 from mling.filtering import reasons
 from mling.filtering.language_estimate import count_interval, estimate_counts
@@ -178,15 +178,14 @@ def retention_spread(languages: list[dict[str, Any]], overall: float | None) -> 
     }
 
 
-def build(
+def summarize(
     aggregates: dict[str, Any],
     groups: dict[tuple[str, str], dict[str, int]],
     input_rows: int,
-    written_rows: int,
-    stages: list[tuple[str, float]],
     settings: dict[str, Any],
-) -> tuple[dict[str, Any], str, Any]:
-    """(JSON data, Markdown, matplotlib figure) for `mling.common.report.write_report`.
+) -> dict[str, Any]:
+    """The report's JSON data as soon as the decisions and the labels are known, before the
+    rows are written (`complete` adds the rest): enough for `figure_png`.
 
     `aggregates` from `collect`; `groups` from the language pass
     (`mling.filtering.language_pass.LabelledRows.groups`).
@@ -197,15 +196,12 @@ def build(
     dropped = {name: totals.get(name, 0) for name in reason_names()}
     total_dropped = sum(dropped.values())
     overall = _ratio(kept, input_rows)
-    seconds = sum(s for _, s in stages)
-    data = {
+    return {
         "accounting": {
             "input_rows": input_rows,
             "kept": kept,
             "dropped": total_dropped,
             "kept_plus_dropped_equals_input": kept + total_dropped == input_rows,
-            "kept_rows_written": written_rows,
-            "written_equals_kept": written_rows == kept,
         },
         "dropped_by_reason": dropped,
         "reason_order": list(reason_names()),
@@ -214,12 +210,48 @@ def build(
         "language_figures": language_method(totals, groups, settings),
         "languages": languages,
         "vocabulary": aggregates["vocabulary"],
-        "stages": [{"stage": name, "seconds": round(s, 3)} for name, s in stages],
-        "seconds": round(seconds, 3),
-        "rows_per_second": round(input_rows / seconds, 1) if seconds else None,
         "settings": settings,
     }
-    return data, _markdown(data), _figure(data)
+
+
+def complete(
+    data: dict[str, Any], written_rows: int, stages: list[tuple[str, float]]
+) -> dict[str, Any]:
+    """`summarize`'s data with the rows written and each stage's seconds, for `markdown`."""
+    seconds = sum(s for _, s in stages)
+    accounting = data["accounting"]
+    return {
+        **data,
+        "accounting": {
+            **accounting,
+            "kept_rows_written": written_rows,
+            "written_equals_kept": written_rows == accounting["kept"],
+        },
+        "stages": [{"stage": name, "seconds": round(s, 3)} for name, s in stages],
+        "seconds": round(seconds, 3),
+        "rows_per_second": round(accounting["input_rows"] / seconds, 1) if seconds else None,
+    }
+
+
+def build(
+    aggregates: dict[str, Any],
+    groups: dict[tuple[str, str], dict[str, int]],
+    input_rows: int,
+    written_rows: int,
+    stages: list[tuple[str, float]],
+    settings: dict[str, Any],
+) -> tuple[dict[str, Any], str, Any]:
+    """(JSON data, Markdown, matplotlib figure) for `mling.common.report.write_report`, in one
+    call (the pipeline calls the parts, to draw the figure while it writes the rows)."""
+    data = complete(summarize(aggregates, groups, input_rows, settings), written_rows, stages)
+    return data, markdown(data), _figure(data)
+
+
+def figure_png(data: dict[str, Any]) -> bytes:
+    """The report's figure as PNG bytes, from `summarize`'s data; run in a forked process by
+    the pipeline while it writes the kept rows (matplotlib's import and drawing are most of the
+    report's cost, and nothing else waits on them)."""
+    return figure_bytes(_figure(data))
 
 
 def _percent(value: float | None) -> str | None:
@@ -300,7 +332,7 @@ def _groups(data: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
     return [(code, [entries[language] for language in members]) for code, members in groups]
 
 
-def _markdown(data: dict[str, Any]) -> str:
+def markdown(data: dict[str, Any]) -> str:
     accounting = data["accounting"]
     lines = [
         "# Filter report",

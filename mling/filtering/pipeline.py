@@ -54,15 +54,16 @@ from mling.common.cli import (
 )
 from mling.common.errors import InputError
 from mling.common.field_options import at_least, refuse_args
+from mling.common.processes import forked_call
 from mling.common.report import write_report
 from mling.common.storage import STORAGE_ENVIRONMENT, is_url, local_path
 from mling.filtering.faults import INTERRUPTED_EXIT, Interrupted, one_line_ending
 from mling.filtering.filter_output import labelled_batches, split_kept
-from mling.filtering.filter_report import build, collect
+from mling.filtering.filter_report import collect, complete, figure_png, markdown, summarize
 from mling.filtering.filter_sql import stages
 from mling.filtering.image_hash import load_eval_set
 from mling.filtering.language_pass import LanguageSample, label_rows
-from mling.filtering.prepass import RowContext, write_features
+from mling.filtering.prepass import RowContext, chunk_rows_for, write_features
 from mling.filtering.reasons import filter_configs, filter_names, options
 from mling.pairs.schema import COLUMN_PRESETS, add_column_arguments
 from mling.pairs.shards import (
@@ -248,8 +249,15 @@ class _Clock:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
+        self.begin(name)
         yield
+        self.end()
+
+    def begin(self, name: str) -> None:
+        self._open = (name, time.perf_counter())
+
+    def end(self) -> None:
+        name, start = self._open
         seconds = time.perf_counter() - start
         self.stages.append((name, seconds))
         if not self.quiet:
@@ -320,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
 def _filter(args, image, text, out_dir, work_dir, ending) -> str:
     """The run, from reading the input to publishing `out_dir`; returns its summary line."""
     clock = _Clock(args.quiet)
+    clock.begin("start")  # inputs, checks, the language-ID model: each run's fixed cost
     inputs = expand_inputs(args.input)
     mapping, preset = layout_columns(inputs, args.column_preset, args.column)
     # Fail before any work: the output and the scratch are claimed below. The scratch may hold
@@ -355,13 +364,19 @@ def _filter(args, image, text, out_dir, work_dir, ending) -> str:
         staged = staging_dir(out_dir)
         claimed.callback(shutil.rmtree, staged, ignore_errors=True)
         ending.writing = (work, "the scratch")
+        clock.end()
 
         # pre-pass: one features row per input row (validation, identity, ICU), in --workers
         # processes
         context = RowContext(image=image, eval_set=eval_set or None)
         with clock.stage("pre-pass"), _progress(total_rows, "pre-pass", args.quiet) as bar:
             prepass = write_features(
-                read_input(), work / "features", context, args.workers, on_batch=bar.update
+                read_input(),
+                work / "features",
+                context,
+                args.workers,
+                chunk_rows_for(total_rows, args.workers),
+                on_batch=bar.update,
             )
 
         # engine: every cross-row statistic and the decision for each row
@@ -401,6 +416,25 @@ def _filter(args, image, text, out_dir, work_dir, ending) -> str:
                 args.workers,
             )
 
+        # the report's figure, drawn in a process of its own while the rows are written
+        settings = {
+            "engine": args.engine,
+            "image": asdict(image),
+            "text": asdict(text),
+            "language_id": args.language_id,
+            "language_sample": "all" if args.language_sample is None else args.language_sample,
+            "language_seed": args.language_seed,
+            "columns": {"preset": preset, "detected": preset != args.column_preset, "map": mapping},
+            "eval_set": {
+                "phashes": len(eval_set.phashes),
+                "sha256": len(eval_set.sha256),
+                "urls": len(eval_set.urls),
+            },
+            "inputs": [str(p) for p in inputs],
+        }
+        summary = summarize(aggregates, labelled.groups, prepass.rows, settings)
+        chart = claimed.enter_context(forked_call(figure_png, summary))
+
         # save: kept pairs, webdataset shards, rejected pairs, all inside one staged directory
         ending.writing = (staged, "where --output is built")
         written = 0
@@ -430,26 +464,11 @@ def _filter(args, image, text, out_dir, work_dir, ending) -> str:
                 rejected = split_kept(tables, False, extras)
                 write_pair_shards(rejected, staged / "rejected", args.shard_rows)
 
-        # report
-        settings = {
-            "engine": args.engine,
-            "image": asdict(image),
-            "text": asdict(text),
-            "language_id": args.language_id,
-            "language_sample": "all" if args.language_sample is None else args.language_sample,
-            "language_seed": args.language_seed,
-            "columns": {"preset": preset, "detected": preset != args.column_preset, "map": mapping},
-            "eval_set": {
-                "phashes": len(eval_set.phashes),
-                "sha256": len(eval_set.sha256),
-                "urls": len(eval_set.urls),
-            },
-            "inputs": [str(p) for p in inputs],
-        }
-        data, markdown, figure = build(
-            aggregates, labelled.groups, prepass.rows, written, clock.stages, settings
-        )
-        write_report(staged, "report", data, markdown, figure)
+        # report: the figure, and every stage's seconds
+        with clock.stage("report"):
+            png = chart.result()
+        data = complete(summary, written, clock.stages)
+        write_report(staged, "report", data, markdown(data), png)
         ending.writing = (out_dir, "--output")
         with ending.uninterrupted():  # the old output or the new one, never neither
             publish_dir(staged, out_dir, args.overwrite)

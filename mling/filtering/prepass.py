@@ -330,12 +330,25 @@ def _chunks(
         yield chunk
 
 
+MAX_CHUNK_ROWS = 262_144  # rows per features file at most: a worker's memory
+MIN_CHUNK_ROWS = 16_384  # at least: a file's fixed cost stays small beside its rows
+
+
+def chunk_rows_for(total_rows: int | None, workers: int) -> int:
+    """Rows per features file: about four files per worker, so the row-wise passes (this one
+    and language ID, one task per file) end with every core busy rather than one finishing
+    the last large file alone. MAX_CHUNK_ROWS when the total is unknown (webdataset input)."""
+    if total_rows is None or workers <= 1:
+        return MAX_CHUNK_ROWS
+    return max(MIN_CHUNK_ROWS, min(MAX_CHUNK_ROWS, -(-total_rows // (4 * workers))))
+
+
 def write_features(
     batches: Iterable[pa.RecordBatch],
     out_dir: Path,
     context: RowContext,
     workers: int = 1,
-    chunk_rows: int = 262_144,
+    chunk_rows: int = MAX_CHUNK_ROWS,
     chunk_bytes: int = 128 << 20,
     on_batch: Callable[[int], None] | None = None,
 ) -> PrepassResult:
