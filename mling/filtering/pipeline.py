@@ -340,6 +340,10 @@ def _filter(args, image, text, out_dir, work_dir, ending) -> str:
         check_scratch(work_dir, "--work-dir", inputs, apart)
     _check_columns(inputs, mapping)
     eval_set = load_eval_set(args.eval_images, args.eval_hashes)
+    # pyarrow imports pandas at its first conversion of a Python value: here, once, rather
+    # than in each forked worker of the pre-pass and again in this process after them
+    import pandas  # noqa: F401
+
     identify = None
     if args.language_id:
         from mling.common.language_id import LanguageIdentifier
