@@ -24,12 +24,14 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def figure_bytes(figure: Any) -> bytes:
-    """A matplotlib figure as the PNG every report writes; the figure is closed after."""
+def figure_bytes(figure: Any, tight: bool = True) -> bytes:
+    """A matplotlib figure as the PNG every report writes; the figure is closed after. `tight`
+    crops to what is drawn, at the cost of drawing twice: a figure laid out already
+    (`tight_layout`) need not."""
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight" if tight else None)
     plt.close(figure)
     return buffer.getvalue()
 

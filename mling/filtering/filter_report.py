@@ -251,7 +251,7 @@ def figure_png(data: dict[str, Any]) -> bytes:
     """The report's figure as PNG bytes, from `summarize`'s data; run in a forked process by
     the pipeline while it writes the kept rows (matplotlib's import and drawing are most of the
     report's cost, and nothing else waits on them)."""
-    return figure_bytes(_figure(data))
+    return figure_bytes(_figure(data), tight=False)  # laid out by _figure's tight_layout
 
 
 def _percent(value: float | None) -> str | None:
