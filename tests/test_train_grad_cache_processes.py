@@ -74,7 +74,7 @@ def step(accelerator, model, batch, micro_batch, variant="paper") -> dict[str, t
         accelerator, model, batch, functools.partial(loss_fn, text_text_weight=weight), micro_batch
     )
     inner = accelerator.unwrap_model(model)
-    out = {"loss": loss.reshape(1)}
+    out = {"loss": accelerator.reduce(loss.reshape(1), "mean")}  # P x each share: the mean
     out.update(
         {f"grad.{n}": p.grad.clone() for n, p in inner.named_parameters() if p.grad is not None}
     )

@@ -208,7 +208,7 @@ def test_gradient_checkpointing_recomputes_and_gives_the_same_gradients():
         text_op = align.text_model.encoder.layer[1].attention
         vision_op.register_forward_hook(lambda *_, count=count: count.update(["vision"]))
         text_op.register_forward_hook(lambda *_, count=count: count.update(["text"]))
-        image_embeds, text_embeds, temperature = DualEncoder(align).train()(*inputs())
+        image_embeds, text_embeds, temperature, _ = DualEncoder(align).train()(*inputs())
         (image_embeds @ text_embeds.T / temperature).logsumexp(dim=1).sum().backward()
         grads.append({n: p.grad for n, p in align.named_parameters() if p.grad is not None})
         calls.append(count)
