@@ -19,8 +19,8 @@ from mling.training.batch_norm import MeanUpdate, running_stats_frozen, updating
 from mling.training.grad_cache import backward_global_batch, micro_batches
 from mling.training.loss import contrastive_loss
 from mling.training.model import DualEncoder, build_model, enable_gradient_checkpointing
-from mling.training.sigmoid_loss import BIAS_INIT, sigmoid_loss
 from mling.training.recipe import load_recipe
+from mling.training.sigmoid_loss import BIAS_INIT, sigmoid_loss
 
 VOCAB = 60
 ROWS = 8
