@@ -110,7 +110,7 @@ class SavedBytes:
 
 def forward_saved_bytes(model: DualEncoder, batch: dict) -> int:
     with SavedBytes() as saved:
-        image_embeds, text_embeds, temperature = model(
+        image_embeds, text_embeds, temperature, _ = model(
             to_model_pixels(batch["pixel_values"]), batch["input_ids"], batch["attention_mask"]
         )
         contrastive_loss(image_embeds, text_embeds, temperature)
@@ -183,7 +183,7 @@ def step_peak(preset: str, rows: int) -> dict:
     before = rss_bytes()
     reset_peak()
     with SavedBytes() as saved:
-        image_embeds, text_embeds, temperature = model(
+        image_embeds, text_embeds, temperature, _ = model(
             to_model_pixels(batch["pixel_values"]), batch["input_ids"], batch["attention_mask"]
         )
         loss = contrastive_loss(image_embeds, text_embeds, temperature)

@@ -64,7 +64,7 @@ def sample_captions(pairs: Path, n: int, seed: int = 0) -> list[str]:
 
 
 def train_step(model, optimizer, input_ids, attention_mask, pixels) -> None:
-    image_embeds, text_embeds, temperature = model(pixels, input_ids, attention_mask)
+    image_embeds, text_embeds, temperature, _ = model(pixels, input_ids, attention_mask)
     contrastive_loss(image_embeds, text_embeds, temperature).backward()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)

@@ -28,7 +28,7 @@ from mling import train
 from mling.common.provenance import code_state
 from mling.common.report import markdown_table, write_report
 from mling.training.loader import PairStream, index_sources
-from mling.training.loss import contrastive_loss, gather_with_grad
+from mling.training.loss import contrastive_loss
 from mling.training.model import DualEncoder, build_model, count_parameters
 from mling.training.optim import build_optimizer
 from mling.training.recipe import load_recipe
@@ -64,10 +64,8 @@ def bare_windows(
         with torch.autocast(
             device_type=torch.device(device).type, dtype=dtype, enabled=dtype is not None
         ):
-            image_embeds, text_embeds, temperature = model(*ready[i % len(ready)])
-        loss = contrastive_loss(
-            gather_with_grad(image_embeds), gather_with_grad(text_embeds), temperature
-        )
+            image_embeds, text_embeds, temperature, _ = model(*ready[i % len(ready)])
+        loss = contrastive_loss(image_embeds, text_embeds, temperature)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

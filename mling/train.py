@@ -74,6 +74,7 @@ from mling.training.recipe import Recipe, load_recipe
 from mling.training.recipe_cli import add_recipe_arguments, recipe_overrides
 from mling.training.run_dir import check_run_dir, lock_run_dir, start_over, unlock_run_dir
 from mling.training.schedule import lr_at
+from mling.training.sigmoid_loss import BIAS_INIT, sigmoid_loss
 from mling.training.trackers import TRACKERS, log_with, start_tracker
 from mling.training.train_log import TrainLog
 
@@ -157,18 +158,22 @@ class StopFlag:
 def train_step(
     accelerator, model, optimizer, batch: dict, lr: float, recipe: Recipe
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """One update: embed this process's batch (in micro-batches if the recipe asks), gather
-    every process's embeddings (gradients included), ALIGN's loss over the global batch,
-    backward, optimizer step. Returns the loss and the gradients' global norm as device
+    """One update: embed this process's batch (in micro-batches if the recipe asks), the loss
+    of its rows against the global batch (the loss gathers, or passes round, the other
+    processes' embeddings, gradients included), backward, optimizer step. Returns this
+    process's loss (P x its share of the global loss) and the gradients' global norm as device
     tensors (reading them would be a host sync); the norm is None under fp16, whose loss
     scaler skips the steps with infinite gradients itself."""
     for group in optimizer.param_groups:
         group["lr"] = lr
-    loss_fn = functools.partial(
-        align_loss,
-        label_smoothing=recipe.loss.label_smoothing,
-        text_text_weight=recipe.loss.text_text_weight,
-    )
+    if recipe.loss.loss == "sigmoid":  # the bias comes from the model (DualEncoder.logit_bias)
+        loss_fn = sigmoid_loss
+    else:
+        loss_fn = functools.partial(
+            align_loss,
+            label_smoothing=recipe.loss.label_smoothing,
+            text_text_weight=recipe.loss.text_text_weight,
+        )
     loss = backward_global_batch(accelerator, model, batch, loss_fn, recipe.data.micro_batch)
     if recipe.optim.max_grad_norm and recipe.optim.optimizer != "lamb":  # LAMB clips itself
         grad_norm = accelerator.clip_grad_norm_(model.parameters(), recipe.optim.max_grad_norm)
@@ -310,7 +315,10 @@ def build_training_model(run: Run, vocab_size: int, resume: Path | None):
     if recipe.run.grad_checkpointing:
         enable_gradient_checkpointing(align)
     model = DualEncoder(
-        align, frozen=tuple(init.freeze), text_bucket_rows=recipe.data.text_bucket_rows
+        align,
+        frozen=tuple(init.freeze),
+        text_bucket_rows=recipe.data.text_bucket_rows,
+        logit_bias=BIAS_INIT if recipe.loss.loss == "sigmoid" else None,
     )
     optimizer = build_optimizer(model, recipe.optim)
     model, optimizer = run.accelerator.prepare(model, optimizer)
@@ -469,8 +477,17 @@ def train_loop(run: Run, model, optimizer, align, tokenizer, at: Position, image
                 log.point(step, lr, align.temperature, totals[3:])
             if saving or stopping:
                 process = {"stream": consumed.to_dict(), "log": log.state()}
+                bias = accelerator.unwrap_model(model).logit_bias
                 save_checkpoint(
-                    accelerator, checkpoints, step, align, optimizer, recipe, tokenizer, process
+                    accelerator,
+                    checkpoints,
+                    step,
+                    align,
+                    optimizer,
+                    recipe,
+                    tokenizer,
+                    process,
+                    bias,
                 )
                 if run.main_process:
                     prune(checkpoints, settings.keep_checkpoints)
@@ -546,7 +563,10 @@ def main(argv: list[str] | None = None) -> int:
 
     # model and optimizer; on resume the checkpoint's weights, optimizer and data position
     align, model, optimizer = build_training_model(run, len(tokenizer), resume)
-    saved = load_checkpoint(run.accelerator, resume, align, optimizer) if resume else {"step": 0}
+    bias = run.accelerator.unwrap_model(model).logit_bias
+    saved = (
+        load_checkpoint(run.accelerator, resume, align, optimizer, bias) if resume else {"step": 0}
+    )
     image_table = embed_images_once(run, align, model, stream)
     position = restore_position(run, stream, saved)
     announce(run, align, stream)

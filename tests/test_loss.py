@@ -8,7 +8,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mling.training.loss import align_loss, contrastive_loss, gather_with_grad, text_text_loss
+from mling.training.loss import (
+    align_loss,
+    caption_ids_of,
+    contrastive_loss,
+    contrastive_share,
+    gather_with_grad,
+    text_text_loss,
+    text_text_share,
+)
 
 IDENTITY = torch.eye(2)  # two pairs, each image exactly its own caption, orthogonal to the other
 
@@ -207,3 +215,25 @@ def test_align_loss_weight_zero_is_the_papers_loss_and_adds_the_text_term():
     alone = align_loss(image, text, 0.3, text_text_weight=1.0) - contrastive_loss(image, text, 0.3)
     rows = text_text_loss(text, torch.tensor([0, 0, 1, 1, 2, 2]), 0.3)
     assert alone.item() == pytest.approx(rows.item(), abs=1e-6)
+
+
+def test_hand_computed_share_of_one_row():
+    # Of the two pairs of IDENTITY (0.62652 in all, without smoothing), the first image and its
+    # caption carry half: its image-to-text row and its caption's text-to-image row, each
+    # 0.31326, divided by N = 2.
+    share = contrastive_share(IDENTITY, IDENTITY, 1.0, slice(0, 1), label_smoothing=0.0)
+    assert share.item() == pytest.approx(math.log(1 + math.exp(-1)), abs=1e-6)
+
+
+def test_shares_of_a_partition_add_up_to_the_global_loss():
+    image = _random_pairs(n=6, seed=3)[0]
+    text = torch.stack([_random_pairs(n=6, seed=7 + k)[1] for k in range(2)], dim=1)
+    text = text.reshape(12, -1)  # K = 2
+    ids = torch.tensor([0, 0, 1, 2, 2, 3])
+    whole = contrastive_loss(image, text, 0.3, image_ids=ids)
+    parts = [contrastive_share(image, text, 0.3, slice(s, s + 2), 0.1, ids) for s in (0, 2, 4)]
+    assert sum(parts).item() == pytest.approx(whole.item(), abs=1e-6)
+    captions = caption_ids_of(ids, 6, 2, "cpu")
+    whole = text_text_loss(text, captions, 0.3)
+    parts = [text_text_share(text, captions, 0.3, slice(s, s + 4)) for s in (0, 4, 8)]
+    assert sum(parts).item() == pytest.approx(whole.item(), abs=1e-6)

@@ -2,8 +2,9 @@
 
 The test launches this file with `accelerate launch --multi_gpu --num_processes 2` (CPU and
 gloo here). Each process embeds its half of a fixed batch through the DDP-wrapped tiny model,
-gathers embeddings with gather_with_grad, and backpropagates ALIGN's loss; rank 0 saves the
-loss and DDP-averaged gradients, which must equal single-process ones on the whole batch.
+passes them to ALIGN's loss, which gathers the others' itself and computes its own rows'
+share; rank 0 saves the mean of the processes' losses and the DDP-averaged gradients, which
+must equal single-process ones on the whole batch.
 Batch norm uses running statistics (eval mode): in training mode it normalizes each process's
 own rows, which no gather changes.
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mling.training.loss import contrastive_loss, gather_with_grad
+from mling.training.loss import contrastive_loss
 from mling.training.model import DualEncoder, build_model
 from mling.training.recipe import load_recipe
 
@@ -50,10 +51,8 @@ def fixed_batch(rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 
 def loss_and_gradients(model: torch.nn.Module, batch, named) -> tuple[torch.Tensor, dict]:
-    image_embeds, text_embeds, temperature = model(*batch)
-    loss = contrastive_loss(
-        gather_with_grad(image_embeds), gather_with_grad(text_embeds), temperature
-    )
+    image_embeds, text_embeds, temperature, _ = model(*batch)
+    loss = contrastive_loss(image_embeds, text_embeds, temperature)
     loss.backward()
     gradients = {name: p.grad.detach().clone() for name, p in named if p.grad is not None}
     return loss.detach().reshape(1), gradients
@@ -71,6 +70,7 @@ def worker(out: Path) -> None:
     rows = slice(rank * PER_PROCESS, (rank + 1) * PER_PROCESS)
     batch = tuple(t[rows] for t in fixed_batch(2 * PER_PROCESS))
     loss, gradients = loss_and_gradients(model, batch, encoder.named_parameters())
+    loss = accelerator.reduce(loss, "mean")  # each process's is P x its share: the mean is all
     if accelerator.is_main_process:
         save_file({"loss": loss, **{f"grad.{k}": v for k, v in gradients.items()}}, str(out))
     accelerator.wait_for_everyone()

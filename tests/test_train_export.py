@@ -69,7 +69,7 @@ def test_export_reproduces_the_training_embeddings(run_dir):
         [toy_caption("th", 3, 4)], padding="max_length", max_length=12, return_tensors="pt"
     )
     with torch.no_grad():
-        image_embeds, text_embeds, _ = DualEncoder(align)(
+        image_embeds, text_embeds, _, _ = DualEncoder(align)(
             pixels, tokens["input_ids"], tokens["attention_mask"]
         )
 

@@ -20,19 +20,22 @@ from mling.training.grad_cache import backward_global_batch, micro_batches
 from mling.training.loss import contrastive_loss
 from mling.training.model import DualEncoder, build_model, enable_gradient_checkpointing
 from mling.training.recipe import load_recipe
+from mling.training.sigmoid_loss import BIAS_INIT, sigmoid_loss
 
 VOCAB = 60
 ROWS = 8
 
 
-def encoder(dropout: bool = True, checkpointing: bool = False) -> DualEncoder:
+def encoder(
+    dropout: bool = True, checkpointing: bool = False, logit_bias: float | None = None
+) -> DualEncoder:
     overrides = {"image_size": 32, "max_length": 12}
     if dropout:
         overrides.update(text_dropout=0.2, drop_connect_rate=0.3)
     align = build_model(load_recipe("tiny", overrides).model, VOCAB, seed=0)
     if checkpointing:
         enable_gradient_checkpointing(align)
-    return DualEncoder(align).train()
+    return DualEncoder(align, logit_bias=logit_bias).train()
 
 
 def host_batch(rows: int = ROWS) -> dict:
@@ -54,11 +57,15 @@ def loss_fn(image_embeds, text_embeds, temperature, image_ids=None):
     return contrastive_loss(image_embeds, text_embeds, temperature, 0.1, image_ids)
 
 
+def sigmoid_fn(image_embeds, text_embeds, temperature, image_ids=None, bias=None):
+    return sigmoid_loss(image_embeds, text_embeds, temperature, bias, image_ids)
+
+
 def gradients(model) -> dict[str, torch.Tensor]:
     return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
-def plain_sequential(model, batch, micro_batch) -> torch.Tensor:
+def plain_sequential(model, batch, micro_batch, loss=loss_fn) -> torch.Tensor:
     """The reference: micro-batches forwarded one after another with autograd, one loss."""
     from mling.training.transforms import to_model_pixels
 
@@ -72,9 +79,10 @@ def plain_sequential(model, batch, micro_batch) -> torch.Tensor:
     ]
     image_embeds = torch.cat([p[0] for p in parts])
     text_embeds = torch.cat([p[1] for p in parts])
-    loss = loss_fn(image_embeds, text_embeds, parts[-1][2], batch.get("image_ids"))
-    loss.backward()
-    return loss.detach()
+    extra = {} if parts[-1][3] is None else {"bias": parts[-1][3]}
+    value = loss(image_embeds, text_embeds, parts[-1][2], batch.get("image_ids"), **extra)
+    value.backward()
+    return value.detach()
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +118,24 @@ def test_cached_gradients_equal_plain_with_dropout_masks_replayed(accelerator, m
     other = encoder()  # (building a model reseeds)
     torch.manual_seed(8)
     assert plain_sequential(other, batch, micro_batch).item() != expected.item()
+
+
+@pytest.mark.parametrize("micro_batch", [2, 4])
+def test_sigmoid_loss_and_its_bias_under_caching(accelerator, micro_batch):
+    # the bias is a leaf like the temperature: its cached gradient reaches the parameter
+    cached, plain = encoder(logit_bias=BIAS_INIT), encoder(logit_bias=BIAS_INIT)
+    batch = {**host_batch(), "image_ids": torch.tensor([0, 0, 1, 2, 3, 3, 4, 5])}
+    torch.manual_seed(7)
+    loss = backward_global_batch(accelerator, cached, batch, sigmoid_fn, micro_batch)
+    torch.manual_seed(7)
+    expected = plain_sequential(plain, batch, micro_batch, sigmoid_fn)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    mine, theirs = gradients(cached), gradients(plain)
+    assert set(mine) == set(theirs) and "logit_bias" in theirs
+    for name, gradient in theirs.items():
+        error = (mine[name] - gradient).abs().max().item()
+        assert error <= 1e-5 * gradient.abs().max().item() + 1e-10, (name, error)
+    assert theirs["logit_bias"].abs().item() > 1e-3  # not a vacuous comparison
 
 
 def test_image_ids_reach_the_loss_under_caching(accelerator):

@@ -30,12 +30,13 @@ from mling.training.loss import align_loss
 from mling.training.model import DualEncoder, build_model
 from mling.training.pretrained import freeze
 from mling.training.recipe import load_recipe
+from mling.training.sigmoid_loss import BIAS_INIT, sigmoid_loss
 
 GLOBAL = 8  # pairs in the global batch
 VOCAB = 60
 
 
-VARIANTS = ("paper", "text-text")
+VARIANTS = ("paper", "text-text", "sigmoid")
 
 
 def encoder(variant: str = "paper") -> DualEncoder:
@@ -43,7 +44,8 @@ def encoder(variant: str = "paper") -> DualEncoder:
     align = build_model(recipe.model, VOCAB, seed=0)
     frozen = ("image",) if variant == "text-text" else ()
     freeze(align, list(frozen))
-    return DualEncoder(align, frozen=frozen).train()
+    bias = BIAS_INIT if variant == "sigmoid" else None
+    return DualEncoder(align, frozen=frozen, logit_bias=bias).train()
 
 
 def global_batch(variant: str = "paper") -> dict:
@@ -60,21 +62,29 @@ def global_batch(variant: str = "paper") -> dict:
     attention_mask = torch.ones_like(input_ids)
     attention_mask[1::2, 6:] = 0
     pixels = torch.randint(0, 256, (GLOBAL, 3, 32, 32), dtype=torch.uint8, generator=generator)
-    return {"pixel_values": pixels, "input_ids": input_ids, "attention_mask": attention_mask}
+    batch = {"pixel_values": pixels, "input_ids": input_ids, "attention_mask": attention_mask}
+    if variant == "sigmoid":  # rows of one image across the processes' boundary
+        batch["image_ids"] = torch.tensor([0, 1, 2, 3, 3, 4, 5, 6])
+    return batch
 
 
 def loss_fn(image_embeds, text_embeds, temperature, image_ids=None, text_text_weight=0.0):
     return align_loss(image_embeds, text_embeds, temperature, 0.1, image_ids, text_text_weight)
 
 
+def sigmoid_fn(image_embeds, text_embeds, temperature, image_ids=None, bias=None):
+    return sigmoid_loss(image_embeds, text_embeds, temperature, bias, image_ids)
+
+
 def step(accelerator, model, batch, micro_batch, variant="paper") -> dict[str, torch.Tensor]:
     """One step's backward -> loss, gradients and running statistics (mean over processes)."""
     weight = 0.5 if variant == "text-text" else 0.0
-    loss = backward_global_batch(
-        accelerator, model, batch, functools.partial(loss_fn, text_text_weight=weight), micro_batch
-    )
+    chosen = functools.partial(loss_fn, text_text_weight=weight)
+    if variant == "sigmoid":
+        chosen = sigmoid_fn
+    loss = backward_global_batch(accelerator, model, batch, chosen, micro_batch)
     inner = accelerator.unwrap_model(model)
-    out = {"loss": loss.reshape(1)}
+    out = {"loss": accelerator.reduce(loss.reshape(1), "mean")}  # P x each share: the mean
     out.update(
         {f"grad.{n}": p.grad.clone() for n, p in inner.named_parameters() if p.grad is not None}
     )
@@ -172,6 +182,23 @@ def test_text_text_term_with_cached_image_embeddings_across_processes(
     # the text-text term is in the loss: weight 0.5 on top of the paper's
     paper = step(Accelerator(cpu=True), encoder("text-text"), global_batch("text-text"), 0)
     assert single["loss"].item() > paper["loss"].item()
+
+
+@pytest.mark.slow
+def test_sigmoid_ring_with_micro_batches_across_processes(tmp_path):
+    # the captions pass round 2 processes, each in 2 micro-batches: the bias's and every
+    # parameter's gradient as one process in 4 micro-batches
+    from accelerate import Accelerator
+
+    launched = launch(tmp_path, 2, 2, "sigmoid")
+    single = step(Accelerator(cpu=True), encoder("sigmoid"), global_batch("sigmoid"), 2, "sigmoid")
+    assert set(launched) == set(single) and "grad.logit_bias" in single
+    assert launched["loss"].item() == pytest.approx(single["loss"].item(), rel=1e-5)
+    floor = 1e-6 * max(v.abs().max().item() for k, v in single.items() if k.startswith("grad."))
+    for name, value in single.items():
+        error = (launched[name] - value).abs().max().item()
+        assert error <= 1e-4 * value.abs().max().item() + floor, (name, error)
+    assert single["grad.logit_bias"].abs().item() > 1e-4  # the comparison is not vacuous
 
 
 if __name__ == "__main__":

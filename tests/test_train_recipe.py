@@ -171,7 +171,8 @@ def inputs(rows: int = 3) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 
 def test_embeddings_are_normalized_and_the_temperature_starts_at_one(tiny):
-    image_embeds, text_embeds, temperature = tiny.train()(*inputs())
+    image_embeds, text_embeds, temperature, bias = tiny.train()(*inputs())
+    assert bias is None  # the softmax loss has none (the sigmoid loss's: test_train_sigmoid.py)
     assert image_embeds.shape == text_embeds.shape == (3, image_embed_dim(0.25)) == (3, 80)
     torch.testing.assert_close(image_embeds.norm(dim=-1), torch.ones(3))
     torch.testing.assert_close(text_embeds.norm(dim=-1), torch.ones(3))
@@ -187,7 +188,7 @@ def test_image_embedding_is_the_global_average_of_the_last_feature_map(tiny):
 def test_text_embedding_is_the_projected_cls_state(tiny):
     pixels, ids, mask = inputs()
     tiny.eval()
-    _, text_embeds, _ = tiny(pixels, ids, mask)
+    text_embeds = tiny(pixels, ids, mask)[1]
     hidden = tiny.align.text_model(input_ids=ids, attention_mask=mask).last_hidden_state
     torch.testing.assert_close(
         text_embeds, torch.nn.functional.normalize(tiny.align.text_projection(hidden[:, 0]), dim=-1)
@@ -208,7 +209,7 @@ def test_gradient_checkpointing_recomputes_and_gives_the_same_gradients():
         text_op = align.text_model.encoder.layer[1].attention
         vision_op.register_forward_hook(lambda *_, count=count: count.update(["vision"]))
         text_op.register_forward_hook(lambda *_, count=count: count.update(["text"]))
-        image_embeds, text_embeds, temperature = DualEncoder(align).train()(*inputs())
+        image_embeds, text_embeds, temperature, _ = DualEncoder(align).train()(*inputs())
         (image_embeds @ text_embeds.T / temperature).logsumexp(dim=1).sum().backward()
         grads.append({n: p.grad for n, p in align.named_parameters() if p.grad is not None})
         calls.append(count)

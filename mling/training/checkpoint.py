@@ -4,6 +4,8 @@ Layout of OUTPUT_DIR/checkpoints:
 
     step-00001000/            one finished checkpoint
         model.safetensors     AlignModel weights
+        loss.safetensors      the sigmoid loss's bias (only with --loss sigmoid: it is not
+                              part of the AlignModel, so not of model.safetensors or exports)
         config.json           its transformers config
         recipe.yaml           the resolved training recipe
         tokenizer/            the vocabulary the model was trained with
@@ -46,6 +48,7 @@ from mling.training.recipe import (
 )
 
 LATEST = "latest"
+LOSS_FILE, LOSS_BIAS = "loss.safetensors", "logit_bias"  # the sigmoid loss's bias
 
 
 class CheckpointError(InputError):
@@ -227,10 +230,19 @@ def resolve(
 
 
 def save_checkpoint(
-    accelerator, root: Path, step: int, align, optimizer, recipe, tokenizer, process: dict
+    accelerator,
+    root: Path,
+    step: int,
+    align,
+    optimizer,
+    recipe,
+    tokenizer,
+    process: dict,
+    bias: torch.Tensor | None = None,
 ) -> Path:
     """Every process writes its RNG and loader state; the main process writes the rest and
-    publishes. Collective: all processes must call it at the same step."""
+    publishes. Collective: all processes must call it at the same step. bias: the sigmoid
+    loss's (DualEncoder.logit_bias), or None."""
     tmp = temp_dir(root, step)
     final = root / step_name(step)
     try:
@@ -243,6 +255,8 @@ def save_checkpoint(
             save_state(tmp, f"process-{accelerator.process_index}", state)
             if accelerator.is_main_process:
                 _save_main(accelerator, tmp, step, align, optimizer, recipe, tokenizer)
+                if bias is not None:
+                    save_file({LOSS_BIAS: bias.detach().cpu().reshape(())}, str(tmp / LOSS_FILE))
             accelerator.wait_for_everyone()
             if accelerator.is_main_process:
                 publish(root, step)
@@ -266,10 +280,17 @@ def _save_main(accelerator, tmp: Path, step: int, align, optimizer, recipe, toke
     save_state(tmp, "trainer", trainer)
 
 
-def load_checkpoint(accelerator, path: Path, align, optimizer) -> dict:
-    """Restore weights, optimizer and loss scaler; returns this process's saved state
-    (call set_rng_state(state["rng"]) last, after anything else that draws random numbers)."""
+def load_checkpoint(
+    accelerator, path: Path, align, optimizer, bias: torch.Tensor | None = None
+) -> dict:
+    """Restore weights, the sigmoid loss's bias (when the run has one and the checkpoint too; a
+    checkpoint of the softmax loss leaves it at its start), optimizer and loss scaler; returns
+    this process's saved state (call set_rng_state(state["rng"]) last, after anything else that
+    draws random numbers)."""
     align.load_state_dict(load_file(str(path / "model.safetensors")), strict=True)
+    if bias is not None and (path / LOSS_FILE).is_file():
+        with torch.no_grad():
+            bias.copy_(load_file(str(path / LOSS_FILE))[LOSS_BIAS])
     optimizer.load_state_dict(load_state(path, "optimizer"))
     trainer = load_state(path, "trainer")
     if trainer.get("scaler") and accelerator.scaler is not None:

@@ -6,8 +6,9 @@ Memory Limited Setup") gives the same gradients in the memory of one micro-batch
 
 1. embed this process's rows a micro-batch at a time without autograd (no activations kept;
    the first micro-batch keeps its graph, which spares re-running it);
-2. gather every process's embeddings and compute the loss once over the global batch, with
-   the embeddings as leaves: its gradient with respect to each embedding is cached;
+2. compute the loss once over the global batch, with this process's embeddings as leaves
+   (the loss gathers, or passes round, every process's itself): its gradient with respect to
+   each embedding is cached;
 3. re-run each micro-batch with autograd and back-propagate its cached embedding gradients
    (the gradient of sum(embeds * cached)), accumulating parameter gradients; DDP all-reduces
    them with the last micro-batch only. K micro-batches cost K - 1 extra forwards without
@@ -18,7 +19,8 @@ random state its first pass started from (the same dropout and drop-connect mask
 norm normalizes each micro-batch with its own statistics in both passes (as K processes with
 a batch of m each would), and the running statistics move once per step (batch_norm.py).
 Pixels go to the device one micro-batch at a time; what still grows with the global batch is
-the embeddings and their gradients ((B, D) each) and the loss's (B, B) logits.
+the embeddings and their gradients ((B, D) each) and the loss's logits ((B/P, B) per
+process for the softmax loss, (B/P, B/P) for the sigmoid loss's ring).
 """
 
 from __future__ import annotations
@@ -30,13 +32,19 @@ from dataclasses import dataclass
 import torch
 
 from mling.training.batch_norm import MeanUpdate, running_stats_frozen
-from mling.training.loss import gather_with_grad
 from mling.training.transforms import to_model_pixels
 
-# (image_embeds, text_embeds, temperature, image_ids=...), embeddings and ids gathered over
-# every process in rank order (ids None when the batch has none) -> the scalar loss; e.g.
-# functools.partial(contrastive_loss, label_smoothing=0.1).
+# (image_embeds, text_embeds, temperature, image_ids=...[, bias=...]), this process's
+# embeddings and ids (ids None when the batch has none; bias only for a model that has one) ->
+# this process's loss, P x its share of the global loss (loss.py); the loss function does its
+# own communication. E.g. functools.partial(contrastive_loss, label_smoothing=0.1).
 LossFn = Callable[..., torch.Tensor]
+
+
+def _loss(loss_fn: LossFn, image_embeds, text_embeds, temperature, bias, image_ids):
+    """loss_fn on one set of embeddings, the bias passed only when the model has one."""
+    extra = {} if bias is None else {"bias": bias}
+    return loss_fn(image_embeds, text_embeds, temperature, image_ids=image_ids, **extra)
 
 
 def micro_batches(rows: int, micro_batch: int) -> list[slice]:
@@ -93,19 +101,20 @@ def _inputs(
 
 
 def _embed(model, batch: dict, rows: slice, device: torch.device, frozen: frozenset = frozenset()):
-    """The model's (image_embeds, text_embeds, temperature) for one micro-batch; the image
-    embeddings come from the batch when it carries them (the image-embedding cache)."""
-    image_embeds, text_embeds, temperature = model(*_inputs(batch, rows, device, frozen))
+    """The model's (image_embeds, text_embeds, temperature, bias) for one micro-batch; the
+    image embeddings come from the batch when it carries them (the image-embedding cache)."""
+    image_embeds, text_embeds, temperature, bias = model(*_inputs(batch, rows, device, frozen))
     if "image_embeds" in batch and "image" not in frozen:
         image_embeds = batch["image_embeds"][rows].to(device, non_blocking=True)
-    return image_embeds, text_embeds, temperature
+    return image_embeds, text_embeds, temperature, bias
 
 
 def backward_global_batch(
     accelerator, model, batch: dict, loss_fn: LossFn, micro_batch: int = 0
 ) -> torch.Tensor:
     """Forward and backward of one step over the global batch; parameter gradients are left in
-    .grad (DDP-averaged), ready for the optimizer. Returns the loss, detached, on the device.
+    .grad (DDP-averaged), ready for the optimizer. Returns this process's loss, detached, on
+    the device: P x its share of the global loss, whose mean over processes is the global loss.
 
     batch: this process's rows, pixel_values (B, 3, S, S) uint8 and input_ids/attention_mask
     (B, L) or (B, K, L) (K captions per image), on the host, and optionally image_ids (B,)
@@ -117,15 +126,9 @@ def backward_global_batch(
     slices = micro_batches(batch["input_ids"].shape[0], micro_batch)
     image_ids = batch.get("image_ids")
     if image_ids is not None:
-        image_ids = gather_with_grad(image_ids.to(device))  # integers: no gradient to carry
+        image_ids = image_ids.to(device)
     if len(slices) == 1:
-        image_embeds, text_embeds, temperature = _embed(model, batch, slices[0], device)
-        loss = loss_fn(
-            gather_with_grad(image_embeds),
-            gather_with_grad(text_embeds),
-            temperature,
-            image_ids=image_ids,
-        )
+        loss = _loss(loss_fn, *_embed(model, batch, slices[0], device), image_ids)
         accelerator.backward(loss)
         return loss.detach()
 
@@ -144,21 +147,17 @@ def backward_global_batch(
         text_parts.append(outputs[1].detach())
     after = RandomState.capture(device)
 
-    # 2. the loss over the global batch, embeddings and temperature as leaves
+    # 2. the loss over the global batch, embeddings, temperature and bias as leaves
     image_embeds = torch.cat(image_parts).requires_grad_()
     text_embeds = torch.cat(text_parts).requires_grad_()
     temperature = outputs[2].detach().requires_grad_()
-    loss = loss_fn(
-        gather_with_grad(image_embeds),
-        gather_with_grad(text_embeds),
-        temperature,
-        image_ids=image_ids,
-    )
+    bias = outputs[3].detach().requires_grad_() if outputs[3] is not None else None
+    loss = _loss(loss_fn, image_embeds, text_embeds, temperature, bias, image_ids)
     loss.backward()
 
     # 3. back-propagate the cached gradients: through the kept graph of the first micro-batch,
     # then re-running each other one with autograd from the random state its first pass drew
-    # from; the temperature's goes with the last one, where DDP reduces
+    # from; the temperature's and the bias's go with the last one, where DDP reduces
     last = len(slices) - 1
     frozen = getattr(accelerator.unwrap_model(model), "frozen", frozenset())
     per_image = text_embeds.shape[0] // image_embeds.shape[0]  # K captions per image
@@ -166,13 +165,13 @@ def backward_global_batch(
         sync = accelerator.no_sync(model) if i < last else contextlib.nullcontext()
         with sync, running_stats_frozen(model):
             if i == 0:
-                image_part, text_part, live_temperature = kept
+                image_part, text_part, live_temperature, live_bias = kept
                 del kept
             else:
                 # a frozen tower has no gradient to carry: only the towers that train re-run
                 state.restore()
                 inputs = _inputs(batch, rows, device, frozen)
-                image_part, text_part, live_temperature = model(*inputs)
+                image_part, text_part, live_temperature, live_bias = model(*inputs)
             text_rows = slice(rows.start * per_image, rows.stop * per_image)
             surrogate = sum(
                 (part * leaf.grad[at]).sum()
@@ -184,6 +183,8 @@ def backward_global_batch(
             )
             if i == last:
                 surrogate = surrogate + live_temperature * temperature.grad
+                if bias is not None:
+                    surrogate = surrogate + live_bias * bias.grad
             accelerator.backward(surrogate)
             del image_part, text_part, surrogate  # the graph goes before the next forward
     after.restore()

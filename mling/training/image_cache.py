@@ -139,7 +139,7 @@ def _embed(model, payloads: list[bytes], image_size: int, device, autocast) -> t
         return [], failed
     batch = to_model_pixels(torch.from_numpy(np.stack(pixels)).to(device))
     with torch.no_grad(), autocast():
-        image_embeds, _, _ = model(batch, None, None)
+        image_embeds = model(batch, None, None)[0]
     return list(image_embeds.float().cpu()), failed
 
 

@@ -74,16 +74,28 @@ def build_model(cfg: ModelConfig, vocab_size: int, seed: int = 0) -> AlignModel:
 
 
 class DualEncoder(nn.Module):
-    """Training view of an AlignModel: one forward returns both embeddings and the temperature.
+    """Training view of an AlignModel: one forward returns both embeddings, the temperature
+    and the sigmoid loss's bias.
 
     Going through one `forward` lets DistributedDataParallel see every parameter used. The
     text pooler (dense + tanh) is not part of ALIGN's embedding, so it is frozen: DDP would
     otherwise wait forever for its gradient.
+
+    logit_bias: the sigmoid loss's learnable bias (sigmoid_loss.py), a scalar parameter here
+    beside the AlignModel rather than in it, so exports stay plain AlignModels (it shifts
+    every logit alike and ranks nothing); None for the softmax loss, which has no bias.
     """
 
-    def __init__(self, align: AlignModel, frozen: tuple[str, ...] = (), text_bucket_rows: int = 0):
+    def __init__(
+        self,
+        align: AlignModel,
+        frozen: tuple[str, ...] = (),
+        text_bucket_rows: int = 0,
+        logit_bias: float | None = None,
+    ):
         super().__init__()
         self.align = align
+        self.logit_bias = None if logit_bias is None else nn.Parameter(torch.tensor(logit_bias))
         self.frozen = frozenset(frozen)  # of "image", "text", "image-bn" (recipe.FREEZABLE)
         self.text_bucket_rows = text_bucket_rows  # see text_cls
         for parameter in align.text_model.pooler.parameters() if align.text_model.pooler else ():
@@ -108,11 +120,11 @@ class DualEncoder(nn.Module):
         pixel_values: torch.Tensor | None,
         input_ids: torch.Tensor | None,
         attention_mask: torch.Tensor | None,
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor]:
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
         """pixel_values (B, 3, S, S) float, input_ids/attention_mask (B, L) ->
-        image_embeds (B, D), text_embeds (B, D), both L2-normalized, and the scalar temperature.
-        A tower whose input is None is skipped and its embeddings are None (gradient caching
-        re-runs only the towers that train)."""
+        image_embeds (B, D), text_embeds (B, D), both L2-normalized, the scalar temperature and
+        the scalar logit bias (None without one). A tower whose input is None is skipped and
+        its embeddings are None (gradient caching re-runs only the towers that train)."""
         image_embeds = text_embeds = None
         # A frozen tower runs without autograd: no activations kept, no backward through it.
         grad = torch.is_grad_enabled()
@@ -129,7 +141,7 @@ class DualEncoder(nn.Module):
                 cls = text_cls(self.align, input_ids, attention_mask, self.text_bucket_rows)
                 cls = self.align.text_projection(cls)
             text_embeds = F.normalize(cls, dim=-1)
-        return image_embeds, text_embeds, self.align.temperature
+        return image_embeds, text_embeds, self.align.temperature, self.logit_bias
 
 
 def text_cls(

@@ -12,6 +12,7 @@ import yaml
 
 from mling.training.eval_hook import eval_dir, eval_reports
 from mling.training.recipe import Recipe
+from mling.training.sigmoid_loss import BIAS_INIT
 
 DEFAULT_LICENSE = "other"  # the data decides; a trainer sets it with --license
 
@@ -40,6 +41,19 @@ def newest_evaluation(output_dir: Path | None) -> tuple[str, str] | None:
     return (eval_dir(output_dir, step).name, table) if table else None
 
 
+def loss_line(recipe: Recipe) -> str:
+    """The loss that trained the model, as the card's recipe table says it."""
+    if recipe.loss.loss == "sigmoid":
+        return (
+            f"pairwise sigmoid (SigLIP), learnable temperature from {recipe.model.temperature_init}"
+            f" and bias from {BIAS_INIT:g} (a training-time term, not in this model)"
+        )
+    return (
+        f"normalized softmax, both directions, label smoothing {recipe.loss.label_smoothing}, "
+        f"learnable temperature from {recipe.model.temperature_init}"
+    )
+
+
 def model_card(
     recipe: Recipe,
     pairs: int | None,
@@ -65,8 +79,7 @@ def model_card(
         ("text tower", f"BERT, {model.text_layers} layers x {model.text_hidden}, "
          f"{model.max_length} tokens; from {sources['text tower']}"),
         ("frozen", ", ".join(init.freeze) or "nothing"),
-        ("loss", f"normalized softmax, both directions, label smoothing "
-         f"{recipe.loss.label_smoothing}, learnable temperature from {model.temperature_init}"),
+        ("loss", loss_line(recipe)),
         ("optimizer", f"{optim.optimizer}, lr {optim.lr:g}, warm-up {optim.warmup_steps} steps, "
          f"weight decay {optim.weight_decay:g}"),
         ("batch", f"{recipe.data.batch_size} pairs (in-batch negatives from every process)"),

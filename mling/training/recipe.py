@@ -39,6 +39,10 @@ class RecipeError(InputError):
 
 CROPS = ("random", "center")  # DataConfig.crop
 OPTIMIZERS = ("lamb", "adamw")
+LOSSES = ("softmax", "sigmoid")  # LossConfig.loss
+# temperature_init when the preset and the command line leave it out, by loss: SigLIP starts
+# the sigmoid loss at logit scale 10 (temperature 0.1); ALIGN's softmax from 1.0 (the field's)
+LOSS_TEMPERATURE_INIT = {"sigmoid": 0.1}
 PRECISIONS = ("no", "bf16", "fp16")
 # What `init` may freeze: a whole tower (its projection included), or only the image tower's
 # batch-norm running statistics.
@@ -73,7 +77,8 @@ class ModelConfig:
     max_length: int = option(64, help="tokens per caption at most; longer ones are truncated")
     temperature_init: float = option(
         1.0,
-        help="softmax temperature at step 0 (paper: learnable, from 1.0)",
+        help="temperature at step 0, dividing the cosines (paper: learnable, from 1.0); "
+        "with --loss sigmoid 0.1 unless given (SigLIP's logit scale 10)",
         resume=FREE,  # a resumed run's temperature is the checkpoint's
     )
 
@@ -166,9 +171,20 @@ class DataConfig:
 
 @dataclass
 class LossConfig:
-    """ALIGN's normalized-softmax loss, both directions, and what counts as a positive."""
+    """ALIGN's normalized-softmax loss, both directions (or SigLIP's sigmoid loss), and what
+    counts as a positive."""
 
-    label_smoothing: float = option(0.1, help="paper: 0.1, in both directions")
+    # sigmoid_loss.py: no softmax over the batch, so the captions travel round the processes
+    # in chunks; a learnable bias beside the temperature, from -10, never exported
+    loss: str = option(
+        "softmax",
+        help="softmax: ALIGN's, both directions (paper); sigmoid: SigLIP's pairwise loss "
+        "with a learnable bias",
+        choices=LOSSES,
+    )
+    label_smoothing: float = option(
+        0.1, help="paper: 0.1, in both directions; the sigmoid loss has none"
+    )
     min_temperature: float = option(
         1e-3, help="floor after each step: a guard that a healthy run never hits"
     )
@@ -491,6 +507,13 @@ def load_recipe(
         raise RecipeError(
             f"--anchor-language {recipe.data.anchor_language} needs --captions-per-image 2 or "
             "more: the anchor caption takes the second slot"
+        )
+    if recipe.loss.loss in LOSS_TEMPERATURE_INIT and "temperature_init" not in values["model"]:
+        recipe.model.temperature_init = LOSS_TEMPERATURE_INIT[recipe.loss.loss]
+    if recipe.loss.text_text_weight > 0 and recipe.loss.loss != "softmax":
+        raise RecipeError(
+            f"--text-text-weight {recipe.loss.text_text_weight} is a softmax term: pass "
+            f"--loss softmax, or --text-text-weight 0 with --loss {recipe.loss.loss}"
         )
     if recipe.loss.text_text_weight > 0 and not recipe.loss.positives:
         raise RecipeError(

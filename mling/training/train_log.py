@@ -90,14 +90,15 @@ class TrainLog:
 
     def point(self, step: int, lr: float, temperature: torch.Tensor, totals: list[float]) -> dict:
         """Log the mean loss since the last point; totals are the skipped rows of all processes
-        by SKIP_REASONS. Returns the record."""
+        by SKIP_REASONS. Returns the record. Collective: every process calls it (each holds
+        its own loss, P x its share of the global loss; the mean over processes is logged)."""
         now = time.perf_counter()
         steps = step - self.since_step
         per_process = self.batch_size * steps / max(now - self.since_time, 1e-9)
         world = self.accelerator.num_processes
         record = {
             "step": step,
-            "loss": self.loss_sum.item() / self.loss_steps,
+            "loss": self.accelerator.reduce(self.loss_sum.clone(), "mean").item() / self.loss_steps,
             "temperature": temperature.item(),
             "lr": lr,
             "samples_per_s": per_process * world,
