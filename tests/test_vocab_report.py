@@ -239,7 +239,8 @@ def test_figure_past_its_rows_draws_the_languages_over_the_target_then_the_costl
     try:
         labels = [t.get_text() for t in figure.axes[0].get_yticklabels()]
         assert labels == [f"{lang} ({SCRIPT_OF[lang]})" for lang in drawn]
-        assert figure.axes[0].get_title().startswith(f"Tokens per word, {CHART_LANGUAGES} of {len(LANGUAGES)}")
+        title = figure.axes[0].get_title()
+        assert title.startswith(f"Tokens per word, {CHART_LANGUAGES} of {len(LANGUAGES)}")
     finally:
         plt.close(figure)
     # a few languages are all drawn, in the same order as the report's tables
