@@ -6,9 +6,9 @@ on the same sampled text, in the same run.
 Corpus: the UDHR samples of 755 languages (gflanguages), cut into caption-length lines with
 per-language sizes falling with speaker population (so balancing matters), plus Multi30k
 task 1 (en/de/fr/cs, parallel) when ../shared (beside the clone) has it (`--corpus udhr`
-leaves it out, as a fresh clone does). Held out from it: the
-last 20% of every UDHR text, Multi30k's test_2016_flickr and the 16-language parallel captions of
-`tests/helpers/multilingual.py`, none of which either vocabulary sees.
+leaves it out, as a fresh clone does: the fixed costs weigh most there). Held out from it:
+the last 20% of every UDHR text, Multi30k's test_2016_flickr and the 16-language parallel
+captions of `tests/helpers/multilingual.py`, none of which either vocabulary sees.
 
 Runs, each in its own process so its peak memory (ru_maxrss: Python and Rust alike) is its
 own (ours forks two helper processes: their largest peak is shown apart), timed by wall
