@@ -1,13 +1,14 @@
 """Benchmark: build_vocab.py's default 250k build against plain `tokenizers` WordPiece training
 on the same sampled text, in the same run.
 
-    python -m benchmarks.bench_vocab [--output bench-output/vocab] [--quick]
+    python -m benchmarks.bench_vocab [--output bench-output/vocab] [--quick] [--corpus udhr]
 
 Corpus: the UDHR samples of 755 languages (gflanguages), cut into caption-length lines with
 per-language sizes falling with speaker population (so balancing matters), plus Multi30k
-task 1 (en/de/fr/cs, parallel) when ../shared (beside the clone) has it. Held out from it: the
-last 20% of every UDHR text, Multi30k's test_2016_flickr and the 16-language parallel captions of
-`tests/helpers/multilingual.py`, none of which either vocabulary sees.
+task 1 (en/de/fr/cs, parallel) when ../shared (beside the clone) has it (`--corpus udhr`
+leaves it out, as a fresh clone does: the fixed costs weigh most there). Held out from it:
+the last 20% of every UDHR text, Multi30k's test_2016_flickr and the 16-language parallel
+captions of `tests/helpers/multilingual.py`, none of which either vocabulary sees.
 
 Runs, each in its own process so its peak memory (ru_maxrss: Python and Rust alike) is its
 own (ours forks two helper processes: their largest peak is shown apart), timed by wall
@@ -81,10 +82,13 @@ def parallel_rows(lines: dict[str, list[str]], english: str) -> list[str]:
     ]
 
 
-def build_corpus(root: Path, top_lines: int, exponent: float, min_lines: int) -> dict:
+def build_corpus(
+    root: Path, top_lines: int, exponent: float, min_lines: int, multi30k: bool
+) -> dict:
     """Training files corpus/*.{lang}.txt; held-out files heldout/*.{lang}.txt with the
-    parallel captions (heldout/captions.jsonl, English beside), and Multi30k's parallel test
-    set apart (m30k_test/test.jsonl): in-domain text for parity."""
+    parallel captions (heldout/captions.jsonl, English beside), and, with `multi30k` and when
+    ../shared has it, Multi30k's parallel test set apart (m30k_test/test.jsonl): in-domain text
+    for parity."""
     import gflanguages
 
     from tests.helpers.udhr_corpus import split_text, synthetic_lines, udhr_lines
@@ -105,7 +109,7 @@ def build_corpus(root: Path, top_lines: int, exponent: float, min_lines: int) ->
     captions = {SHORT[code]: lines for code, lines in test_captions().items()}
     rows = parallel_rows(captions, "en_Latn")
     m30k_lines = 0
-    if MULTI30K.is_dir():
+    if multi30k and MULTI30K.is_dir():
         raw = MULTI30K / "task1" / "raw"
         codes = ("en", "de", "fr", "cs")
         test = {SHORT[c]: read_gz(raw / f"test_2016_flickr.{c}.gz") for c in codes}
@@ -331,6 +335,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vocab-size", type=int, default=250_000)
     parser.add_argument("--quick", action="store_true", help="small corpus and vocabulary")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of each; medians")
+    parser.add_argument(
+        "--corpus",
+        choices=("all", "udhr"),
+        default="all",
+        help="all: UDHR plus Multi30k when ../shared has it; udhr: UDHR alone, the corpus of a "
+        "fresh clone, where fixed costs weigh most",
+    )
     args = parser.parse_args(argv)
 
     # config
@@ -343,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(root, ignore_errors=True)  # the previous run of this benchmark
 
     # data
-    corpus_info = build_corpus(root, top_lines, exponent, min_lines)
+    corpus_info = build_corpus(root, top_lines, exponent, min_lines, args.corpus == "all")
     (root / "corpus2").symlink_to((root / "corpus").resolve())
     m30k_files = sorted((root / "corpus").glob("m30k.*.txt"))
 

@@ -1,6 +1,6 @@
 """The vocabulary report at 100+ languages: the spread first, the languages over the [UNK] target
 and the costliest named under it, then every language once, grouped by script; the chart one row
-per language. Made-up metrics, no vocabulary built; figures checked by hand."""
+per language, up to its limit. Made-up metrics, no vocabulary built; figures checked by hand."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import matplotlib.pyplot as plt
 import pytest
 
 from mling.vocab.vocab_report import (
+    CHART_LANGUAGES,
     ROW_INCHES,
     UNK_TARGET,
     WORST_LISTED,
     build_markdown,
+    chart_languages,
     compare_markdown,
     problem_lines,
     report_figure,
@@ -210,14 +212,38 @@ def test_figure_has_a_row_per_language_and_grows_with_them(vocabularies):
         report = _report(LANGUAGES[:n])
         return report_figure({f"v{k}": report for k in range(vocabularies)})
 
-    few, many = figure(12), figure(len(LANGUAGES))
+    few, many = figure(12), figure(CHART_LANGUAGES)
     try:
         grown = many.get_size_inches()[1] - few.get_size_inches()[1]
-        assert grown == pytest.approx(ROW_INCHES * (len(LANGUAGES) - 12))
+        assert grown == pytest.approx(ROW_INCHES * (CHART_LANGUAGES - 12))
         labels = [t.get_text() for t in many.axes[0].get_yticklabels()]
-        assert len(labels) == len(LANGUAGES) and "ja (Han)" in labels and "he (Hebrew)" in labels
-        costliest = max(LANGUAGES, key=lambda lang: _row(LANGUAGES.index(lang), lang)["fertility"])
+        assert len(labels) == CHART_LANGUAGES and "en (Latin)" in labels
+        drawn = LANGUAGES[:CHART_LANGUAGES]
+        costliest = max(drawn, key=lambda lang: _row(LANGUAGES.index(lang), lang)["fertility"])
         assert labels[0] == f"{costliest} ({SCRIPT_OF[costliest]})"
     finally:
         plt.close(few)
         plt.close(many)
+
+
+def test_figure_past_its_rows_draws_the_languages_over_the_target_then_the_costliest():
+    report = _report(LANGUAGES)  # 121 languages, more than the chart's rows
+    assert len(LANGUAGES) > CHART_LANGUAGES
+    fertility = {lang: row["fertility"] for lang, row in report["languages"].items()}
+    drawn = chart_languages(report["languages"], UNK_TARGET)
+    over = {"yi", "ti", "lzh"}  # lzh: too few lines to be judged, but its [UNK] is still high
+    costliest = sorted(set(LANGUAGES) - over, key=fertility.get, reverse=True)
+    assert set(drawn) == over | set(costliest[: CHART_LANGUAGES - len(over)])
+    assert drawn == sorted(drawn, key=fertility.get, reverse=True)  # most tokens per word first
+    figure = report_figure({"vocabulary": report})
+    try:
+        labels = [t.get_text() for t in figure.axes[0].get_yticklabels()]
+        assert labels == [f"{lang} ({SCRIPT_OF[lang]})" for lang in drawn]
+        title = figure.axes[0].get_title()
+        assert title.startswith(f"Tokens per word, {CHART_LANGUAGES} of {len(LANGUAGES)}")
+    finally:
+        plt.close(figure)
+    # a few languages are all drawn, in the same order as the report's tables
+    assert chart_languages(report["languages"], UNK_TARGET, limit=len(LANGUAGES)) == sorted(
+        LANGUAGES, key=fertility.get, reverse=True
+    )
