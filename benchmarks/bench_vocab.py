@@ -408,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{full['sample'].stat().st_size / 1e6:.1f} MB; vocabulary {vocab_size}; medians of "
         f"{args.repeat} runs. Ours per stage, CPU s: "
         + ", ".join(f"{k} {v}" for k, v in built["cpu_s"].items())
+        + f"; the whole process {full['ours']['cpu_s']:.1f} (median), the rest being its "
+        "imports and the report, written after the stages"
         + f". Load average (1, 5, 15 min) on {os.cpu_count()} cores before the timed runs: "
         + ", ".join(f"{x:.1f}" for x in load_before)
         + "; after: "
