@@ -45,10 +45,12 @@ demo-emoji: $(STAMP)
 # last command lists the generated blocks whose measured code changed since their report's commit.
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m benchmarks.bench_vocab
+	HF_HUB_OFFLINE=1 $(PY) -m benchmarks.bench_vocab --corpus udhr --output bench-output/vocab-udhr
 	HF_HUB_OFFLINE=1 $(PY) -m benchmarks.bench_filter
 	HF_HUB_OFFLINE=1 $(PY) -m benchmarks.bench_train
 	HF_HUB_OFFLINE=1 $(PY) -m benchmarks.bench_eval --output bench-output/eval
 	HF_HUB_OFFLINE=1 $(PY) -m benchmarks.bench_micro_batch
+	HF_HUB_OFFLINE=1 $(PY) -m benchmarks.bench_loss_memory
 	$(PY) -m benchmarks.update_docs
 	$(PY) -m benchmarks.update_docs --check
 
