@@ -24,7 +24,7 @@ import yaml
 
 from mling.common.provenance import code_state
 from mling.common.report import markdown_table, write_report
-from mling.common.stages import StageRunner, entry_point
+from mling.common.stages import StageRunner, python_module
 
 # What the rows measure (mling/common/provenance.py; `benchmarks/update_docs.py --check`).
 MEASURED_MODULES = ("mling/train.py", "mling/training/", "mling/configs/demo.yaml")
@@ -64,13 +64,14 @@ def run_row(name: str, args: argparse.Namespace, code: dict) -> dict:
     path.write_text(yaml.safe_dump(preset(changes), sort_keys=False), encoding="utf-8")
     demo = ["--config", str(path), "--output", str(folder / "demo"), "--seed", str(args.seed)]
     stages = StageRunner("loss_ablation.py", args.output / "logs")
-    seconds = stages.run(name, entry_point("mling/demo.py", *demo))
+    shown = f"python mling/demo.py {' '.join(demo)}"
+    seconds = stages.run(name, python_module("mling.demo", demo, shown=shown))
     evaluation = json.loads((folder / "demo" / "eval" / "report.json").read_text())
     result = {
         "row": name,
         "what": what,
         "changes": changes,
-        "command": f"python mling/demo.py {' '.join(demo)}",
+        "command": shown,
         "seed": args.seed,
         "seconds": seconds,
         "provenance": code | {"label": f"row {name}"},
