@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, DistributedType
 from transformers import AutoTokenizer
 
 from mling.common.cli import OneLineParser, environment_epilog, one_line_errors
@@ -182,6 +182,13 @@ def train_step(
     with torch.no_grad():
         unwrapped = accelerator.unwrap_model(model)
         unwrapped.align.temperature.clamp_(min=recipe.loss.min_temperature)
+    if accelerator.distributed_type == DistributedType.XLA:
+        # XLA records ops lazily and compiles what it recorded at the next sync: cut here, so
+        # every step runs the same compiled graph (without the cut, steps pile up into one
+        # graph until the next logging point, a new graph each time the count differs)
+        import torch_xla
+
+        torch_xla.sync()
     return loss, grad_norm
 
 
@@ -213,6 +220,12 @@ def open_run(args: argparse.Namespace, recipe: Recipe) -> Run:
         log_with=log_with(args.report_to),
         project_dir=output_dir,
     )
+    if accelerator.distributed_type == DistributedType.XLA and recipe.data.text_bucket_rows:
+        raise InputError(
+            f"--text-bucket-rows {recipe.data.text_bucket_rows} cuts each bucket to its longest "
+            "caption, a new shape and so a new XLA graph per width: under XLA (a TPU) pass "
+            "--text-bucket-rows 0 --pad-to-max-length true"
+        )
     if accelerator.is_main_process:
         lock_run_dir(output_dir)
         if args.overwrite and not args.resume:

@@ -68,10 +68,30 @@ class RandomState:
             backend.set_rng_state(self.device)
 
 
+class _XlaRandom:
+    """torch_xla's random state (one seed per device, which each random op in a graph
+    advances) behind torch.cuda's get_rng_state/set_rng_state."""
+
+    @staticmethod
+    def get_rng_state() -> torch.Tensor:
+        import torch_xla.core.xla_model as xm
+
+        return torch.tensor(xm.get_rng_state(), dtype=torch.uint64)
+
+    @staticmethod
+    def set_rng_state(state: torch.Tensor) -> None:
+        import torch_xla.core.xla_model as xm
+
+        xm.set_rng_state(int(state.item()))
+
+
 def _device_random(device: torch.device):
-    """torch.cuda, torch.xpu, ... for an accelerator device (None on CPU)."""
+    """torch.cuda, torch.xpu, ... for an accelerator device (None on CPU); XLA's (a TPU's)
+    seed, which torch.xla does not expose."""
     if device.type == "cpu":
         return None
+    if device.type == "xla":
+        return _XlaRandom
     backend = getattr(torch, device.type, None)
     return backend if hasattr(backend, "get_rng_state") else None
 

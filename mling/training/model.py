@@ -88,6 +88,12 @@ class DualEncoder(nn.Module):
         self.text_bucket_rows = text_bucket_rows  # see text_cls
         for parameter in align.text_model.pooler.parameters() if align.text_model.pooler else ():
             parameter.requires_grad_(False)
+        # transformers pools with AvgPool2d(hidden_dim, ceil_mode=True), a window larger than
+        # the map: the global mean on CPU and CUDA, but an empty (B, C, 0, 0) output on XLA
+        # (a TPU). The same mean, said plainly; the pooler has no weights, so exports are as
+        # before.
+        if isinstance(align.vision_model.pooler, nn.AvgPool2d):
+            align.vision_model.pooler = nn.AdaptiveAvgPool2d(1)
 
     def train(self, mode: bool = True) -> DualEncoder:
         """A frozen tower stays in eval mode (running statistics fixed, no dropout) whatever

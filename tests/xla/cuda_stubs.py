@@ -22,6 +22,21 @@ from collections import defaultdict
 from pathlib import Path
 
 NO_DEVICE = 100  # cudaErrorNoDevice, CUDA_ERROR_NO_DEVICE
+MESSAGE = "no CUDA device: a stand-in library from tests/xla/cuda_stubs.py"
+# What torch calls without a device must answer as a real library does there: transformers asks
+# torch.cuda.is_current_stream_capturing() on every forward, and torch turns the error code
+# into text. (name pattern, assembly body)
+ANSWERS = [
+    # the count written through the pointer argument, and "no device"
+    (r"^(cudaGetDeviceCount|cuDeviceGetCount)$", ["movl $0, (%rdi)", f"mov ${NO_DEVICE}, %eax"]),
+    # const char* out-parameter (the driver API): the message, success
+    (
+        r"^cuGetError(String|Name)$",
+        ["lea message(%rip), %rax", "mov %rax, (%rsi)", "xor %eax, %eax"],
+    ),
+    # const char* returned: cudaGetErrorString, cudnnGetErrorString, ncclGetErrorString, ...
+    (r"(Error|Status|Result)(String|Name)$", ["lea message(%rip), %rax"]),
+]
 
 
 def readelf(*args: str) -> str:
@@ -97,7 +112,7 @@ def missing_symbols(site: Path) -> dict[str, dict[str, dict[str, str]]]:
 
 
 def build(name: str, versions: dict[str, dict[str, str]], out_dir: Path, work: Path) -> None:
-    lines = [".text"]
+    lines = [".section .rodata", f'message: .asciz "{MESSAGE}"', ".text"]
     script = []
     for version, names in sorted(versions.items()):
         if version:
@@ -107,8 +122,16 @@ def build(name: str, versions: dict[str, dict[str, str]], out_dir: Path, work: P
                 lines += [".data", f".globl {symbol}", f".type {symbol},@object",
                           f".size {symbol},256", f"{symbol}: .zero 256", ".text"]  # fmt: skip
             else:
-                lines += [f".globl {symbol}", f".type {symbol},@function",
-                          f"{symbol}: mov ${NO_DEVICE}, %eax", "ret"]  # fmt: skip
+                body = next(
+                    (b for p, b in ANSWERS if re.search(p, symbol)), [f"mov ${NO_DEVICE}, %eax"]
+                )
+                lines += [
+                    f".globl {symbol}",
+                    f".type {symbol},@function",
+                    f"{symbol}:",
+                    *body,
+                    "ret",
+                ]
     source, version_script = work / f"{name}.s", work / f"{name}.map"
     source.write_text("\n".join(lines) + "\n")
     version_script.write_text("\n".join(script) + "\n")
