@@ -12,6 +12,7 @@ import json
 
 import pytest
 import torch_xla.debug.metrics as met
+from accelerate.state import AcceleratorState
 
 import mling.train as train
 from tests.helpers import train_fixtures
@@ -61,7 +62,10 @@ def run(monkeypatch, argv: list[str]) -> list[tuple[int, int]]:
 
     with monkeypatch.context() as patch:
         patch.setattr(train, "train_step", counted)
-        assert train.main(argv) == 0
+        try:
+            assert train.main(argv) == 0
+        finally:  # accelerate keeps one device per process: the next run may pick another
+            AcceleratorState._reset_state(reset_partial_state=True)
     return after_step
 
 
