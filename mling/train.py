@@ -70,6 +70,7 @@ from mling.training.model_card import DEFAULT_LICENSE, model_card
 from mling.training.model_export import export_model, push_to_hub
 from mling.training.optim import build_optimizer
 from mling.training.pretrained import build_initial_model, freeze, resolve_init
+from mling.training.random_state import seed_xla_step
 from mling.training.recipe import Recipe, load_recipe
 from mling.training.recipe_cli import add_recipe_arguments, recipe_overrides
 from mling.training.run_dir import check_run_dir, lock_run_dir, start_over, unlock_run_dir
@@ -182,14 +183,18 @@ def train_step(
     with torch.no_grad():
         unwrapped = accelerator.unwrap_model(model)
         unwrapped.align.temperature.clamp_(min=recipe.loss.min_temperature)
+    return loss, grad_norm
+
+
+def cut_graph(accelerator) -> None:
+    """Under XLA (a TPU): compile (once per distinct graph) and run the ops recorded so far.
+    XLA records ops lazily until a sync; the loop cuts at the end of every step and after its
+    logging point, so every step records the same ops, one graph run again and again (without
+    the cuts, steps pile up into one graph until the next host read). Elsewhere nothing."""
     if accelerator.distributed_type == DistributedType.XLA:
-        # XLA records ops lazily and compiles what it recorded at the next sync: cut here, so
-        # every step runs the same compiled graph (without the cut, steps pile up into one
-        # graph until the next logging point, a new graph each time the count differs)
         import torch_xla
 
         torch_xla.sync()
-    return loss, grad_norm
 
 
 @dataclass
@@ -379,6 +384,11 @@ class Outcome:
     evals_failed: int = 0
 
 
+def process_seed(run: Run) -> int:
+    """The seed of this process's dropout and drop-connect: each process draws its own."""
+    return run.recipe.run.seed * 1000 + run.accelerator.process_index + 1
+
+
 def restore_position(run: Run, stream: PairStream, saved: dict) -> Position:
     """Where the data and the random numbers stand: the checkpoint's, or the start. The random
     state is set last: nothing may draw after it."""
@@ -394,7 +404,7 @@ def restore_position(run: Run, stream: PairStream, saved: dict) -> Position:
     if "rng" in saved:
         set_rng_state(saved["rng"])
     else:  # dropout differs per process
-        torch.manual_seed(run.recipe.run.seed * 1000 + run.accelerator.process_index + 1)
+        torch.manual_seed(process_seed(run))
     return Position(saved["step"], consumed, loader, saved.get("log"))
 
 
@@ -428,7 +438,7 @@ def train_loop(run: Run, model, optimizer, align, tokenizer, at: Position, image
     )
     if run.recipe_changes:
         log.notes["recipe_changes"] = run.recipe_changes
-    watch = FiniteWatch(accelerator.device)
+    watch = FiniteWatch(accelerator.device, step)
     stop = StopFlag()
     data = iter(at.loader)
     outcome = Outcome(step)
@@ -439,10 +449,12 @@ def train_loop(run: Run, model, optimizer, align, tokenizer, at: Position, image
             if image_table is not None:
                 batch["image_embeds"] = image_table[batch.pop("image_rows").to(image_table.device)]
             lr = lr_at(step, recipe.optim, settings.max_steps)
+            seed_xla_step(accelerator.device, process_seed(run), step)
             loss, grad_norm = train_step(accelerator, model, optimizer, batch, lr, recipe)
             log.add(loss)
             step += 1
-            watch.observe(step, loss, grad_norm)  # on the device: no host sync
+            watch.observe(loss, grad_norm)  # on the device: no host sync
+            cut_graph(accelerator)
 
             # what this step ends with
             last = step == settings.max_steps
@@ -458,7 +470,7 @@ def train_loop(run: Run, model, optimizer, align, tokenizer, at: Position, image
             # sync: the loop's only host syncs, at logging points and before anything is saved
             # or evaluated; the processes agree on stopping and on finite values here
             if saving or evaluating or stopping:
-                watch.observe_weights(step, align)
+                watch.observe_weights(align)
             flags = torch.stack([(watch.first_bad > 0).long(), watch.first_bad])
             counts = [bool(stop.signal)] + [consumed.skipped[r] for r in SKIP_REASONS]
             counts = torch.tensor(counts, dtype=torch.long, device=accelerator.device)
@@ -489,6 +501,7 @@ def train_loop(run: Run, model, optimizer, align, tokenizer, at: Position, image
                     prune(checkpoints, settings.keep_checkpoints)
             if stopping:
                 break
+            cut_graph(accelerator)  # the point's own ops (the log's reset): not the next step's
     finally:
         stop.restore()
         log.close()

@@ -120,14 +120,13 @@ def text_text_loss(
     log_probs = log_probs.masked_fill(self_pair, 0.0)  # 0 * -inf would be NaN below
     same = (caption_ids[:, None] == caption_ids[None, :]) & ~self_pair
     positives = same.sum(dim=1)
-    has = positives > 0
-    if not bool(has.any()):
-        return logits.new_zeros(())
+    has = (positives > 0).float()
     targets = same.float() / positives.clamp(min=1)[:, None]
     others = (~self_pair).float() / max(m - 1, 1)
     targets = (1 - label_smoothing) * targets + label_smoothing * others
     per_caption = -(targets * log_probs).sum(dim=1)
-    return per_caption[has].mean()
+    # a masked mean, not per_caption[has].mean(): no host read, and a shape XLA (a TPU) knows
+    return (per_caption * has).sum() / has.sum().clamp(min=1)
 
 
 def caption_ids_of(image_ids: torch.Tensor | None, images: int, slots: int, device) -> torch.Tensor:

@@ -149,6 +149,8 @@ def text_cls(
     languages' captions do (Khmer names run 5x longer than Chinese ones); the cost is one
     host sync per forward for the lengths. 0: one pass over all N rows as they come."""
     if bucket_rows <= 0 or input_ids.shape[0] <= bucket_rows:
+        if input_ids.device.type == "xla":
+            attention_mask = attention_bias(align, attention_mask)
         return align.text_model(input_ids=input_ids, attention_mask=attention_mask)[0][:, 0]
     lengths = attention_mask.sum(dim=1)
     order = torch.argsort(lengths, stable=True)
@@ -161,6 +163,21 @@ def text_cls(
                                attention_mask=attention_mask[rows, :width])  # fmt: skip
         parts.append(out[0][:, 0])
     return torch.cat(parts)[torch.argsort(order)]
+
+
+def attention_bias(align: AlignModel, attention_mask: torch.Tensor) -> torch.Tensor:
+    """(N, L) 1/0 mask -> the (N, 1, 1, L) mask BERT's attention takes, built here as
+    transformers builds it (bool for SDPA, 0 or the dtype's minimum added for eager).
+
+    Given the (N, L) mask, transformers first asks whether any token is padding, to drop the
+    mask when none is: a host read in every forward, and on XLA (a TPU) a graph cut in the
+    middle of the step, one more graph for batches without padding."""
+    keep = attention_mask[:, None, None, :].bool()
+    if align.text_model.config._attn_implementation == "sdpa":
+        return keep
+    dtype = align.text_model.embeddings.word_embeddings.weight.dtype
+    zero = torch.zeros((), dtype=dtype, device=keep.device)
+    return torch.where(keep, zero, torch.finfo(dtype).min)
 
 
 def _checkpointed_forward(block: nn.Module, hidden_states: torch.Tensor) -> torch.Tensor:

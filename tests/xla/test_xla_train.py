@@ -1,9 +1,10 @@
 """train.py on XLA:CPU (PJRT_DEVICE=CPU), the code path a TPU takes through accelerate.
 
-One process trains the tiny recipe at static shapes (--pad-to-max-length, full batches) with
-dropout and drop-connect on; torch_xla's metrics, read after every step, say how many graphs
-were compiled and how many values came back to the host. Runs share one process, so a second
-run with the same graphs reuses the compiled ones.
+Every run trains a recipe smaller than tiny at static shapes (--pad-to-max-length, full
+batches); torch_xla's metrics, read after every step, say how many graphs were compiled and
+how many values came back to the host. All runs share this process, so a run whose graphs an
+earlier run compiled reuses them (XLA:CPU compiles each graph in tens of seconds, and cannot
+load one back from a persistent cache).
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
+import torch_xla
 import torch_xla.debug.metrics as met
 from accelerate.state import AcceleratorState
 
 import mling.train as train
+from mling.training.random_state import RandomState
 from tests.helpers import train_fixtures
 from tests.helpers.train_fixtures import tiny_argv
 
@@ -23,17 +27,23 @@ toy_tokenizer = train_fixtures.toy_tokenizer  # fixture
 
 STEPS = 20
 LOG_EVERY = 5
-WARM_UP = LOG_EVERY + 1  # steps: the first step's graph, the steady step's, the first log point's
+SHORT = 10  # steps of the runs compared with eager CPU
+# steps until every graph a run needs is compiled: the first step's (it creates the optimizer's
+# state), the steady step's (from step 2), and at the first logging point its reads' and the
+# log's reset
+WARM_UP = LOG_EVERY
 # Host reads per logged point: the processes' flags and counts (one reduce), the mean loss and
 # the temperature (train.py's train_loop and TrainLog.point).
 READS_PER_POINT = 3
 # Eager CPU and XLA:CPU differ in float rounding only (other kernels, other summation order);
 # over 10 steps at lr 1e-2 the logged losses stay this close.
 LOSS_TOLERANCE = 1e-3
+DROPOUT = ("--text-dropout", "0.1", "--drop-connect-rate", "0.2", "--decay-steps", str(STEPS))
+NO_DROPOUT = ("--text-dropout", "0", "--drop-connect-rate", "0")
 
 
 def smaller_than_tiny(data, tokenizer, output, *extra: str) -> list[str]:
-    """tiny at 8 pairs of 32 px, one text layer: XLA:CPU compiles each graph in about a minute."""
+    """tiny at 8 pairs of 32 px, one text layer: the fewer ops, the shorter each compile."""
     argv = tiny_argv(data, tokenizer, output, *extra)
     argv[argv.index("--cpu") : argv.index("--cpu") + 2] = []  # XLA, unless a test asks for CPU
     return [
@@ -50,76 +60,128 @@ def counts() -> tuple[int, int]:
     return (compiled[0] if compiled else 0, transfers[0] if transfers else 0)
 
 
-def run(monkeypatch, argv: list[str]) -> list[tuple[int, int]]:
-    """train.main(argv) in this process; the counts after each step's train_step."""
-    after_step = []
+def run(argv: list[str]) -> list[tuple[int, int]]:
+    """train.main(argv) in this process; the counts when each step starts, so entry i holds
+    them after i whole steps (each with its logging point and its graph cuts)."""
+    before_step = []
     step = train.train_step
 
     def counted(*args, **kwargs):
-        out = step(*args, **kwargs)
-        after_step.append(counts())
-        return out
+        before_step.append(counts())
+        return step(*args, **kwargs)
 
-    with monkeypatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch:
         patch.setattr(train, "train_step", counted)
         try:
             assert train.main(argv) == 0
         finally:  # accelerate keeps one device per process: the next run may pick another
             AcceleratorState._reset_state(reset_partial_state=True)
-    return after_step
+    return before_step
 
 
-def losses(run_dir) -> list[float]:
+def losses(run_dir) -> dict[int, float]:
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    return [json.loads(line)["loss"] for line in lines]
+    return {record["step"]: record["loss"] for record in map(json.loads, lines)}
+
+
+def check_flat(after: list[tuple[int, int]]) -> None:
+    """No graph compiled after the first logging point; no host read in a step but its
+    logging point's. after[i]: the counts after i steps."""
+    compiled = [c for c, _ in after]
+    assert compiled[WARM_UP] == compiled[-1], compiled
+    transfers = [t for _, t in after]
+    for step in range(1, len(after)):
+        expected = READS_PER_POINT if step % LOG_EVERY == 0 else 0
+        assert transfers[step] - transfers[step - 1] == expected, (step, transfers)
 
 
 @pytest.fixture(scope="module")
 def xla_run(tmp_path_factory, toy_pairs, toy_tokenizer):
     """The main run: 20 steps, dropout and drop-connect on; (its folder, counts per step)."""
     out = tmp_path_factory.mktemp("xla") / "run"
-    argv = smaller_than_tiny(toy_pairs, toy_tokenizer, out, "--max-steps", str(STEPS),
-                             "--text-dropout", "0.1", "--drop-connect-rate", "0.2")  # fmt: skip
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        return out, run(monkeypatch, argv)
+    return out, run(
+        smaller_than_tiny(toy_pairs, toy_tokenizer, out, *DROPOUT, "--max-steps", str(STEPS))
+    )
+
+
+def compared(tmp_path_factory, toy_pairs, toy_tokenizer, name: str, *extra: str):
+    """The same recipe on XLA and on eager CPU (the same venv), dropout off (XLA draws other
+    random numbers); (XLA counts per step, XLA losses, CPU losses)."""
+    root = tmp_path_factory.mktemp(name)
+    argv = [*NO_DROPOUT, "--max-steps", str(SHORT), *extra]
+    after = run(smaller_than_tiny(toy_pairs, toy_tokenizer, root / "xla", *argv))
+    run(smaller_than_tiny(toy_pairs, toy_tokenizer, root / "cpu", *argv, "--cpu", "true"))
+    return after, losses(root / "xla"), losses(root / "cpu")
 
 
 def test_the_run_takes_xla_and_finishes(xla_run):
-    out, per_step = xla_run
-    assert len(per_step) == STEPS
-    assert len(losses(out)) == STEPS // LOG_EVERY
+    out, after = xla_run
+    assert len(after) == STEPS  # train_step ran 20 times
+    assert sorted(losses(out)) == list(range(LOG_EVERY, STEPS + 1, LOG_EVERY))
     assert (out / "model" / "model.safetensors").is_file()
 
 
 def test_graphs_stop_growing_after_warm_up(xla_run):
     """The first step (optimizer state created), the steady step and the first logging point's
-    reads compile; from then on every step runs a graph already compiled."""
-    _, per_step = xla_run
-    compiled = [c for c, _ in per_step]
-    assert compiled[WARM_UP - 1] == compiled[-1], compiled
+    reads compile; from then on every step runs a graph already compiled, and reads nothing
+    back but at the logging points."""
+    check_flat(xla_run[1])
 
 
-def test_no_host_read_in_a_step_outside_the_logging_points(xla_run):
-    _, per_step = xla_run
-    transfers = [t for _, t in per_step]
-    for step in range(WARM_UP + 1, STEPS + 1):  # steps are 1-based; per_step[step - 1]
-        logged_before = (step - 1) % LOG_EVERY == 0  # the previous step ended in a point
-        expected = READS_PER_POINT if logged_before else 0
-        assert transfers[step - 1] - transfers[step - 2] == expected, (step, transfers)
+def test_a_resumed_run_logs_what_the_uninterrupted_run_logged(
+    xla_run, tmp_path, toy_pairs, toy_tokenizer
+):
+    """Stopped at step 10 (its last, so checkpointed), then resumed to 20 (the decay fixed at
+    20 in both): the checkpoint's weights, optimizer, data position and XLA's seed give the
+    same dropout masks, so the main run's losses."""
+    out, _ = xla_run
+    argv = smaller_than_tiny(toy_pairs, toy_tokenizer, tmp_path / "run", *DROPOUT)
+    run([*argv, "--max-steps", str(STEPS // 2)])
+    run([*argv, "--max-steps", str(STEPS), "--resume", "latest"])
+    assert losses(tmp_path / "run") == pytest.approx(losses(out), abs=1e-6)
 
 
-def test_losses_match_eager_cpu(monkeypatch, tmp_path, toy_pairs, toy_tokenizer):
-    """Without dropout (XLA draws other random numbers than the CPU), the same recipe and seed
-    on XLA:CPU and on eager CPU log the same losses."""
-    common = ["--max-steps", "10", "--text-dropout", "0", "--drop-connect-rate", "0"]
-    xla_dir, cpu_dir = tmp_path / "xla", tmp_path / "cpu"
-    run(monkeypatch, smaller_than_tiny(toy_pairs, toy_tokenizer, xla_dir, *common))
-    run(monkeypatch, smaller_than_tiny(toy_pairs, toy_tokenizer, cpu_dir, *common, "--cpu", "true"))
-    assert losses(xla_dir) == pytest.approx(losses(cpu_dir), abs=LOSS_TOLERANCE)
+def test_losses_match_eager_cpu_with_micro_batches(tmp_path_factory, toy_pairs, toy_tokenizer):
+    """--micro-batch 4 (gradient caching: two forwards without autograd, one replayed with it)
+    on XLA and on eager CPU: the same losses; its graphs too stop growing after warm-up."""
+    after, xla, cpu = compared(
+        tmp_path_factory, toy_pairs, toy_tokenizer, "micro", "--micro-batch", "4"
+    )
+    assert sorted(xla) == [LOG_EVERY, SHORT]
+    assert xla == pytest.approx(cpu, abs=LOSS_TOLERANCE)
+    check_flat(after)
+
+
+def test_losses_match_eager_cpu_with_a_frozen_image_tower(
+    tmp_path_factory, toy_pairs, toy_tokenizer
+):
+    """--freeze image (LiT: the image tower in eval mode, without autograd)."""
+    after, xla, cpu = compared(
+        tmp_path_factory, toy_pairs, toy_tokenizer, "frozen", "--freeze", "image"
+    )
+    assert sorted(xla) == [LOG_EVERY, SHORT]
+    assert xla == pytest.approx(cpu, abs=LOSS_TOLERANCE)
+    check_flat(after)
+
+
+def test_gradient_caching_replays_xla_dropout():
+    """RandomState on XLA: restored, the device's seed draws the same dropout mask again."""
+    device = torch_xla.device()
+    ones = torch.ones(64, device=device)
+    state = RandomState.capture(device)
+    first = torch.nn.functional.dropout(ones, 0.5).cpu()
+    state.restore()
+    again = torch.nn.functional.dropout(ones, 0.5).cpu()
+    other = torch.nn.functional.dropout(ones, 0.5).cpu()
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other)
 
 
 def test_text_bucket_rows_is_refused_in_one_line(tmp_path, toy_pairs, toy_tokenizer, capsys):
     argv = smaller_than_tiny(toy_pairs, toy_tokenizer, tmp_path / "run", "--text-bucket-rows", "4")
-    assert train.main(argv) == 2
+    try:
+        assert train.main(argv) == 2
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--text-bucket-rows 0" in err[0], err
