@@ -225,6 +225,11 @@ def open_run(args: argparse.Namespace, recipe: Recipe) -> Run:
         log_with=log_with(args.report_to),
         project_dir=output_dir,
     )
+    if accelerator.distributed_type == DistributedType.XLA and recipe.run.cpu:
+        raise InputError(
+            "--cpu true: accelerate takes XLA whenever torch_xla imports (PJRT_DEVICE set); "
+            "to train on the CPU here, set USE_TORCH_XLA=0"
+        )
     if accelerator.distributed_type == DistributedType.XLA and recipe.data.text_bucket_rows:
         raise InputError(
             f"--text-bucket-rows {recipe.data.text_bucket_rows} cuts each bucket to its longest "

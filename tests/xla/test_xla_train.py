@@ -10,6 +10,10 @@ load one back from a persistent cache).
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -22,6 +26,7 @@ from mling.training.random_state import RandomState
 from tests.helpers import train_fixtures
 from tests.helpers.train_fixtures import tiny_argv
 
+ROOT = Path(__file__).resolve().parents[2]  # the repository: mling/train.py runs from there
 toy_pairs = train_fixtures.toy_pairs  # fixture
 toy_tokenizer = train_fixtures.toy_tokenizer  # fixture
 
@@ -104,13 +109,15 @@ def xla_run(tmp_path_factory, toy_pairs, toy_tokenizer):
     )
 
 
-def compared(tmp_path_factory, toy_pairs, toy_tokenizer, name: str, *extra: str):
-    """The same recipe on XLA and on eager CPU (the same venv), dropout off (XLA draws other
-    random numbers); (XLA counts per step, XLA losses, CPU losses)."""
-    root = tmp_path_factory.mktemp(name)
+def compared(root, toy_pairs, toy_tokenizer, *extra: str):
+    """The same recipe on XLA (here) and on eager CPU (the same venv, another process:
+    accelerate takes XLA in every process where torch_xla imports), dropout off (XLA draws
+    other random numbers); (XLA counts after each step, XLA losses, CPU losses)."""
     argv = [*NO_DROPOUT, "--max-steps", str(SHORT), *extra]
     after = run(smaller_than_tiny(toy_pairs, toy_tokenizer, root / "xla", *argv))
-    run(smaller_than_tiny(toy_pairs, toy_tokenizer, root / "cpu", *argv, "--cpu", "true"))
+    cpu = smaller_than_tiny(toy_pairs, toy_tokenizer, root / "cpu", *argv, "--cpu", "true")
+    env = {**os.environ, "USE_TORCH_XLA": "0"}
+    subprocess.run([sys.executable, "mling/train.py", *cpu], env=env, cwd=ROOT, check=True)
     return after, losses(root / "xla"), losses(root / "cpu")
 
 
@@ -141,25 +148,24 @@ def test_a_resumed_run_logs_what_the_uninterrupted_run_logged(
     assert losses(tmp_path / "run") == pytest.approx(losses(out), abs=1e-6)
 
 
-def test_losses_match_eager_cpu_with_micro_batches(tmp_path_factory, toy_pairs, toy_tokenizer):
+def test_losses_match_eager_cpu_with_micro_batches(tmp_path, toy_pairs, toy_tokenizer):
     """--micro-batch 4 (gradient caching: two forwards without autograd, one replayed with it)
     on XLA and on eager CPU: the same losses; its graphs too stop growing after warm-up."""
-    after, xla, cpu = compared(
-        tmp_path_factory, toy_pairs, toy_tokenizer, "micro", "--micro-batch", "4"
-    )
-    assert sorted(xla) == [LOG_EVERY, SHORT]
+    after, xla, cpu = compared(tmp_path, toy_pairs, toy_tokenizer, "--micro-batch", "4")
+    assert sorted(xla) == [LOG_EVERY, SHORT] and xla[LOG_EVERY] != xla[SHORT]
     assert xla == pytest.approx(cpu, abs=LOSS_TOLERANCE)
     check_flat(after)
 
 
 def test_losses_match_eager_cpu_with_a_frozen_image_tower(
-    tmp_path_factory, toy_pairs, toy_tokenizer
+    xla_run, tmp_path, toy_pairs, toy_tokenizer
 ):
-    """--freeze image (LiT: the image tower in eval mode, without autograd)."""
-    after, xla, cpu = compared(
-        tmp_path_factory, toy_pairs, toy_tokenizer, "frozen", "--freeze", "image"
-    )
-    assert sorted(xla) == [LOG_EVERY, SHORT]
+    """LiT: the main run's image tower, frozen (eval mode, no autograd); a random one, frozen,
+    would embed every image alike and leave the loss at chance."""
+    out, _ = xla_run
+    extra = ("--init-image", str(out / "model"), "--freeze", "image")
+    after, xla, cpu = compared(tmp_path, toy_pairs, toy_tokenizer, *extra)
+    assert sorted(xla) == [LOG_EVERY, SHORT] and xla[LOG_EVERY] != xla[SHORT]
     assert xla == pytest.approx(cpu, abs=LOSS_TOLERANCE)
     check_flat(after)
 
@@ -177,11 +183,17 @@ def test_gradient_caching_replays_xla_dropout():
     assert not torch.equal(first, other)
 
 
-def test_text_bucket_rows_is_refused_in_one_line(tmp_path, toy_pairs, toy_tokenizer, capsys):
-    argv = smaller_than_tiny(toy_pairs, toy_tokenizer, tmp_path / "run", "--text-bucket-rows", "4")
+@pytest.mark.parametrize(
+    ("extra", "advice"),
+    [(("--text-bucket-rows", "4"), "--text-bucket-rows 0"), (("--cpu", "true"), "USE_TORCH_XLA=0")],
+)
+def test_what_xla_cannot_do_is_refused_in_one_line(
+    tmp_path, toy_pairs, toy_tokenizer, capsys, extra, advice
+):
+    argv = smaller_than_tiny(toy_pairs, toy_tokenizer, tmp_path / "run", *extra)
     try:
         assert train.main(argv) == 2
     finally:
         AcceleratorState._reset_state(reset_partial_state=True)
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--text-bucket-rows 0" in err[0], err
+    assert len(err) == 1 and advice in err[0], err
