@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test test-fast lint format demo demo-emoji bench clean
+.PHONY: install test test-fast test-xla lint format demo demo-emoji bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,27 @@ test: lint
 
 test-fast: lint
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -p no:cacheprovider -m 'not slow'
+
+# The TPU code path on XLA:CPU (docs/training.md#on-a-tpu), in a venv of its own: torch_xla pins
+# the torch it was built for. torch's wheel links CUDA libraries XLA never calls; small stand-ins
+# (tests/xla/cuda_stubs.py) replace their 4.8 GB, so the venv weighs 2.7 GB, not 7.5. (No
+# persistent compile cache: XLA's CPU client cannot load a compiled graph back.)
+XLA_VENV := .venv-xla
+XLA_PY := $(XLA_VENV)/bin/python
+XLA_STAMP := $(XLA_VENV)/.installed-stamp
+
+$(XLA_STAMP): pyproject.toml tests/xla/constraints.txt tests/xla/requirements.txt tests/xla/cuda_stubs.py
+	@test -x $(XLA_PY) || $(PYTHON) -m venv $(XLA_VENV)
+	@$(XLA_PY) -m pip install --quiet --no-deps -c tests/xla/constraints.txt torch torchvision \
+		torch_xla -r tests/xla/requirements.txt 2>$(XLA_VENV)/pip.log || { tail -3 \
+		$(XLA_VENV)/pip.log; echo "make test-xla: torch, torchvision and torch_xla as pinned in \
+		tests/xla/constraints.txt did not install (pip's last lines above)"; exit 1; }
+	$(XLA_PY) -m pip install --quiet --no-deps -e .
+	$(XLA_PY) tests/xla/cuda_stubs.py $$($(XLA_PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+	@touch $(XLA_STAMP)
+
+test-xla: $(XLA_STAMP)
+	HF_HUB_OFFLINE=1 PJRT_DEVICE=CPU $(XLA_PY) -m pytest -q -p no:cacheprovider tests/xla
 
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) mling/demo.py --output demo-output

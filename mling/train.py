@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, DistributedType
 from transformers import AutoTokenizer
 
 from mling.common.cli import OneLineParser, environment_epilog, one_line_errors
@@ -70,6 +70,7 @@ from mling.training.model_card import DEFAULT_LICENSE, model_card
 from mling.training.model_export import export_model, push_to_hub
 from mling.training.optim import build_optimizer
 from mling.training.pretrained import build_initial_model, freeze, resolve_init
+from mling.training.random_state import seed_xla_step
 from mling.training.recipe import Recipe, load_recipe
 from mling.training.recipe_cli import add_recipe_arguments, recipe_overrides
 from mling.training.run_dir import check_run_dir, lock_run_dir, start_over, unlock_run_dir
@@ -190,6 +191,17 @@ def train_step(
     return loss, grad_norm
 
 
+def cut_graph(accelerator) -> None:
+    """Under XLA (a TPU): compile (once per distinct graph) and run the ops recorded so far.
+    XLA records ops lazily until a sync; the loop cuts at the end of every step and after its
+    logging point, so every step records the same ops, one graph run again and again (without
+    the cuts, steps pile up into one graph until the next host read). Elsewhere nothing."""
+    if accelerator.distributed_type == DistributedType.XLA:
+        import torch_xla
+
+        torch_xla.sync()
+
+
 @dataclass
 class Run:
     """What every stage of a run needs: its options, its recipe, its processes, its folder,
@@ -218,6 +230,17 @@ def open_run(args: argparse.Namespace, recipe: Recipe) -> Run:
         log_with=log_with(args.report_to),
         project_dir=output_dir,
     )
+    if accelerator.distributed_type == DistributedType.XLA and recipe.run.cpu:
+        raise InputError(
+            "--cpu true: accelerate takes XLA whenever torch_xla imports (PJRT_DEVICE set); "
+            "to train on the CPU here, set USE_TORCH_XLA=0"
+        )
+    if accelerator.distributed_type == DistributedType.XLA and recipe.data.text_bucket_rows:
+        raise InputError(
+            f"--text-bucket-rows {recipe.data.text_bucket_rows} cuts each bucket to its longest "
+            "caption, a new shape and so a new XLA graph per width: under XLA (a TPU) pass "
+            "--text-bucket-rows 0 --pad-to-max-length true"
+        )
     if accelerator.is_main_process:
         lock_run_dir(output_dir)
         if args.overwrite and not args.resume:
@@ -374,6 +397,11 @@ class Outcome:
     evals_failed: int = 0
 
 
+def process_seed(run: Run) -> int:
+    """The seed of this process's dropout and drop-connect: each process draws its own."""
+    return run.recipe.run.seed * 1000 + run.accelerator.process_index + 1
+
+
 def restore_position(run: Run, stream: PairStream, saved: dict) -> Position:
     """Where the data and the random numbers stand: the checkpoint's, or the start. The random
     state is set last: nothing may draw after it."""
@@ -389,7 +417,7 @@ def restore_position(run: Run, stream: PairStream, saved: dict) -> Position:
     if "rng" in saved:
         set_rng_state(saved["rng"])
     else:  # dropout differs per process
-        torch.manual_seed(run.recipe.run.seed * 1000 + run.accelerator.process_index + 1)
+        torch.manual_seed(process_seed(run))
     return Position(saved["step"], consumed, loader, saved.get("log"))
 
 
@@ -423,7 +451,7 @@ def train_loop(run: Run, model, optimizer, align, tokenizer, at: Position, image
     )
     if run.recipe_changes:
         log.notes["recipe_changes"] = run.recipe_changes
-    watch = FiniteWatch(accelerator.device)
+    watch = FiniteWatch(accelerator.device, step)
     stop = StopFlag()
     data = iter(at.loader)
     outcome = Outcome(step)
@@ -434,10 +462,12 @@ def train_loop(run: Run, model, optimizer, align, tokenizer, at: Position, image
             if image_table is not None:
                 batch["image_embeds"] = image_table[batch.pop("image_rows").to(image_table.device)]
             lr = lr_at(step, recipe.optim, settings.max_steps)
+            seed_xla_step(accelerator.device, process_seed(run), step)
             loss, grad_norm = train_step(accelerator, model, optimizer, batch, lr, recipe)
             log.add(loss)
             step += 1
-            watch.observe(step, loss, grad_norm)  # on the device: no host sync
+            watch.observe(loss, grad_norm)  # on the device: no host sync
+            cut_graph(accelerator)
 
             # what this step ends with
             last = step == settings.max_steps
@@ -453,7 +483,7 @@ def train_loop(run: Run, model, optimizer, align, tokenizer, at: Position, image
             # sync: the loop's only host syncs, at logging points and before anything is saved
             # or evaluated; the processes agree on stopping and on finite values here
             if saving or evaluating or stopping:
-                watch.observe_weights(step, align)
+                watch.observe_weights(align)
             flags = torch.stack([(watch.first_bad > 0).long(), watch.first_bad])
             counts = [bool(stop.signal)] + [consumed.skipped[r] for r in SKIP_REASONS]
             counts = torch.tensor(counts, dtype=torch.long, device=accelerator.device)
@@ -493,6 +523,7 @@ def train_loop(run: Run, model, optimizer, align, tokenizer, at: Position, image
                     prune(checkpoints, settings.keep_checkpoints)
             if stopping:
                 break
+            cut_graph(accelerator)  # the point's own ops (the log's reset): not the next step's
     finally:
         stop.restore()
         log.close()

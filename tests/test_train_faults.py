@@ -200,20 +200,22 @@ def test_export_names_its_own_options(tmp_path, capsys):
 
 def test_the_finite_watch_keeps_the_first_bad_step_on_the_device():
     watch = FiniteWatch(torch.device("cpu"))
-    watch.observe(1, torch.tensor(2.5), torch.tensor(0.1))
-    watch.observe(2, torch.tensor(3.0), None)  # fp16: the scaler checks the gradients
+    watch.observe(torch.tensor(2.5), torch.tensor(0.1))  # step 1
+    watch.observe(torch.tensor(3.0), None)  # fp16: the scaler checks the gradients
     assert int(watch.first_bad) == 0
-    watch.observe(3, torch.tensor(float("nan")), torch.tensor(0.1))
-    watch.observe(4, torch.tensor(1.0), torch.tensor(float("inf")))
+    watch.observe(torch.tensor(float("nan")), torch.tensor(0.1))  # step 3
+    watch.observe(torch.tensor(1.0), torch.tensor(float("inf")))
     assert int(watch.first_bad) == 3  # the first, not the last
     model = torch.nn.Linear(2, 2)
-    fresh = FiniteWatch(torch.device("cpu"))
-    fresh.observe_weights(5, model)
-    assert int(fresh.first_bad) == 0
+    resumed = FiniteWatch(torch.device("cpu"), step=4)
+    resumed.observe(torch.tensor(1.0), torch.tensor(0.1))  # step 5
+    resumed.observe_weights(model)
+    assert int(resumed.first_bad) == 0
+    resumed.observe(torch.tensor(1.0), torch.tensor(0.1))  # step 6
     with torch.no_grad():
         model.bias[1] = float("inf")
-    fresh.observe_weights(6, model)
-    assert int(fresh.first_bad) == 6
+    resumed.observe_weights(model)
+    assert int(resumed.first_bad) == 6
 
 
 def test_a_run_nan_from_its_first_step_stops_and_exports_nothing(

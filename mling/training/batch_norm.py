@@ -107,8 +107,9 @@ class MeanUpdate:
         if not self.batches:
             return
         for m, (mean_sum, var_sum) in zip(self.norms, self.sums, strict=True):
-            count = int(m.num_batches_tracked)
-            weight = m.momentum if m.momentum is not None else 1.0 / (count + 1)
+            weight = m.momentum
+            if weight is None:  # a cumulative mean: the one case that reads the count (a sync)
+                weight = 1.0 / (int(m.num_batches_tracked) + 1)
             mean = (mean_sum / self.batches).to(m.running_mean)
             var = (var_sum / self.batches).to(m.running_var)
             m.running_mean.mul_(1 - weight).add_(mean * weight)

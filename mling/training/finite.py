@@ -22,8 +22,12 @@ class NonFiniteError(InputError):
 
 
 def nonfinite_tensors(state: dict[str, torch.Tensor]) -> list[str]:
-    """The names of the tensors in a state dict that hold a NaN or an infinity."""
-    return [name for name, tensor in state.items() if not bool(torch.isfinite(tensor).all())]
+    """The names of the tensors in a state dict that hold a NaN or an infinity (one host read
+    for all of them: on an accelerator, one sync instead of one per tensor)."""
+    if not state:
+        return []
+    finite = torch.stack([torch.isfinite(t.detach()).all() for t in state.values()]).tolist()
+    return [name for name, ok in zip(state, finite, strict=True) if not ok]
 
 
 def check_finite(model: torch.nn.Module, what: str) -> None:
@@ -39,23 +43,30 @@ def check_finite(model: torch.nn.Module, what: str) -> None:
 
 class FiniteWatch:
     """The first step whose loss, gradient norm or weights were not finite (0: none yet), kept
-    on the device: observing never waits for the accelerator."""
+    on the device: observing never waits for the accelerator. The step count lives on the
+    device too: a step number passed in from the host would be a new value in every step's
+    graph (XLA, a TPU, compiles a 1 into the graph as a constant, and may merge a value equal
+    to another input with it: either way a new graph)."""
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, step: int = 0) -> None:
+        """`step`: the steps done before this watch starts (a resumed run's)."""
         self.first_bad = torch.zeros((), dtype=torch.long, device=device)
+        self.step = torch.full((), step, dtype=torch.long, device=device)
 
-    def _mark(self, step: int, bad: torch.Tensor) -> None:
-        self.first_bad += ((self.first_bad == 0) & bad).long() * step
+    def _mark(self, bad: torch.Tensor) -> None:
+        self.first_bad += ((self.first_bad == 0) & bad).long() * self.step
 
-    def observe(self, step: int, *values: torch.Tensor | None) -> None:
-        """One step's loss and gradient norm (None: not checked, e.g. fp16's scaler skips
+    def observe(self, *values: torch.Tensor | None) -> None:
+        """The next step's loss and gradient norm (None: not checked, e.g. fp16's scaler skips
         steps with infinite gradients itself)."""
+        self.step += 1
         checked = [torch.isfinite(v.detach()).all() for v in values if v is not None]
         if checked:
-            self._mark(step, ~torch.stack(checked).all())
+            self._mark(~torch.stack(checked).all())
 
-    def observe_weights(self, step: int, model: torch.nn.Module) -> None:
-        """Every parameter and buffer of `model`, before it is saved or evaluated."""
+    def observe_weights(self, model: torch.nn.Module) -> None:
+        """Every parameter and buffer of `model` after the step last observed, before it is
+        saved or evaluated."""
         checked = [torch.isfinite(t.detach()).all() for t in model.state_dict().values()]
         if checked:
-            self._mark(step, ~torch.stack(checked).all())
+            self._mark(~torch.stack(checked).all())

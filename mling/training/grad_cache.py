@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 
 from mling.training.batch_norm import MeanUpdate, running_stats_frozen
+from mling.training.random_state import RandomState
 from mling.training.transforms import to_model_pixels
 
 # (image_embeds, text_embeds, temperature, image_ids=...[, bias=...]), this process's
@@ -54,34 +54,6 @@ def micro_batches(rows: int, micro_batch: int) -> list[slice]:
     if rows % micro_batch:
         raise ValueError(f"micro-batch {micro_batch} does not divide the batch of {rows}")
     return [slice(start, start + micro_batch) for start in range(0, rows, micro_batch)]
-
-
-@dataclass
-class RandomState:
-    """The random state dropout and drop-connect draw from: the host's and the device's."""
-
-    host: torch.Tensor
-    device: torch.Tensor | None
-    device_type: str
-
-    @classmethod
-    def capture(cls, device: torch.device) -> RandomState:
-        backend = _device_random(device)
-        return cls(torch.get_rng_state(), backend.get_rng_state() if backend else None, device.type)
-
-    def restore(self) -> None:
-        torch.set_rng_state(self.host)
-        backend = _device_random(torch.device(self.device_type))
-        if backend and self.device is not None:
-            backend.set_rng_state(self.device)
-
-
-def _device_random(device: torch.device):
-    """torch.cuda, torch.xpu, ... for an accelerator device (None on CPU)."""
-    if device.type == "cpu":
-        return None
-    backend = getattr(torch, device.type, None)
-    return backend if hasattr(backend, "get_rng_state") else None
 
 
 def _inputs(

@@ -168,16 +168,17 @@ def text_text_share(
     log_probs = log_probs.masked_fill(self_pair, 0.0)  # 0 * -inf would be NaN below
     same = (caption_ids[own][:, None] == caption_ids[None, :]) & ~self_pair
     positives = same.sum(dim=1)
-    # the denominator counts the whole batch's captions with a positive (an id seen twice)
-    _, inverse, counts = torch.unique(caption_ids, return_inverse=True, return_counts=True)
-    with_positive = int((counts[inverse] > 1).sum())
-    if not with_positive:
-        return logits.new_zeros(())
+    # the denominator counts the whole batch's captions with a positive (an id seen twice),
+    # from the sorted ids: no host read, and shapes that do not depend on the data (XLA)
+    ordered = caption_ids.sort().values
+    counts = torch.searchsorted(ordered, caption_ids, right=True)
+    counts = counts - torch.searchsorted(ordered, caption_ids)
+    with_positive = (counts > 1).sum().clamp(min=1)  # none: the sum below is 0 as well
     targets = same.float() / positives.clamp(min=1)[:, None]
     others = (~self_pair).float() / max(m_all - 1, 1)
     targets = (1 - label_smoothing) * targets + label_smoothing * others
     per_caption = -(targets * log_probs).sum(dim=1)
-    return per_caption[positives > 0].sum() / with_positive
+    return (per_caption * (positives > 0)).sum() / with_positive
 
 
 def text_text_loss(

@@ -100,6 +100,12 @@ class DualEncoder(nn.Module):
         self.text_bucket_rows = text_bucket_rows  # see text_cls
         for parameter in align.text_model.pooler.parameters() if align.text_model.pooler else ():
             parameter.requires_grad_(False)
+        # transformers pools with AvgPool2d(hidden_dim, ceil_mode=True), a window larger than
+        # the map: the global mean on CPU and CUDA, but an empty (B, C, 0, 0) output on XLA
+        # (a TPU). The same mean, said plainly; the pooler has no weights, so exports are as
+        # before.
+        if isinstance(align.vision_model.pooler, nn.AvgPool2d):
+            align.vision_model.pooler = nn.AdaptiveAvgPool2d(1)
 
     def train(self, mode: bool = True) -> DualEncoder:
         """A frozen tower stays in eval mode (running statistics fixed, no dropout) whatever
@@ -155,6 +161,8 @@ def text_cls(
     languages' captions do (Khmer names run 5x longer than Chinese ones); the cost is one
     host sync per forward for the lengths. 0: one pass over all N rows as they come."""
     if bucket_rows <= 0 or input_ids.shape[0] <= bucket_rows:
+        if input_ids.device.type == "xla":
+            attention_mask = attention_bias(align, attention_mask)
         return align.text_model(input_ids=input_ids, attention_mask=attention_mask)[0][:, 0]
     lengths = attention_mask.sum(dim=1)
     order = torch.argsort(lengths, stable=True)
@@ -167,6 +175,21 @@ def text_cls(
                                attention_mask=attention_mask[rows, :width])  # fmt: skip
         parts.append(out[0][:, 0])
     return torch.cat(parts)[torch.argsort(order)]
+
+
+def attention_bias(align: AlignModel, attention_mask: torch.Tensor) -> torch.Tensor:
+    """(N, L) 1/0 mask -> the (N, 1, 1, L) mask BERT's attention takes, built here as
+    transformers builds it (bool for SDPA, 0 or the dtype's minimum added for eager).
+
+    Given the (N, L) mask, transformers first asks whether any token is padding, to drop the
+    mask when none is: a host read in every forward, and on XLA (a TPU) a graph cut in the
+    middle of the step, one more graph for batches without padding."""
+    keep = attention_mask[:, None, None, :].bool()
+    if align.text_model.config._attn_implementation == "sdpa":
+        return keep
+    dtype = align.text_model.embeddings.word_embeddings.weight.dtype
+    zero = torch.zeros((), dtype=dtype, device=keep.device)
+    return torch.where(keep, zero, torch.finfo(dtype).min)
 
 
 def _checkpointed_forward(block: nn.Module, hidden_states: torch.Tensor) -> torch.Tensor:

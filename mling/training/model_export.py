@@ -44,7 +44,10 @@ def export_model(
         no_progress_bars(),
         staged_output(out_dir, overwrite) as staged,
     ):
-        model.save_pretrained(staged, safe_serialization=True)
+        # the weights on the host: safetensors reads a tensor's storage, which a tensor on XLA
+        # (a TPU) does not expose
+        weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        model.save_pretrained(staged, safe_serialization=True, state_dict=weights)
         processor = AlignProcessor(image_processor=image_processor(image_size), tokenizer=tokenizer)
         processor.save_pretrained(staged)
         save_tokenizer(tokenizer, staged)
