@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
 
 import torch
 
+from benchmarks.process_memory import peak_bytes, reset_peak, rss_bytes
 from mling.common.provenance import code_state
 from mling.common.report import markdown_table, write_report
 from mling.training.loss import contrastive_share
@@ -38,25 +38,6 @@ PAPER_BATCH, PAPER_WIDTH = 16_384, 640
 PAPER_PROCESSES = (8, 64, 1024)
 LOSSES = ("global", "softmax", "sigmoid")
 GIB = 2**30
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * resource.getpagesize()
-
-
-def reset_peak() -> None:
-    """Start the kernel's peak-RSS count (VmHWM) over from the current RSS (Linux >= 4.0)."""
-    with open("/proc/self/clear_refs", "w") as clear_refs:
-        clear_refs.write("5")
-
-
-def peak_bytes() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise OSError("no VmHWM in /proc/self/status")
 
 
 def elements(loss: str, batch: int, captions: int, processes: int, width: int) -> tuple[int, int]:

@@ -22,13 +22,13 @@ import argparse
 import functools
 import json
 import math
-import resource
 import statistics
 import time
 from pathlib import Path
 
 import torch
 
+from benchmarks.process_memory import peak_bytes, reset_peak, rss_bytes
 from mling.common.provenance import code_state
 from mling.common.report import markdown_table, write_report
 from mling.common.stages import StageRunner, last_line, python_module
@@ -52,25 +52,6 @@ MEASURED_MODULES = (
     "mling/training/optim.py",
     "mling/configs/",
 )
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * resource.getpagesize()
-
-
-def reset_peak() -> None:
-    """Start the kernel's peak-RSS count (VmHWM) over from the current RSS (Linux >= 4.0)."""
-    with open("/proc/self/clear_refs", "w") as clear_refs:
-        clear_refs.write("5")
-
-
-def peak_bytes() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise OSError("no VmHWM in /proc/self/status")
 
 
 def random_batch(rows: int, image_size: int, max_length: int, vocab: int) -> dict:
