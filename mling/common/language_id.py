@@ -13,6 +13,12 @@ identical texts are labelled once (per call, and across calls for recently seen 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mling.common.text import collapse_whitespace
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 MAX_CHARS = 128  # characters of each text the model reads (after collapsing whitespace)
 CACHE_LINES = 1 << 17  # labels remembered across calls (alt-texts repeat: "image", "logo")
@@ -65,34 +71,53 @@ class LanguageIdentifier:
             code = self._codes[label] = _FOLD.get(code, code)
         return code
 
-    def predict(self, texts: list[str]) -> tuple[list[str], list[float]]:
-        """Label each text. Returns (languages, scores), both of length len(texts).
-
-        Text is one line for fastText: runs of whitespace become one space, and only the first
-        `max_chars` characters are read. Empty text gets `und` with score 0.0. Non-string
-        values are labelled `und` too, so a report can count them rather than crash on them.
-        """
+    def line(self, text: object) -> str:
+        """The line fastText reads for `text`: runs of whitespace become one space, and only the
+        first `max_chars` characters are kept; "" for empty or non-string text. Cut before
+        collapsing whitespace too, so a 1 MB caption costs no more than a short one."""
         n = self.max_chars
-        distinct: dict[str, int] = {"": 0}  # line -> index into the predictions
-        # Cut before collapsing whitespace too, so a 1 MB caption costs no more than a short one.
-        positions = [
-            distinct.setdefault(" ".join(text[: 4 * n].split())[:n], len(distinct))
-            if isinstance(text, str)
-            else 0
-            for text in texts
-        ]
-        codes, scores = [UNDETERMINED], [0.0]
+        return " ".join(text[: 4 * n].split())[:n] if isinstance(text, str) else ""
+
+    def arrow_lines(self, texts: pa.Array) -> pa.Array:
+        """`line` of each text of a string array, computed in Arrow (the same strings); null
+        stays null. (N,) -> (N,)."""
+        import pyarrow.compute as pc
+
+        n = self.max_chars
+        lines = collapse_whitespace(pc.utf8_slice_codeunits(texts, 0, 4 * n))  # code points
+        long = pc.fill_null(pc.greater(pc.utf8_length(lines), n), False)
+        if pc.any(long).as_py():  # most are shorter: slicing every line costs more than this
+            cut = pc.utf8_slice_codeunits(pc.filter(lines, long), 0, n)
+            lines = pc.replace_with_mask(lines, long, cut)
+        return lines
+
+    def predict_lines(self, lines: list[str]) -> tuple[list[str], list[float]]:
+        """Label lines made by `line` or `arrow_lines`, each as given (no cut, no dedup).
+        Returns (languages, scores), both of length len(lines); "" gets `und`, score 0.0."""
         predict = self._model.predict  # one line at a time: the batch call drops probabilities
         seen = self._seen
-        if len(seen) + len(distinct) > CACHE_LINES:
+        if len(seen) + len(lines) > CACHE_LINES:
             seen.clear()
-        for line in list(distinct)[1:]:
+        codes, scores = [], []
+        for line in lines:
             known = seen.get(line)
             if known is None:
-                found = predict(line + "\n", 1, 0.0, "replace")
+                found = predict(line + "\n", 1, 0.0, "replace") if line else None
                 score, label = found[0] if found else (0.0, "")
                 # The quantized model can exceed 1 by 1e-5.
                 known = seen[line] = (self._code(label) if found else UNDETERMINED, min(score, 1.0))
             codes.append(known[0])
             scores.append(known[1])
+        return codes, scores
+
+    def predict(self, texts: list[str]) -> tuple[list[str], list[float]]:
+        """Label each text. Returns (languages, scores), both of length len(texts).
+
+        Each text is read as its `line`, and each distinct line is labelled once. Empty text
+        gets `und` with score 0.0. Non-string values are labelled `und` too, so a report can
+        count them rather than crash on them.
+        """
+        distinct: dict[str, int] = {}  # line -> index into the predictions
+        positions = [distinct.setdefault(self.line(text), len(distinct)) for text in texts]
+        codes, scores = self.predict_lines(list(distinct))
         return [codes[i] for i in positions], [scores[i] for i in positions]

@@ -110,10 +110,7 @@ def forked_map(
         except BaseException:
             # Ctrl-C, an error, or a caller that stopped reading: the results in flight are not
             # wanted, so the workers are stopped now rather than waited for.
-            # (ProcessPoolExecutor names its processes only privately before Python 3.14's
-            # terminate_workers.)
-            for process in list((getattr(pool, "_processes", None) or {}).values()):
-                process.kill()
+            _kill_workers(pool)
             raise
 
 
@@ -134,8 +131,14 @@ def forked_call(function: Callable[[Any], Any], argument: Any) -> Iterator[Futur
             yield future
         finally:
             if not future.done():
-                for process in list((getattr(pool, "_processes", None) or {}).values()):
-                    process.kill()
+                _kill_workers(pool)
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    # ProcessPoolExecutor names its processes only privately before Python 3.14's
+    # terminate_workers.
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.kill()
 
 
 def _call_on_context(function: Callable[[Any], Any]) -> Any:

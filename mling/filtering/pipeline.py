@@ -344,11 +344,11 @@ def _filter(args, image, text, out_dir, work_dir, ending) -> str:
     # than in each forked worker of the pre-pass and again in this process after them
     import pandas  # noqa: F401
 
-    identify = None
+    identifier = None
     if args.language_id:
         from mling.common.language_id import LanguageIdentifier
 
-        identify = LanguageIdentifier(args.lid_model).predict
+        identifier = LanguageIdentifier(args.lid_model)
     total_rows = _count_rows(inputs)
 
     def read_input():
@@ -415,7 +415,7 @@ def _filter(args, image, text, out_dir, work_dir, ending) -> str:
                 prepass.files,
                 prepass.file_rows,
                 work / "labelled",
-                identify,
+                identifier,
                 sample,
                 args.workers,
             )
@@ -480,7 +480,7 @@ def _filter(args, image, text, out_dir, work_dir, ending) -> str:
     accounting = data["accounting"]
     return (
         f"filter.py: {accounting['input_rows']} rows in, {accounting['kept']} kept, "
-        f"{accounting['dropped']} dropped; report at {out_dir / 'report.md'}"
+        f"{accounting['dropped']} dropped; report at {args.output.rstrip('/')}/report.md"
     )
 
 

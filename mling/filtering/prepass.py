@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from mling.common.errors import InputError
 from mling.common.processes import forked_map
+from mling.common.text import collapse_whitespace
 from mling.filtering.image_hash import EvalSet, phash_bytes, sha256_hex
 from mling.filtering.reasons import ImageFilterConfig, passes_size, prepass_names
 from mling.filtering.segment import ENGINE_NEEDS_DICTIONARY_PATTERN, icu_unigrams
@@ -45,13 +46,6 @@ FEATURES_SCHEMA = pa.schema(
         ("has_image", pa.bool_()),  # the row carries image bytes
     ]
 )
-_WHITESPACE = r"[\s\x{0B}\x{1C}-\x{1F}\x{85}\p{Z}]+"  # what Python str.isspace() calls space
-# A caption needs its whitespace collapsed only when it has a space other than U+0020, two in a
-# row, or one at either end; most have none, and the check costs a tenth of the replacement.
-_SPACES_OTHER_THAN_SPACE = "".join(
-    f"\\x{{{code:X}}}" for code in range(0x3001) if chr(code).isspace() and code != 0x20
-)
-_NEEDS_COLLAPSE = rf"[{_SPACES_OTHER_THAN_SPACE}]|  |^ | $"
 
 
 @dataclass
@@ -173,15 +167,6 @@ def _image_bytes(column: pa.Array) -> tuple[pa.Array, dict[int, bytes]]:
     has = pc.fill_null(pc.greater(pc.binary_length(column), 0), False)
     rows = np.flatnonzero(has.to_numpy(zero_copy_only=False))
     return has, dict(zip(rows.tolist(), column.take(rows).to_pylist(), strict=True))
-
-
-def collapse_whitespace(captions: pa.Array) -> pa.Array:
-    """Every run of (Unicode) whitespace as one space, trimmed."""
-    needs = pc.fill_null(pc.match_substring_regex(captions, _NEEDS_COLLAPSE), False)
-    if pc.any(needs).as_py():
-        collapsed = pc.replace_substring_regex(pc.filter(captions, needs), _WHITESPACE, " ")
-        captions = pc.replace_with_mask(captions, needs, collapsed)
-    return pc.utf8_trim_whitespace(captions)
 
 
 def normalize_captions(captions: pa.Array) -> pa.Array:
