@@ -37,6 +37,7 @@ MEASURED_MODULES = (
     "mling/filtering/",
     "mling/common/language_id.py",
     "mling/common/processes.py",
+    "mling/common/text.py",
 )
 
 # The pipeline's variants: without language ID (against pandas without it), and as by default

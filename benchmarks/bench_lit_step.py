@@ -141,7 +141,7 @@ def make_steps(accelerator, recipe: Recipe, batch: dict, vocab_size: int) -> dic
             group["lr"] = lr
         ids = input_ids.to(accelerator.device, non_blocking=True)
         mask = attention_mask.to(accelerator.device, non_blocking=True)
-        _, text_embeds, _ = m(None, ids, mask)
+        text_embeds = m(None, ids, mask)[1]
         accelerator.backward((text_embeds * fixed).sum())
         o.step()
         o.zero_grad(set_to_none=True)

@@ -121,3 +121,15 @@ def test_the_lit_benchmarks_batch_is_padded_as_the_loader_pads(names):
     size = recipe.model.image_size
     assert batch["pixel_values"].dtype == torch.uint8
     assert batch["pixel_values"].shape == (rows, 3, size, size)
+
+
+def test_the_lit_step_benchmark_runs_its_four_steps(tmp_path, monkeypatch):
+    # One timed step of each variant on the tiny preset: the benchmark still drives the model
+    # as train.py does (its forward's outputs, the transfer recipe's loss).
+    from benchmarks import bench_lit_step
+
+    monkeypatch.setattr(bench_lit_step, "WARMUP", 0)
+    out = tmp_path / "lit_step.json"
+    argv = ["--config", "tiny", "--names", "2", "--repeats", "1", "--steps", "1"]
+    assert bench_lit_step.main([*argv, "--vocab-size", "300", "--output", str(out)]) in (0, None)
+    assert out.with_suffix(".md").read_text().count("| 2 |") == 1
